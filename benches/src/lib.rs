@@ -1,0 +1,1 @@
+//! Helpers shared by the benches: forking a peer process and reaping it.

@@ -1,0 +1,85 @@
+//! Shared (cross-process) futex wait and wake on an `AtomicU32` in shared memory.
+//!
+//! The calls deliberately omit `FUTEX_PRIVATE_FLAG`: a private futex is keyed by the
+//! process's address space and never wakes a waiter in another process.
+
+use std::io;
+use std::time::Instant;
+
+use crate::sync::AtomicU32;
+
+/// Why [`wait`] returned. Every outcome means "re-check your condition".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Woken by `wake`, or the word no longer held `expected`, or a signal arrived.
+    Woken,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// Sleeps while `word == expected`, until woken or `deadline` passes.
+///
+/// Spurious returns are allowed; callers loop and re-check. The remaining time is
+/// recomputed from `deadline` on every call, so retries never stretch a wait.
+#[cfg(not(loom))]
+pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    let ts_ptr = match deadline {
+        None => std::ptr::null(),
+        Some(d) => {
+            let left = d.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Wake::TimedOut;
+            }
+            ts.tv_sec = left.as_secs().min(i64::MAX as u64) as libc::time_t;
+            ts.tv_nsec = left.subsec_nanos() as libc::c_long;
+            &ts as *const libc::timespec
+        }
+    };
+    // SAFETY: `word` is a valid, aligned AtomicU32 for the duration of the call; the kernel
+    // only reads it. `ts_ptr` is null or points at `ts`, which outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if rc == 0 {
+        return Wake::Woken;
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::ETIMEDOUT) => Wake::TimedOut,
+        // EAGAIN: the word changed before we slept. EINTR: a signal. Both: re-check.
+        _ => Wake::Woken,
+    }
+}
+
+/// Wakes up to `n` waiters sleeping on `word`. Returns how many were woken.
+#[cfg(not(loom))]
+pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
+    let n = n.min(i32::MAX as u32) as libc::c_int;
+    // SAFETY: `word` is a valid, aligned AtomicU32; FUTEX_WAKE does not access memory
+    // beyond using the address as a key.
+    let rc = unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n) };
+    rc.max(0) as usize
+}
+
+/// Under loom there is no kernel: waiting is a yield, waking is a no-op; waiters re-check.
+#[cfg(loom)]
+pub(crate) fn wait(_word: &AtomicU32, _expected: u32, _deadline: Option<Instant>) -> Wake {
+    loom::thread::yield_now();
+    Wake::Woken
+}
+
+#[cfg(loom)]
+pub(crate) fn wake(_word: &AtomicU32, _n: u32) -> usize {
+    0
+}

@@ -1,0 +1,184 @@
+//! Who is alive: process identities that survive pid reuse, and presence locks the kernel
+//! releases when the last holder exits.
+//!
+//! Two mechanisms, for two questions:
+//! - "Is the process that owns this record still running?" A [`ProcessId`] (pid + start
+//!   time from `/proc/PID/stat`) answers it; a zombie counts as dead, and a recycled pid
+//!   has another start time.
+//! - "Is any producer (or consumer) handle still open anywhere?" A [`PresenceLock`] answers
+//!   it: each handle holds a shared OFD lock on one byte of the segment's file through its
+//!   own open file description. `fork` and fd inheritance share the description, so a child
+//!   keeps the handle's presence alive with no registration step to race against; the kernel
+//!   drops the lock when the last process holding the description closes it or dies.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// A process, named so that a recycled pid never looks like the old process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcessId {
+    /// The kernel's process id.
+    pub pid: u32,
+    /// Start time in clock ticks after boot (`/proc/PID/stat`, field 22).
+    pub start_time: u64,
+}
+
+static PID: AtomicU32 = AtomicU32::new(0);
+
+extern "C" fn forget_pid_after_fork() {
+    PID.store(0, Ordering::Relaxed);
+}
+
+/// The calling process's pid, cached; a `fork` clears the cache in the child.
+pub(crate) fn current_pid() -> u32 {
+    let pid = PID.load(Ordering::Relaxed);
+    if pid != 0 {
+        return pid;
+    }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: registers a handler that only performs an atomic store, which is
+        // async-signal-safe and so allowed in a child after fork.
+        unsafe { libc::pthread_atfork(None, None, Some(forget_pid_after_fork)) };
+    });
+    let pid = std::process::id();
+    PID.store(pid, Ordering::Relaxed);
+    pid
+}
+
+impl ProcessId {
+    /// The calling process.
+    pub fn current() -> io::Result<ProcessId> {
+        let pid = current_pid();
+        match stat_of(pid)? {
+            Some((start_time, _)) => Ok(ProcessId { pid, start_time }),
+            None => Err(io::Error::other("cannot read /proc/self/stat")),
+        }
+    }
+
+    /// True while the process runs (or is stopped); false once it has exited, even as an
+    /// unreaped zombie, or when its pid now belongs to another process.
+    ///
+    /// A `start_time` of 0 means "not known yet": then only the pid is checked.
+    pub fn is_alive(&self) -> bool {
+        match stat_of(self.pid) {
+            Ok(Some((start, state))) => {
+                (self.start_time == 0 || start == self.start_time) && !matches!(state, b'Z' | b'X')
+            }
+            Ok(None) => false,
+            // Cannot tell (e.g. /proc hidden): assume alive, which can delay recovery but
+            // never breaks exactly-once delivery.
+            Err(_) => true,
+        }
+    }
+}
+
+/// Reads `(start_time, state)` of `pid`, or `None` if no such process exists.
+fn stat_of(pid: u32) -> io::Result<Option<(u64, u8)>> {
+    let text = match std::fs::read(format!("/proc/{pid}/stat")) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ESRCH) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(parse_stat(&text))
+}
+
+/// Parses `pid (comm) S ppid ...`: the command may hold spaces and parentheses, so fields
+/// are counted from the last `)`. Field 3 is the state, field 22 the start time.
+fn parse_stat(text: &[u8]) -> Option<(u64, u8)> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let mut fields = text.get(close + 2..)?.split(|&b| b == b' ');
+    let state = *fields.next()?.first()?;
+    let start = fields.nth(18)?; // fields 4..=21 skipped: 18 of them, then field 22
+    let start = std::str::from_utf8(start).ok()?.trim().parse().ok()?;
+    Some((start, state))
+}
+
+/// Which presence a [`PresenceLock`] announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Producer = 0,
+    Consumer = 1,
+}
+
+/// Lock bytes live far past any segment's end (locks beyond EOF are allowed and cost
+/// nothing); each role has its own byte.
+const LOCK_BASE: i64 = 1 << 40;
+
+fn flock(kind: libc::c_int, role: Role) -> libc::flock {
+    // SAFETY: `flock` is a plain C struct for which all-zero bytes are valid.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = kind as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = LOCK_BASE + role as i64;
+    fl.l_len = 1;
+    fl
+}
+
+/// Opens a fresh open file description of the same file as `fd`.
+pub(crate) fn reopen(fd: RawFd) -> io::Result<OwnedFd> {
+    let path = format!("/proc/self/fd/{fd}\0");
+    // SAFETY: `path` is NUL-terminated and lives across the call.
+    let raw = unsafe { libc::open(path.as_ptr().cast(), libc::O_RDWR | libc::O_CLOEXEC) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh fd that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// A shared OFD lock announcing "a handle of this role is open". Dropping it closes the
+/// description; the lock then lives on only in processes that inherited the description.
+#[derive(Debug)]
+pub(crate) struct PresenceLock {
+    _fd: OwnedFd,
+}
+
+impl PresenceLock {
+    pub(crate) fn acquire(segment_fd: RawFd, role: Role) -> io::Result<PresenceLock> {
+        let fd = reopen(segment_fd)?;
+        let fl = flock(libc::F_RDLCK, role);
+        // SAFETY: `fd` is open; `fl` is a valid flock the kernel only reads.
+        let rc = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(PresenceLock { _fd: fd })
+    }
+}
+
+/// True if any description other than `probe`'s holds a presence lock for `role`.
+pub(crate) fn anyone_present(probe: RawFd, role: Role) -> io::Result<bool> {
+    let mut fl = flock(libc::F_WRLCK, role);
+    // SAFETY: `probe` is an open fd; `fl` is a valid flock the kernel reads and writes.
+    let rc = unsafe { libc::fcntl(probe, libc::F_OFD_GETLK, &mut fl) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_odd_command_names() {
+        let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 777 1000 2\n";
+        assert_eq!(parse_stat(line), Some((777, b'S')));
+        assert_eq!(parse_stat(b"garbage"), None);
+    }
+
+    #[test]
+    fn current_process_is_alive_and_a_fake_one_is_not() {
+        let me = ProcessId::current().unwrap();
+        assert!(me.is_alive());
+        let older = ProcessId {
+            start_time: me.start_time.wrapping_add(1),
+            ..me
+        };
+        assert!(!older.is_alive());
+    }
+}

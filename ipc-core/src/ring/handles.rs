@@ -1,0 +1,414 @@
+//! Producer and consumer handles: the blocking, timeout and close logic around the raw
+//! protocol, and the guards that write and read records in place.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::time::{Duration, Instant};
+
+use super::raw::{owner_of, state_of, ReadClaim, Taken, WriteClaim, READING};
+use super::{deadline_after, nap, Ring};
+use crate::error::{PopError, PushError};
+use crate::futex::Wake;
+use crate::liveness::{PresenceLock, Role};
+use crate::sync::Ordering;
+use crate::waiter::Backoff;
+
+/// Writes records into a [`Ring`]. Each handle counts as an open producer until dropped.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::Ring;
+/// use ipc_core::PushError;
+/// use std::time::Duration;
+///
+/// let ring = Ring::builder().capacity(64).maxsize(1).create()?;
+/// let tx = ring.producer()?;
+/// tx.push(b"first")?;
+/// assert_eq!(tx.try_push(b"second"), Err(PushError::Full));
+/// assert_eq!(tx.push_timeout(b"second", Duration::from_millis(10)), Err(PushError::Timeout));
+/// assert!(matches!(tx.try_push(&[0; 100]), Err(PushError::TooLarge { len: 100, max: 64 })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Producer {
+    pub(super) ring: Ring,
+    pub(super) presence: Option<PresenceLock>,
+}
+
+/// Reads records from a [`Ring`]. Each handle counts as an open consumer until dropped.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::Ring;
+/// use ipc_core::PopError;
+/// use std::time::Duration;
+///
+/// let ring = Ring::builder().create()?;
+/// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+/// assert_eq!(rx.try_pop().unwrap_err(), PopError::Empty);
+/// assert_eq!(rx.pop_timeout(Duration::from_millis(10)).unwrap_err(), PopError::Timeout);
+/// tx.push(b"last words")?;
+/// drop(tx); // the only producer closes: drain, then Closed
+/// assert_eq!(&*rx.pop()?, b"last words");
+/// assert_eq!(rx.pop().unwrap_err(), PopError::Closed);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Consumer {
+    pub(super) ring: Ring,
+    pub(super) presence: Option<PresenceLock>,
+}
+
+impl fmt::Debug for Producer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Producer").field("ring", &self.ring).finish()
+    }
+}
+
+impl fmt::Debug for Consumer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consumer").field("ring", &self.ring).finish()
+    }
+}
+
+impl Clone for Producer {
+    /// Another producer handle (with its own presence).
+    fn clone(&self) -> Self {
+        self.ring.producer().expect("cannot open a presence lock for the cloned producer")
+    }
+}
+
+impl Clone for Consumer {
+    /// Another consumer handle (with its own presence).
+    fn clone(&self) -> Self {
+        self.ring.consumer().expect("cannot open a presence lock for the cloned consumer")
+    }
+}
+
+fn close_handle(ring: &Ring, presence: &mut Option<PresenceLock>, wake_consumers: bool) {
+    if presence.take().is_some() {
+        let raw = ring.raw();
+        raw.closes().fetch_add(1, Ordering::SeqCst);
+        if wake_consumers {
+            raw.not_empty().notify(u32::MAX);
+        } else {
+            raw.not_full().notify(u32::MAX);
+        }
+    }
+}
+
+impl Drop for Producer {
+    fn drop(&mut self) {
+        close_handle(&self.ring, &mut self.presence, true);
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        close_handle(&self.ring, &mut self.presence, false);
+    }
+}
+
+impl Producer {
+    /// The ring this handle writes to.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Copies `bytes` into the ring as one record, waiting while it is full.
+    pub fn push(&self, bytes: &[u8]) -> Result<(), PushError> {
+        self.push_deadline(bytes, None)
+    }
+
+    /// Like [`push`](Self::push) but fails with [`PushError::Full`] instead of waiting.
+    pub fn try_push(&self, bytes: &[u8]) -> Result<(), PushError> {
+        let mut slot = self.try_reserve(bytes.len())?;
+        slot.copy_from_slice(bytes);
+        slot.commit();
+        Ok(())
+    }
+
+    /// Like [`push`](Self::push) but gives up with [`PushError::Timeout`] after `timeout`.
+    pub fn push_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), PushError> {
+        self.push_deadline(bytes, deadline_after(timeout))
+    }
+
+    /// Like [`push`](Self::push) but gives up at `deadline` (`None`: never).
+    pub fn push_deadline(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), PushError> {
+        let mut slot = self.reserve_deadline(bytes.len(), deadline)?;
+        slot.copy_from_slice(bytes);
+        slot.commit();
+        Ok(())
+    }
+
+    /// Claims room for a record of `len` bytes to fill in place; see [`WriteSlot`].
+    pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PushError> {
+        self.check_len(len)?;
+        let raw = self.ring.raw();
+        let me = self.ring.me()?;
+        for _ in 0..2 {
+            if let Some(claim) = raw.try_claim(me, len)? {
+                return Ok(WriteSlot { producer: self, claim: Some(claim) });
+            }
+            raw.advance_free()?; // a releaser may have died before moving the free cursor
+        }
+        if !self.ring.peers_present(Role::Consumer) {
+            return Err(PushError::Closed);
+        }
+        Err(PushError::Full)
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), PushError> {
+        let max = self.ring.capacity();
+        if len > max || len > u32::MAX as usize {
+            return Err(PushError::TooLarge { len, max });
+        }
+        Ok(())
+    }
+
+    /// Claims room for a record of `len` bytes, waiting until `deadline` (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let ring = ipc_core::ring::Ring::builder().create()?;
+    /// # let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let mut slot = tx.reserve_deadline(8, None)?;
+    /// slot.copy_from_slice(&42u64.to_le_bytes()); // written straight into shared memory
+    /// slot.commit();
+    /// assert_eq!(rx.pop()?.len(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_deadline(&self, len: usize, deadline: Option<Instant>) -> Result<WriteSlot<'_>, PushError> {
+        self.check_len(len)?;
+        let ring = &self.ring;
+        let raw = ring.raw();
+        let me = ring.me()?;
+        let mut backoff = Backoff::new();
+        let mut closes_seen = raw.closes().load(Ordering::Acquire);
+        let (mut check_peers, mut stuck) = (false, None);
+        loop {
+            let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
+            check_peers = false;
+            if let Some(claim) = raw.try_claim(me, len)? {
+                return Ok(WriteSlot { producer: self, claim: Some(claim) });
+            }
+            raw.advance_free()?; // a releaser may have died before moving the free cursor
+            let held = raw.oldest_held();
+            if let Some((seq, w)) = held {
+                if stuck == Some((seq, w)) && !ring.owner_alive(owner_of(w)) {
+                    raw.abandon_read(seq, w)?;
+                    continue;
+                }
+            }
+            if no_consumers {
+                return Err(PushError::Closed);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(PushError::Timeout);
+            }
+            if backoff.snooze() {
+                continue;
+            }
+            let ev = raw.not_full();
+            let token = ev.prepare();
+            if let Some(claim) = raw.try_claim(me, len)? {
+                ev.cancel(token);
+                return Ok(WriteSlot { producer: self, claim: Some(claim) });
+            }
+            let woke = nap(ev, token, deadline);
+            let closes = raw.closes().load(Ordering::Acquire);
+            if closes != closes_seen || woke == Wake::TimedOut {
+                closes_seen = closes;
+                check_peers = true;
+            }
+            if woke == Wake::TimedOut {
+                stuck = held.filter(|&(_, w)| state_of(w) == READING);
+            }
+            backoff.reset();
+        }
+    }
+
+    /// Closes this handle now (same as dropping it).
+    pub fn close(self) {}
+}
+
+impl Consumer {
+    /// The ring this handle reads from.
+    pub fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// Takes the next record, waiting while the ring is empty. Returns
+    /// [`PopError::Closed`] once the ring is drained and no producer handle is left.
+    pub fn pop(&self) -> Result<ReadGuard<'_>, PopError> {
+        self.pop_deadline(None)
+    }
+
+    /// Takes the next record if one is ready; [`PopError::Empty`] otherwise.
+    pub fn try_pop(&self) -> Result<ReadGuard<'_>, PopError> {
+        let ring = &self.ring;
+        let raw = ring.raw();
+        let me = ring.me()?;
+        if let Taken::Record(claim) = raw.try_take(me)? {
+            return Ok(ReadGuard { consumer: self, claim });
+        }
+        if ring.peers_present(Role::Producer) {
+            return Err(PopError::Empty);
+        }
+        // No producer is left: whatever is still in the ring is the last of it.
+        loop {
+            match raw.try_take(me)? {
+                Taken::Record(claim) => return Ok(ReadGuard { consumer: self, claim }),
+                Taken::Empty => return Err(PopError::Closed),
+                Taken::Busy { seq, word } if !ring.owner_alive(owner_of(word)) => raw.abandon_write(seq, word)?,
+                Taken::Busy { .. } => return Err(PopError::Empty),
+            }
+        }
+    }
+
+    /// Like [`pop`](Self::pop) but gives up with [`PopError::Timeout`] after `timeout`.
+    pub fn pop_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>, PopError> {
+        self.pop_deadline(deadline_after(timeout))
+    }
+
+    /// Like [`pop`](Self::pop) but gives up at `deadline` (`None`: never).
+    pub fn pop_deadline(&self, deadline: Option<Instant>) -> Result<ReadGuard<'_>, PopError> {
+        let ring = &self.ring;
+        let raw = ring.raw();
+        let me = ring.me()?;
+        let mut backoff = Backoff::new();
+        let mut closes_seen = raw.closes().load(Ordering::Acquire);
+        let (mut check_peers, mut stuck) = (false, None);
+        loop {
+            // Ask about producers before looking: a record published before the last
+            // producer left is then always seen.
+            let no_producers = check_peers && !ring.peers_present(Role::Producer);
+            check_peers = false;
+            let busy = match raw.try_take(me)? {
+                Taken::Record(claim) => return Ok(ReadGuard { consumer: self, claim }),
+                Taken::Empty => None,
+                Taken::Busy { seq, word } => Some((seq, word)),
+            };
+            if let Some((seq, w)) = busy {
+                if (no_producers || stuck == Some((seq, w))) && !ring.owner_alive(owner_of(w)) {
+                    raw.abandon_write(seq, w)?;
+                    continue;
+                }
+            } else if no_producers {
+                return Err(PopError::Closed);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(PopError::Timeout);
+            }
+            if backoff.snooze() {
+                continue;
+            }
+            let ev = raw.not_empty();
+            let token = ev.prepare();
+            if let Taken::Record(claim) = raw.try_take(me)? {
+                ev.cancel(token);
+                return Ok(ReadGuard { consumer: self, claim });
+            }
+            let woke = nap(ev, token, deadline);
+            let closes = raw.closes().load(Ordering::Acquire);
+            if closes != closes_seen || woke == Wake::TimedOut {
+                closes_seen = closes;
+                check_peers = true;
+            }
+            if woke == Wake::TimedOut {
+                stuck = busy;
+            }
+            backoff.reset();
+        }
+    }
+
+    /// Closes this handle now (same as dropping it).
+    pub fn close(self) {}
+}
+
+/// Room for one record, claimed and not yet published. Write the payload through
+/// `DerefMut`, then [`commit`](Self::commit). Dropped without committing, the record
+/// becomes padding that consumers skip.
+pub struct WriteSlot<'a> {
+    producer: &'a Producer,
+    claim: Option<WriteClaim>,
+}
+
+impl WriteSlot<'_> {
+    /// Publishes the whole slot.
+    pub fn commit(self) {
+        let len = self.len();
+        self.commit_len(len);
+    }
+
+    /// Publishes only the first `len` bytes (at most the reserved length): reserve an upper
+    /// bound, serialise in place, commit what was written.
+    pub fn commit_len(mut self, len: usize) {
+        if let Some(claim) = self.claim.take() {
+            self.producer.ring.raw().publish(&claim, len.min(claim.len));
+        }
+    }
+}
+
+impl Deref for WriteSlot<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let Some(c) = &self.claim else { return &[] };
+        // SAFETY: the claim gives this slot sole access to `len` bytes at `off` inside the
+        // data area (checked by `try_claim`) until it is published or cancelled.
+        unsafe { std::slice::from_raw_parts(self.producer.ring.raw().data_ptr(c.off), c.len) }
+    }
+}
+
+impl DerefMut for WriteSlot<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let Some(c) = &self.claim else { return &mut [] };
+        // SAFETY: as in `deref`; `&mut self` makes this the only live view.
+        unsafe { std::slice::from_raw_parts_mut(self.producer.ring.raw().data_ptr(c.off), c.len) }
+    }
+}
+
+impl Drop for WriteSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(claim) = self.claim.take() {
+            self.producer.ring.raw().cancel(&claim);
+        }
+    }
+}
+
+impl fmt::Debug for WriteSlot<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WriteSlot").field("len", &self.len()).finish()
+    }
+}
+
+/// A record taken from the ring, read in place in shared memory. Dropping it frees its
+/// space for producers.
+pub struct ReadGuard<'a> {
+    consumer: &'a Consumer,
+    claim: ReadClaim,
+}
+
+impl Deref for ReadGuard<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let c = &self.claim;
+        // SAFETY: `try_take` checked that `len` bytes at `off` lie inside the data area, and
+        // the READING state keeps producers off them until this guard drops.
+        unsafe { std::slice::from_raw_parts(self.consumer.ring.raw().data_ptr(c.off), c.len) }
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        // A corrupted free cursor surfaces on the next push or pop; drop cannot report it.
+        let _ = self.consumer.ring.raw().release(self.claim.seq);
+    }
+}
+
+impl fmt::Debug for ReadGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ReadGuard").field("len", &self.claim.len).finish()
+    }
+}

@@ -1,0 +1,363 @@
+//! A multi-producer multi-consumer ring of variable-length byte records in shared memory.
+//!
+//! [`Ring`] is the shared object; [`Producer`] and [`Consumer`] are handles on it. A record
+//! is claimed, written in place and published with no lock held; a reader gets a
+//! [`ReadGuard`] that derefs to the payload in shared memory and frees its space on drop.
+//! Payloads start 16-byte aligned and carry their exact length.
+//!
+//! Crash safety: each process registers (pid + start time). A record whose writer died
+//! becomes padding; a record whose reader died is released. Waiters re-check liveness every
+//! [`POLL`], so nobody waits forever on a dead peer. When every producer handle has closed
+//! or died, consumers drain the ring and then get [`PopError::Closed`].
+//!
+//! The protocol, as a state table, is in `ring/README.md` in the source tree.
+
+mod raw;
+
+use std::fmt;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::error::{OpenError, PopError, PushError};
+use crate::futex::Wake;
+use crate::liveness::{self, ProcessId, PresenceLock, Role};
+use crate::segment::{Kind, Segment, SegmentHandle};
+use crate::sync::Ordering;
+
+use raw::{Layout, RawRing};
+
+/// How often a sleeping waiter wakes to check whether its peers are still alive.
+pub const POLL: Duration = Duration::from_millis(20);
+
+/// The segment kind of a ring.
+pub const RING_KIND: Kind = Kind(0x5249_4E47);
+
+const EVER_PRODUCER: u32 = 1;
+const EVER_CONSUMER: u32 = 2;
+
+/// Options for a new ring. Start from [`Ring::builder`].
+#[derive(Debug, Clone)]
+pub struct RingBuilder {
+    capacity: usize,
+    maxsize: usize,
+    slots: usize,
+}
+
+impl Default for RingBuilder {
+    fn default() -> Self {
+        RingBuilder {
+            capacity: 1 << 20,
+            maxsize: 8192,
+            slots: 128,
+        }
+    }
+}
+
+impl RingBuilder {
+    /// Bytes of payload space, rounded up to a power of two (default 1 MiB). The largest
+    /// record is this many bytes.
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Most records in the ring at once, Python's `maxsize` (default 8192).
+    pub fn maxsize(mut self, records: usize) -> Self {
+        self.maxsize = records;
+        self
+    }
+
+    /// Most processes using the ring at once (default 128). Slots of dead processes are
+    /// reused.
+    pub fn slots(mut self, processes: usize) -> Self {
+        self.slots = processes;
+        self
+    }
+
+    /// Creates a nameless ring: it reaches children by `fork` or by [`Ring::handle`].
+    pub fn create(self) -> Result<Ring, OpenError> {
+        let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
+        Ring::build(Segment::create(lay.total, RING_KIND)?, lay)
+    }
+
+    /// Creates a ring that unrelated programs open with [`Ring::open_named`]. The name is
+    /// `/{prefix}-{random}`; it is removed when this `Ring` (the creator's) is dropped.
+    pub fn create_named(self, prefix: &str) -> Result<Ring, OpenError> {
+        let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
+        Ring::build(Segment::create_named(prefix, lay.total, RING_KIND)?, lay)
+    }
+}
+
+struct Shared {
+    raw: RawRing,
+    /// An open file description holding no locks, used to ask who holds presence locks.
+    probe: OwnedFd,
+    /// `pid:32 | slot:32` of this process's registration (0: none).
+    me: StdAtomicU64,
+    seg: Segment,
+}
+
+/// A shared ring. Cloning is cheap and shares the mapping.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::Ring;
+///
+/// let ring = Ring::builder().capacity(64 * 1024).create()?;
+/// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+/// tx.push(b"hello")?;
+/// assert_eq!(&*rx.pop()?, b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Ring {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Ring {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ring")
+            .field("segment", &self.shared.seg)
+            .field("capacity", &self.capacity())
+            .field("maxsize", &self.maxsize())
+            .field("len", &self.len())
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Options for a new ring.
+    pub fn builder() -> RingBuilder {
+        RingBuilder::default()
+    }
+
+    fn build(seg: Segment, lay: Layout) -> Result<Ring, OpenError> {
+        let base = std::ptr::NonNull::new(seg.payload_ptr()).ok_or(OpenError::InvalidConfig("null segment"))?;
+        // SAFETY: the segment's payload is 64-byte aligned, at least `lay.total` bytes, and
+        // nobody else can see the segment before `mark_initialized`.
+        let raw = unsafe { RawRing::init(base, lay) };
+        seg.mark_initialized();
+        Self::wrap(seg, raw)
+    }
+
+    fn attach(seg: Segment) -> Result<Ring, OpenError> {
+        let base = std::ptr::NonNull::new(seg.payload_ptr()).ok_or(OpenError::InvalidConfig("null segment"))?;
+        // SAFETY: the payload is 64-byte aligned and `payload_len` bytes long, mapped for
+        // as long as `seg`, which `Shared` keeps beside the `RawRing`.
+        let raw = unsafe { RawRing::attach(base, seg.payload_len())? };
+        Self::wrap(seg, raw)
+    }
+
+    fn wrap(seg: Segment, raw: RawRing) -> Result<Ring, OpenError> {
+        let probe = liveness::reopen(seg.fd())?;
+        Ok(Ring {
+            shared: Arc::new(Shared {
+                raw,
+                probe,
+                me: StdAtomicU64::new(0),
+                seg,
+            }),
+        })
+    }
+
+    /// Opens a ring another program created with [`RingBuilder::create_named`].
+    pub fn open_named(name: &str) -> Result<Ring, OpenError> {
+        Self::attach(Segment::open_named(name, RING_KIND)?)
+    }
+
+    /// Attaches from a handle passed to a spawned child (see [`Ring::handle`]).
+    pub fn from_handle(handle: SegmentHandle) -> Result<Ring, OpenError> {
+        Self::attach(Segment::from_handle(handle, RING_KIND)?)
+    }
+
+    /// The fd and size a spawned child needs for [`Ring::from_handle`].
+    pub fn handle(&self) -> SegmentHandle {
+        self.shared.seg.handle()
+    }
+
+    /// The name of a named ring.
+    pub fn name(&self) -> Option<&str> {
+        self.shared.seg.name()
+    }
+
+    /// A new producer handle. Consumers see [`PopError::Closed`] once every producer handle
+    /// in every process is dropped (or its process died) and the ring is drained.
+    pub fn producer(&self) -> Result<Producer, OpenError> {
+        let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Producer)?;
+        self.shared.raw.ever().fetch_or(EVER_PRODUCER, Ordering::SeqCst);
+        Ok(Producer {
+            ring: self.clone(),
+            presence: Some(presence),
+        })
+    }
+
+    /// A new consumer handle. A producer blocked on a full ring gets [`PushError::Closed`]
+    /// once every consumer handle is gone.
+    pub fn consumer(&self) -> Result<Consumer, OpenError> {
+        let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Consumer)?;
+        self.shared.raw.ever().fetch_or(EVER_CONSUMER, Ordering::SeqCst);
+        Ok(Consumer {
+            ring: self.clone(),
+            presence: Some(presence),
+        })
+    }
+
+    /// Records in the ring (published or being written, not yet taken).
+    pub fn len(&self) -> usize {
+        self.shared.raw.len()
+    }
+
+    /// True when no record is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True when the ring holds `maxsize` records (or their space is not yet released).
+    pub fn is_full(&self) -> bool {
+        self.shared.raw.is_full()
+    }
+
+    /// Payload capacity in bytes: also the largest record.
+    pub fn capacity(&self) -> usize {
+        self.shared.raw.layout().capacity()
+    }
+
+    /// Most records at once.
+    pub fn maxsize(&self) -> usize {
+        self.shared.raw.layout().maxsize as usize
+    }
+
+    fn raw(&self) -> &RawRing {
+        &self.shared.raw
+    }
+
+    /// This process's participant slot, registering after start-up or a fork.
+    fn me(&self) -> Result<u32, RegisterError> {
+        let pid = liveness::current_pid();
+        let cached = self.shared.me.load(StdOrdering::Relaxed);
+        if cached != 0 && (cached >> 32) as u32 == pid {
+            return Ok(cached as u32);
+        }
+        let slot = self.register()?;
+        self.shared.me.store((pid as u64) << 32 | slot as u64, StdOrdering::Relaxed);
+        Ok(slot)
+    }
+
+    fn register(&self) -> Result<u32, RegisterError> {
+        let me = ProcessId::current().map_err(|_| RegisterError)?;
+        let raw = self.raw();
+        let n = raw.layout().slots;
+        let slots = (0..n).filter_map(|i| raw.slot(i).map(|s| (i, s)));
+        for (i, s) in slots.clone() {
+            if s.pid.load(Ordering::Acquire) == me.pid && s.start_time.load(Ordering::Acquire) == me.start_time {
+                return Ok(i);
+            }
+        }
+        for pass in 0..2 {
+            for (i, s) in slots.clone() {
+                let pid = s.pid.load(Ordering::Acquire);
+                if pid != 0 {
+                    if pass == 0 {
+                        continue;
+                    }
+                    let start = s.start_time.load(Ordering::Acquire);
+                    if (ProcessId { pid, start_time: start }).is_alive() {
+                        continue;
+                    }
+                    // Dead: settle its records, then free the slot (only one reclaimer wins).
+                    self.recover_owner(i).map_err(|_| RegisterError)?;
+                    if start == 0
+                        || s.start_time
+                            .compare_exchange(start, 0, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_err()
+                    {
+                        continue;
+                    }
+                    s.pid.store(0, Ordering::Release);
+                }
+                if s.pid.compare_exchange(0, me.pid, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                    s.start_time.store(me.start_time, Ordering::Release);
+                    return Ok(i);
+                }
+            }
+        }
+        Err(RegisterError)
+    }
+
+    /// Settles every in-flight record owned by the dead participant `owner`.
+    fn recover_owner(&self, owner: u32) -> Result<(), crate::Corrupted> {
+        let raw = self.raw();
+        let mut held = Vec::new();
+        raw.owned_by(owner, |seq, w| held.push((seq, w)));
+        for (seq, w) in held {
+            if raw::state_of(w) == raw::WRITING {
+                raw.abandon_write(seq, w)?;
+            } else {
+                raw.abandon_read(seq, w)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn owner_alive(&self, owner: u32) -> bool {
+        let Some(s) = self.raw().slot(owner) else {
+            return false; // no such slot: the record is corrupt, settle it
+        };
+        let pid = s.pid.load(Ordering::Acquire);
+        pid != 0
+            && (ProcessId {
+                pid,
+                start_time: s.start_time.load(Ordering::Acquire),
+            })
+            .is_alive()
+    }
+
+    /// True if some handle of `role` may still act: one is open, or none was ever opened.
+    fn peers_present(&self, role: Role) -> bool {
+        let bit = if role == Role::Producer { EVER_PRODUCER } else { EVER_CONSUMER };
+        if self.raw().ever().load(Ordering::SeqCst) & bit == 0 {
+            return true;
+        }
+        liveness::anyone_present(self.shared.probe.as_raw_fd(), role).unwrap_or(true)
+    }
+}
+
+#[derive(Debug)]
+struct RegisterError;
+
+impl From<RegisterError> for PushError {
+    fn from(_: RegisterError) -> Self {
+        PushError::TooManyProcesses
+    }
+}
+impl From<RegisterError> for PopError {
+    fn from(_: RegisterError) -> Self {
+        PopError::TooManyProcesses
+    }
+}
+
+fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// Sleeps on an event count until woken or `deadline`, never longer than [`POLL`].
+fn nap(ev: &crate::waiter::EventCount, token: crate::waiter::Token, deadline: Option<Instant>) -> Wake {
+    let poll = Instant::now() + POLL;
+    let until = deadline.map_or(poll, |d| d.min(poll));
+    ev.wait(token, Some(until))
+}
+
+mod handles;
+pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
+
+/// `Ring`, `Producer` and `Consumer` are shared between threads; the guards are not `Send`
+/// across the handle they borrow.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Ring>();
+    send_sync::<Producer>();
+    send_sync::<Consumer>();
+};

@@ -1,0 +1,651 @@
+//! The ring protocol over a raw region: claim, publish, take, release, recover.
+//!
+//! Written against `(ptr, len)` only, so the same code runs on a heap buffer (unit tests,
+//! Miri, loom) and on a shared segment. The protocol is described in `README.md` beside this
+//! file. Every value read from the region is checked before it is used as a length or offset.
+
+use std::ptr::NonNull;
+
+use crate::error::{corrupted, Corrupted, OpenError};
+use crate::sync::{spin_hint, AtomicU32, AtomicU64, Ordering};
+use crate::waiter::EventCount;
+
+/// Payloads start on this boundary; record sizes are rounded up to it.
+pub(crate) const UNIT: usize = 16;
+const RING_MAGIC: u32 = 0x5249_4E47; // "RING"
+
+// Record states (bits 24..32 of a claim word).
+pub(crate) const FREE: u32 = 0;
+pub(crate) const WRITING: u32 = 1;
+pub(crate) const READY: u32 = 2;
+pub(crate) const READING: u32 = 3;
+pub(crate) const DONE: u32 = 4;
+pub(crate) const PADDING: u32 = 5;
+
+/// A claim word: `seq:32 | state:8 | owner:24`.
+#[inline]
+pub(crate) fn word(seq: u32, state: u32, owner: u32) -> u64 {
+    (seq as u64) << 32 | (state as u64) << 24 | (owner as u64 & 0xFF_FFFF)
+}
+#[inline]
+pub(crate) fn seq_of(w: u64) -> u32 {
+    (w >> 32) as u32
+}
+#[inline]
+pub(crate) fn state_of(w: u64) -> u32 {
+    ((w >> 24) & 0xFF) as u32
+}
+#[inline]
+pub(crate) fn owner_of(w: u64) -> u32 {
+    (w & 0xFF_FFFF) as u32
+}
+/// A cursor or extent: `seq:32 | pos:32` (pos in units, wrapping).
+#[inline]
+fn pack(hi: u32, lo: u32) -> u64 {
+    (hi as u64) << 32 | lo as u64
+}
+#[inline]
+fn lo(w: u64) -> u32 {
+    w as u32
+}
+
+/// Retries before a non-blocking call gives up. Each failed retry means another participant
+/// made progress or is mid-step; a corrupted region can also make retries fail forever, and
+/// this bound turns that into an error or a "try again later" instead of a hang.
+const MAX_RETRIES: u32 = 1 << 12;
+
+#[inline]
+pub(crate) fn units_for(len: usize) -> usize {
+    len.div_ceil(UNIT)
+}
+
+#[repr(C, align(64))]
+struct Line<T>(T);
+
+/// The ring's control block, at offset 0 of its region.
+#[repr(C)]
+struct Control {
+    magic: Line<AtomicU32>,
+    cap_units: AtomicU32,
+    n_desc: AtomicU32,
+    maxsize: AtomicU32,
+    slots: AtomicU32,
+    /// `seq:32 | pos:32` of the next record to claim.
+    tail: Line<AtomicU64>,
+    /// Seq of the next record to take.
+    head: Line<AtomicU32>,
+    /// `seq:32 | pos:32` of the oldest record whose space is not yet released.
+    free: Line<AtomicU64>,
+    not_empty: Line<EventCount>,
+    not_full: Line<EventCount>,
+    /// Bumped whenever a handle closes; waiters then re-check who is present.
+    closes: Line<AtomicU32>,
+    /// Bit 0: a producer handle was ever opened; bit 1: a consumer handle was.
+    ever: AtomicU32,
+}
+
+/// One record's descriptor.
+#[repr(C, align(32))]
+struct Desc {
+    /// `seq | state | owner`: who may touch the record, for which lap.
+    claim: AtomicU64,
+    /// `seq:32 | end:32`: where the record's space ends (valid when `seq` matches).
+    extent: AtomicU64,
+    /// `start:32 | len:32`: payload start (units, wrapping) and exact length in bytes.
+    data: AtomicU64,
+}
+
+/// A participating process: pid and start time (0 while registering).
+#[repr(C, align(64))]
+pub(crate) struct Slot {
+    pub(crate) pid: AtomicU32,
+    pub(crate) start_time: AtomicU64,
+}
+
+/// Sizes and offsets of a ring region, computed once from the options.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Layout {
+    pub(crate) cap_units: u32,
+    pub(crate) n_desc: u32,
+    pub(crate) maxsize: u32,
+    pub(crate) slots: u32,
+    slots_off: usize,
+    desc_off: usize,
+    data_off: usize,
+    pub(crate) total: usize,
+}
+
+fn align64(n: usize) -> usize {
+    (n + 63) & !63
+}
+
+impl Layout {
+    /// `capacity` in bytes (rounded up to a power of two), `maxsize` in records.
+    pub(crate) fn new(capacity: usize, maxsize: usize, slots: usize) -> Result<Layout, OpenError> {
+        if capacity == 0 || capacity > 1 << 34 {
+            return Err(OpenError::InvalidConfig("capacity must be between 1 byte and 16 GiB"));
+        }
+        if maxsize == 0 || maxsize > 1 << 24 {
+            return Err(OpenError::InvalidConfig("maxsize must be between 1 and 16777216"));
+        }
+        if slots == 0 || slots > 4096 {
+            return Err(OpenError::InvalidConfig("slots must be between 1 and 4096"));
+        }
+        let cap_units = units_for(capacity).next_power_of_two().max(4);
+        // Two spare descriptors for the at most two wrap paddings in flight.
+        let n_desc = (maxsize + 2).next_power_of_two();
+        let slots_off = align64(std::mem::size_of::<Control>());
+        let desc_off = align64(slots_off + slots * std::mem::size_of::<Slot>());
+        let data_off = align64(desc_off + n_desc * std::mem::size_of::<Desc>());
+        Ok(Layout {
+            cap_units: cap_units as u32,
+            n_desc: n_desc as u32,
+            maxsize: maxsize as u32,
+            slots: slots as u32,
+            slots_off,
+            desc_off,
+            data_off,
+            total: data_off + cap_units * UNIT,
+        })
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap_units as usize * UNIT
+    }
+}
+
+/// What `try_take` found at the head.
+pub(crate) enum Taken {
+    Record(ReadClaim),
+    Empty,
+    /// The head record is still being written by `owner`.
+    Busy { seq: u32, word: u64 },
+}
+
+/// A claimed region to write: `off` bytes into the data area, `len` bytes long.
+#[derive(Debug)]
+pub(crate) struct WriteClaim {
+    pub(crate) seq: u32,
+    pub(crate) off: usize,
+    pub(crate) len: usize,
+    pub(crate) owner: u32,
+}
+
+/// A taken record to read.
+#[derive(Debug)]
+pub(crate) struct ReadClaim {
+    pub(crate) seq: u32,
+    pub(crate) off: usize,
+    pub(crate) len: usize,
+}
+
+/// A view of a ring region. Holds no ownership of the memory.
+#[derive(Debug)]
+pub(crate) struct RawRing {
+    base: NonNull<u8>,
+    lay: Layout,
+}
+
+// SAFETY: the region is only accessed through atomics and the claim protocol, which gives
+// each payload byte range one writer at a time.
+unsafe impl Send for RawRing {}
+// SAFETY: as above.
+unsafe impl Sync for RawRing {}
+
+impl RawRing {
+    /// Builds a fresh ring in `base[..lay.total]`.
+    ///
+    /// # Safety
+    /// `base` must be 64-byte aligned, valid for reads and writes of `lay.total` bytes for
+    /// as long as any `RawRing` over it is used, and not in use by anyone else yet.
+    pub(crate) unsafe fn init(base: NonNull<u8>, lay: Layout) -> RawRing {
+        let p = base.as_ptr();
+        // SAFETY: the caller guarantees `lay.total` writable, aligned bytes; every write
+        // below stays inside the offsets `Layout::new` computed from that total.
+        unsafe {
+            p.write_bytes(0, lay.data_off);
+            let c = p as *mut Control;
+            c.write(Control {
+                magic: Line(AtomicU32::new(RING_MAGIC)),
+                cap_units: AtomicU32::new(lay.cap_units),
+                n_desc: AtomicU32::new(lay.n_desc),
+                maxsize: AtomicU32::new(lay.maxsize),
+                slots: AtomicU32::new(lay.slots),
+                tail: Line(AtomicU64::new(0)),
+                head: Line(AtomicU32::new(0)),
+                free: Line(AtomicU64::new(0)),
+                not_empty: Line(EventCount::new()),
+                not_full: Line(EventCount::new()),
+                closes: Line(AtomicU32::new(0)),
+                ever: AtomicU32::new(0),
+            });
+            for i in 0..lay.slots as usize {
+                let s = p.add(lay.slots_off).cast::<Slot>().add(i);
+                s.write(Slot {
+                    pid: AtomicU32::new(0),
+                    start_time: AtomicU64::new(0),
+                });
+            }
+            for i in 0..lay.n_desc {
+                let d = p.add(lay.desc_off).cast::<Desc>().add(i as usize);
+                d.write(Desc {
+                    claim: AtomicU64::new(word(i, FREE, 0)),
+                    extent: AtomicU64::new(pack(i.wrapping_sub(1), 0)),
+                    data: AtomicU64::new(0),
+                });
+            }
+        }
+        RawRing { base, lay }
+    }
+
+    /// Attaches to a ring another process built, checking its layout against `len`.
+    ///
+    /// # Safety
+    /// `base` must be 64-byte aligned and valid for reads and writes of `len` bytes for as
+    /// long as the returned `RawRing` is used.
+    pub(crate) unsafe fn attach(base: NonNull<u8>, len: usize) -> Result<RawRing, OpenError> {
+        if len < std::mem::size_of::<Control>() {
+            return Err(OpenError::TooSmall {
+                size: len,
+                need: std::mem::size_of::<Control>(),
+            });
+        }
+        // SAFETY: at least size_of::<Control>() aligned bytes; Control is all atomics.
+        let c = unsafe { &*(base.as_ptr() as *const Control) };
+        if c.magic.0.load(Ordering::Acquire) != RING_MAGIC {
+            return Err(OpenError::Corrupted(corrupted("ring magic number is wrong")));
+        }
+        let cap = c.cap_units.load(Ordering::Relaxed) as usize;
+        let n_desc = c.n_desc.load(Ordering::Relaxed) as usize;
+        let maxsize = c.maxsize.load(Ordering::Relaxed) as usize;
+        let slots = c.slots.load(Ordering::Relaxed) as usize;
+        let bad = || OpenError::Corrupted(corrupted("ring layout fields are inconsistent"));
+        if !cap.is_power_of_two() || !n_desc.is_power_of_two() || maxsize + 2 > n_desc {
+            return Err(bad());
+        }
+        let lay = Layout::new(cap * UNIT, maxsize, slots).map_err(|_| bad())?;
+        if lay.n_desc as usize != n_desc || lay.cap_units as usize != cap {
+            return Err(bad());
+        }
+        if lay.total > len {
+            return Err(OpenError::TooSmall {
+                size: len,
+                need: lay.total,
+            });
+        }
+        Ok(RawRing { base, lay })
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.lay
+    }
+
+    fn ctl(&self) -> &Control {
+        // SAFETY: `init`/`attach` checked the region holds a Control at offset 0.
+        unsafe { &*(self.base.as_ptr() as *const Control) }
+    }
+
+    fn desc(&self, seq: u32) -> &Desc {
+        let i = (seq & (self.lay.n_desc - 1)) as usize;
+        // SAFETY: i < n_desc, and the descriptor array lies inside the region.
+        unsafe { &*self.base.as_ptr().add(self.lay.desc_off).cast::<Desc>().add(i) }
+    }
+
+    pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
+        if i >= self.lay.slots {
+            return None;
+        }
+        // SAFETY: i < slots, and the slot array lies inside the region.
+        Some(unsafe { &*self.base.as_ptr().add(self.lay.slots_off).cast::<Slot>().add(i as usize) })
+    }
+
+    /// Pointer to `off` bytes into the data area.
+    pub(crate) fn data_ptr(&self, off: usize) -> *mut u8 {
+        debug_assert!(off <= self.lay.capacity());
+        // SAFETY: callers pass offsets validated against the capacity.
+        unsafe { self.base.as_ptr().add(self.lay.data_off + off) }
+    }
+
+    pub(crate) fn not_empty(&self) -> &EventCount {
+        &self.ctl().not_empty.0
+    }
+    pub(crate) fn not_full(&self) -> &EventCount {
+        &self.ctl().not_full.0
+    }
+    pub(crate) fn closes(&self) -> &AtomicU32 {
+        &self.ctl().closes.0
+    }
+    pub(crate) fn ever(&self) -> &AtomicU32 {
+        &self.ctl().ever
+    }
+
+    /// Claims space for a record of `len` bytes for participant `me`.
+    /// `Ok(None)`: no room right now (in items or bytes).
+    pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
+        let units = units_for(len);
+        debug_assert!(units <= self.lay.cap_units as usize);
+        let c = self.ctl();
+        let mask = self.lay.cap_units - 1;
+        for _ in 0..MAX_RETRIES {
+            // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is free.
+            let free = c.free.0.load(Ordering::SeqCst);
+            let tail = c.tail.0.load(Ordering::Acquire);
+            let (s, pos) = (seq_of(tail), lo(tail));
+            let (in_items, in_units) = (s.wrapping_sub(seq_of(free)), pos.wrapping_sub(lo(free)));
+            if in_items > self.lay.n_desc || in_units > self.lay.cap_units {
+                if c.free.0.load(Ordering::SeqCst) != free {
+                    continue; // the free cursor moved between our loads
+                }
+                return Err(corrupted("ring cursors are out of range"));
+            }
+            let room_to_end = self.lay.cap_units - (pos & mask);
+            let pad = units as u32 > room_to_end;
+            let need = if pad { room_to_end } else { units as u32 };
+            let limit = if pad { self.lay.n_desc } else { self.lay.maxsize };
+            if in_items >= limit || in_units + need > self.lay.cap_units {
+                if self.skip_padding()? {
+                    continue;
+                }
+                return Ok(None);
+            }
+            let d = self.desc(s);
+            // SYNC: the AcqRel claim orders our later extent/data/payload writes after the
+            // previous lap's release (the freer's CAS that recycled this descriptor).
+            match d.claim.compare_exchange(
+                word(s, FREE, 0),
+                word(s, WRITING, me),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let end = pos.wrapping_add(need);
+                    // SYNC: publishes the extent to helpers (pairs with their Acquire load).
+                    d.extent.store(pack(s, end), Ordering::Release);
+                    let _ = c.tail.0.compare_exchange(
+                        tail,
+                        pack(s.wrapping_add(1), end),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                    if pad {
+                        // SYNC: SeqCst for the wake handshake with sleeping consumers.
+                        d.claim.store(word(s, PADDING, 0), Ordering::SeqCst);
+                        self.not_empty().notify(1);
+                        continue;
+                    }
+                    d.data.store(pack(pos, len as u32), Ordering::Relaxed);
+                    let off = (pos & mask) as usize * UNIT;
+                    return Ok(Some(WriteClaim { seq: s, off, len, owner: me }));
+                }
+                Err(cur) => self.help_tail(tail, s, cur)?,
+            }
+        }
+        Ok(None) // contended or stuck: callers treat it as full and wait
+    }
+
+    /// Moves the head over padding records and frees their space. True if any moved.
+    fn skip_padding(&self) -> Result<bool, Corrupted> {
+        let c = self.ctl();
+        let mut moved = false;
+        for _ in 0..MAX_RETRIES {
+            let h = c.head.0.load(Ordering::Acquire);
+            if self.desc(h).claim.load(Ordering::Acquire) != word(h, PADDING, 0) {
+                break;
+            }
+            let _ = c.head.0.compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+            moved = true;
+        }
+        if moved {
+            self.advance_free()?;
+        }
+        Ok(moved)
+    }
+
+    /// Someone else claimed seq `s` (or its descriptor is not recycled yet): help the tail
+    /// past it, or recycle a descriptor whose freer died.
+    fn help_tail(&self, tail: u64, s: u32, cur: u64) -> Result<(), Corrupted> {
+        let c = self.ctl();
+        let (cs, st) = (seq_of(cur), state_of(cur));
+        if cs == s && st != FREE {
+            let ext = self.desc(s).extent.load(Ordering::Acquire);
+            if seq_of(ext) == s {
+                let end = lo(ext);
+                if end.wrapping_sub(lo(tail)) > self.lay.cap_units {
+                    return Err(corrupted("record extent is out of range"));
+                }
+                let next = pack(s.wrapping_add(1), end);
+                let _ = c.tail.0.compare_exchange(tail, next, Ordering::AcqRel, Ordering::Relaxed);
+            } else {
+                spin_hint(); // the owner is between its claim and its extent store
+            }
+        } else if cs == s.wrapping_sub(self.lay.n_desc) && (st == DONE || st == PADDING) {
+            // Last lap's record: recycle it if the free cursor already passed it.
+            let fs = seq_of(c.free.0.load(Ordering::SeqCst));
+            if (fs.wrapping_sub(cs) as i32) > 0 {
+                let fresh = word(s, FREE, 0);
+                let _ = self.desc(s).claim.compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Relaxed);
+            } else {
+                spin_hint();
+            }
+        } else if c.tail.0.load(Ordering::Acquire) == tail && (cs != s || st != FREE) {
+            if (cs.wrapping_sub(s) as i32) < 0 && (s.wrapping_sub(cs)) <= self.lay.n_desc {
+                spin_hint(); // a release in progress
+            } else {
+                return Err(corrupted("record descriptor does not match the tail"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a claimed record visible to consumers with `len` (<= claimed) bytes.
+    pub(crate) fn publish(&self, claim: &WriteClaim, len: usize) {
+        debug_assert!(len <= claim.len);
+        let d = self.desc(claim.seq);
+        let start = seq_of(d.data.load(Ordering::Relaxed));
+        d.data.store(pack(start, len as u32), Ordering::Relaxed);
+        // SYNC: publishes the payload and `data` to consumers (pairs with the AcqRel CAS in
+        // `try_take`); SeqCst for the wake handshake in `EventCount::notify`.
+        d.claim.store(word(claim.seq, READY, claim.owner), Ordering::SeqCst);
+        self.not_empty().notify(1);
+    }
+
+    /// Withdraws a claimed record: it becomes padding that consumers skip.
+    pub(crate) fn cancel(&self, claim: &WriteClaim) {
+        // SYNC: SeqCst for the wake handshake, as in `publish`.
+        self.desc(claim.seq).claim.store(word(claim.seq, PADDING, 0), Ordering::SeqCst);
+        self.not_empty().notify(1);
+    }
+
+    /// Takes the record at the head for participant `me`, if one is ready.
+    pub(crate) fn try_take(&self, me: u32) -> Result<Taken, Corrupted> {
+        let c = self.ctl();
+        for _ in 0..MAX_RETRIES {
+            let h = c.head.0.load(Ordering::Acquire);
+            let d = self.desc(h);
+            // SYNC: pairs with the SeqCst store in `publish`.
+            let cur = d.claim.load(Ordering::SeqCst);
+            let (cs, st) = (seq_of(cur), state_of(cur));
+            if cs != h {
+                if (cs.wrapping_sub(h) as i32) < 0 {
+                    return Ok(Taken::Empty); // descriptor still on an earlier lap
+                }
+                if c.head.0.load(Ordering::Acquire) == h {
+                    return Err(corrupted("record descriptor is ahead of the head"));
+                }
+                continue;
+            }
+            match st {
+                FREE => return Ok(Taken::Empty),
+                WRITING => return Ok(Taken::Busy { seq: h, word: cur }),
+                READY => {
+                    let mine = word(h, READING, me);
+                    // SYNC: acquires the payload published by `publish`.
+                    if d.claim.compare_exchange(cur, mine, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                        continue;
+                    }
+                    let _ = c.head.0.compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+                    return match self.payload_range(h) {
+                        Ok((off, len)) => Ok(Taken::Record(ReadClaim { seq: h, off, len })),
+                        Err(e) => {
+                            self.release(h)?;
+                            Err(e)
+                        }
+                    };
+                }
+                READING | DONE | PADDING => {
+                    let _ = c.head.0.compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+                    if st == PADDING {
+                        self.advance_free()?;
+                    }
+                }
+                _ => return Err(corrupted("record state is unknown")),
+            }
+        }
+        Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
+    }
+
+    /// Checks a record's payload lies inside its extent and the data area.
+    fn payload_range(&self, seq: u32) -> Result<(usize, usize), Corrupted> {
+        let d = self.desc(seq);
+        let data = d.data.load(Ordering::Relaxed);
+        let (start, len) = (seq_of(data), lo(data) as usize);
+        let ext = d.extent.load(Ordering::Acquire);
+        let units = units_for(len) as u32;
+        let phys = start & (self.lay.cap_units - 1);
+        let span = lo(ext).wrapping_sub(start);
+        if seq_of(ext) != seq || units > span || span > self.lay.cap_units || phys + units > self.lay.cap_units {
+            return Err(corrupted("record length or offset is out of range"));
+        }
+        Ok((phys as usize * UNIT, len))
+    }
+
+    /// Ends a read: the record's space may be reused.
+    pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
+        // SYNC: orders our payload reads before the space is reused (pairs with the Acquire
+        // of the claim in `advance_free`).
+        self.desc(seq).claim.store(word(seq, DONE, 0), Ordering::Release);
+        self.advance_free()
+    }
+
+    /// Moves the free cursor over every released record after it, waking producers.
+    pub(crate) fn advance_free(&self) -> Result<(), Corrupted> {
+        let c = self.ctl();
+        let mut freed = false;
+        for _ in 0..MAX_RETRIES {
+            let f = c.free.0.load(Ordering::SeqCst);
+            let fs = seq_of(f);
+            let h = c.head.0.load(Ordering::Acquire);
+            if fs == h || (h.wrapping_sub(fs) as i32) < 0 {
+                break;
+            }
+            let d = self.desc(fs);
+            let cur = d.claim.load(Ordering::Acquire);
+            if seq_of(cur) != fs || !matches!(state_of(cur), DONE | PADDING) {
+                break;
+            }
+            let ext = d.extent.load(Ordering::Acquire);
+            if seq_of(ext) != fs {
+                break; // a recovery is still writing the extent
+            }
+            let end = lo(ext);
+            if end.wrapping_sub(lo(f)) > self.lay.cap_units {
+                return Err(corrupted("record extent is out of range"));
+            }
+            // The free cursor never passes the tail: help the tail first.
+            let t = c.tail.0.load(Ordering::Acquire);
+            if seq_of(t) == fs {
+                let _ = c.tail.0.compare_exchange(t, pack(fs.wrapping_add(1), end), Ordering::AcqRel, Ordering::Relaxed);
+            }
+            // SYNC: releases the space to producers (pairs with the SeqCst load in
+            // `try_claim`); SeqCst for the wake handshake with sleeping producers.
+            if c.free.0.compare_exchange(f, pack(fs.wrapping_add(1), end), Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                let fresh = word(fs.wrapping_add(self.lay.n_desc), FREE, 0);
+                let _ = d.claim.compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Relaxed);
+                freed = true;
+            }
+        }
+        if freed {
+            self.not_full().notify(u32::MAX);
+        }
+        Ok(())
+    }
+
+    /// The writer of record `seq` died before publishing it: turn it into padding.
+    pub(crate) fn abandon_write(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
+        let c = self.ctl();
+        let d = self.desc(seq);
+        if d.claim.compare_exchange(cur, word(seq, PADDING, 0), Ordering::SeqCst, Ordering::Relaxed).is_err() {
+            return Ok(()); // it changed: published after all, or another process recovered it
+        }
+        let ext = d.extent.load(Ordering::Acquire);
+        if seq_of(ext) != seq {
+            // Died between claim and extent: nothing was written, so the record is empty.
+            let t = c.tail.0.load(Ordering::Acquire);
+            if seq_of(t) == seq {
+                let _ = d.extent.compare_exchange(ext, pack(seq, lo(t)), Ordering::AcqRel, Ordering::Acquire);
+            }
+        }
+        let ext = d.extent.load(Ordering::Acquire);
+        let t = c.tail.0.load(Ordering::Acquire);
+        if seq_of(t) == seq && seq_of(ext) == seq {
+            let _ = c.tail.0.compare_exchange(t, pack(seq.wrapping_add(1), lo(ext)), Ordering::AcqRel, Ordering::Relaxed);
+        }
+        self.not_empty().notify(u32::MAX);
+        self.advance_free()
+    }
+
+    /// The reader of record `seq` died holding it: release it.
+    pub(crate) fn abandon_read(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
+        let d = self.desc(seq);
+        if d.claim.compare_exchange(cur, word(seq, DONE, 0), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+            self.advance_free()?;
+        }
+        Ok(())
+    }
+
+    /// The claim word at the free cursor (the oldest unreleased record), if in use.
+    pub(crate) fn oldest_held(&self) -> Option<(u32, u64)> {
+        let fs = seq_of(self.ctl().free.0.load(Ordering::Acquire));
+        let cur = self.desc(fs).claim.load(Ordering::Acquire);
+        (seq_of(cur) == fs && state_of(cur) == READING).then_some((fs, cur))
+    }
+
+    /// Every in-flight claim word owned by `owner`, from the free cursor to the tail.
+    pub(crate) fn owned_by(&self, owner: u32, mut f: impl FnMut(u32, u64)) {
+        let c = self.ctl();
+        let fs = seq_of(c.free.0.load(Ordering::Acquire));
+        let ts = seq_of(c.tail.0.load(Ordering::Acquire));
+        let n = ts.wrapping_sub(fs).min(self.lay.n_desc);
+        for i in 0..=n {
+            let s = fs.wrapping_add(i);
+            let cur = self.desc(s).claim.load(Ordering::Acquire);
+            if seq_of(cur) == s && matches!(state_of(cur), WRITING | READING) && owner_of(cur) == owner {
+                f(s, cur);
+            }
+        }
+    }
+
+    /// Records claimed and not yet taken (includes ones still being written).
+    pub(crate) fn len(&self) -> usize {
+        let c = self.ctl();
+        let h = c.head.0.load(Ordering::Acquire);
+        let t = seq_of(c.tail.0.load(Ordering::Acquire));
+        let n = t.wrapping_sub(h);
+        if (n as i32) < 0 {
+            0
+        } else {
+            (n as usize).min(self.lay.maxsize as usize)
+        }
+    }
+
+    /// True when no record has room in items right now.
+    pub(crate) fn is_full(&self) -> bool {
+        let c = self.ctl();
+        let fs = seq_of(c.free.0.load(Ordering::Acquire));
+        let ts = seq_of(c.tail.0.load(Ordering::Acquire));
+        ts.wrapping_sub(fs) >= self.lay.maxsize
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests;

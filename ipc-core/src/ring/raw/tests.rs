@@ -1,0 +1,218 @@
+//! The protocol on a heap region: single-threaded edge cases, threads as participants, and
+//! random corruption. These also run under Miri: `cargo +nightly miri test -p ipc-core --lib raw`.
+
+use super::*;
+use std::alloc::{alloc_zeroed, dealloc, Layout as AllocLayout};
+
+/// A 64-byte-aligned heap region holding one ring.
+struct Heap {
+    ptr: NonNull<u8>,
+    layout: AllocLayout,
+    ring: RawRing,
+}
+
+impl Heap {
+    fn new(capacity: usize, maxsize: usize) -> Heap {
+        let lay = Layout::new(capacity, maxsize, 8).unwrap();
+        let layout = AllocLayout::from_size_align(lay.total, 64).unwrap();
+        // SAFETY: non-zero size.
+        let ptr = NonNull::new(unsafe { alloc_zeroed(layout) }).unwrap();
+        // SAFETY: fresh, aligned, `lay.total` bytes, freed only in Drop after the ring.
+        let ring = unsafe { RawRing::init(ptr, lay) };
+        Heap { ptr, layout, ring }
+    }
+
+    fn bytes(&self) -> &mut [u8] {
+        // SAFETY: the whole region; tests use it only from one thread while corrupting.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    }
+}
+
+impl Drop for Heap {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.ptr.as_ptr(), self.layout) };
+    }
+}
+
+fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
+    match r.try_claim(me, bytes.len()).unwrap() {
+        Some(c) => {
+            // SAFETY: the claim owns `len` bytes at `off`.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.data_ptr(c.off), bytes.len()) };
+            r.publish(&c, bytes.len());
+            true
+        }
+        None => false,
+    }
+}
+
+fn pop(r: &RawRing, me: u32) -> Option<Vec<u8>> {
+    match r.try_take(me).unwrap() {
+        Taken::Record(c) => {
+            assert_eq!(c.off % UNIT, 0, "payloads are 16-byte aligned");
+            // SAFETY: the read claim owns `len` bytes at `off`.
+            let v = unsafe { std::slice::from_raw_parts(r.data_ptr(c.off), c.len) }.to_vec();
+            r.release(c.seq).unwrap();
+            Some(v)
+        }
+        _ => None,
+    }
+}
+
+#[test]
+fn fifo_with_exact_lengths_across_many_wraps() {
+    let h = Heap::new(256, 8);
+    let r = &h.ring;
+    for round in 0..500u32 {
+        let len = (round as usize * 7) % 100;
+        let msg: Vec<u8> = (0..len).map(|i| (i as u32 + round) as u8).collect();
+        assert!(push(r, 0, &msg));
+        assert_eq!(pop(r, 1).unwrap(), msg);
+    }
+    assert!(pop(r, 1).is_none());
+}
+
+#[test]
+fn bounded_in_items_and_in_bytes() {
+    let h = Heap::new(256, 3);
+    let r = &h.ring;
+    assert!(push(r, 0, b"a") && push(r, 0, b"b") && push(r, 0, b"c"));
+    assert!(!push(r, 0, b"d"), "maxsize 3");
+    assert!(r.is_full());
+    assert_eq!(pop(r, 0).unwrap(), b"a");
+    assert!(push(r, 0, b"d"));
+    while pop(r, 0).is_some() {}
+    assert!(push(r, 0, &[1; 200]));
+    assert!(!push(r, 0, &[2; 100]), "only 56 bytes left");
+    assert_eq!(pop(r, 0).unwrap(), vec![1; 200]);
+    assert!(push(r, 0, &[2; 100]), "wraps with padding");
+    assert_eq!(pop(r, 0).unwrap(), vec![2; 100]);
+}
+
+#[test]
+fn a_record_of_the_whole_capacity_fits_once_the_ring_drains() {
+    let h = Heap::new(256, 4);
+    let r = &h.ring;
+    assert!(push(r, 0, b"x"));
+    assert!(!push(r, 0, &[9; 256]));
+    assert_eq!(pop(r, 0).unwrap(), b"x");
+    assert!(push(r, 0, &[9; 256]), "pads to the start, then fits");
+    assert_eq!(pop(r, 0).unwrap(), vec![9; 256]);
+}
+
+#[test]
+fn cancelled_and_abandoned_records_are_skipped() {
+    let h = Heap::new(256, 8);
+    let r = &h.ring;
+    let c = r.try_claim(3, 10).unwrap().unwrap();
+    r.cancel(&c);
+    assert!(push(r, 0, b"after cancel"));
+    assert_eq!(pop(r, 1).unwrap(), b"after cancel");
+
+    // A writer that dies after claiming: the consumer sees Busy, then recovers.
+    let _dead = r.try_claim(5, 10).unwrap().unwrap();
+    assert!(push(r, 0, b"behind the dead one"));
+    let Taken::Busy { seq, word } = r.try_take(1).unwrap() else { panic!("expected busy") };
+    assert_eq!(owner_of(word), 5);
+    r.abandon_write(seq, word).unwrap();
+    assert_eq!(pop(r, 1).unwrap(), b"behind the dead one");
+
+    // A reader that dies holding a record: its space comes back.
+    assert!(push(r, 0, b"held"));
+    let Taken::Record(rc) = r.try_take(6).unwrap() else { panic!() };
+    let (seq, word) = r.oldest_held().unwrap();
+    assert_eq!((seq, owner_of(word)), (rc.seq, 6));
+    r.abandon_read(seq, word).unwrap();
+    assert!(r.oldest_held().is_none());
+    for i in 0..8u8 {
+        assert!(push(r, 0, &[i]), "all space is free again");
+    }
+}
+
+#[test]
+fn zero_length_records_round_trip() {
+    let h = Heap::new(64, 4);
+    for _ in 0..20 {
+        assert!(push(&h.ring, 0, b""));
+        assert_eq!(pop(&h.ring, 0).unwrap(), b"");
+    }
+}
+
+#[test]
+fn threads_as_participants_mpmc_exactly_once() {
+    const PER: u32 = if cfg!(miri) { 50 } else { 20_000 };
+    let h = Heap::new(1024, 16);
+    let r = &h.ring;
+    let seen = std::sync::Mutex::new(Vec::new());
+    std::thread::scope(|s| {
+        for p in 0..2u32 {
+            s.spawn(move || {
+                for i in 0..PER {
+                    let msg = [p.to_le_bytes(), i.to_le_bytes()].concat();
+                    while !push(r, p, &msg[..(4 + (i as usize % 5))]) {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+        for c in 0..2u32 {
+            let seen = &seen;
+            s.spawn(move || {
+                let mut last = [None::<u32>; 2];
+                let mut mine = 0;
+                while mine < PER {
+                    match pop(r, 2 + c) {
+                        Some(m) => {
+                            let p = u32::from_le_bytes(m[..4].try_into().unwrap());
+                            seen.lock().unwrap().push((p, m.len()));
+                            let _ = &mut last;
+                            mine += 1;
+                        }
+                        None => std::thread::yield_now(),
+                    }
+                }
+            });
+        }
+    });
+    let seen = seen.into_inner().unwrap();
+    assert_eq!(seen.len() as u32, 2 * PER);
+    assert!(pop(r, 0).is_none());
+}
+
+#[test]
+fn corrupted_bytes_give_errors_not_crashes() {
+    let rounds = if cfg!(miri) { 20 } else { 3000 };
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rand = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    for _ in 0..rounds {
+        let h = Heap::new(256, 4);
+        for i in 0..3u8 {
+            push(&h.ring, 0, &[i; 20]);
+        }
+        let _ = pop(&h.ring, 1);
+        let bytes = h.bytes();
+        for _ in 0..1 + rand() % 8 {
+            let at = (rand() as usize) % bytes.len();
+            bytes[at] = rand() as u8;
+        }
+        // Whatever the bytes say, operations return (Ok or Err) and stay in bounds.
+        for _ in 0..8 {
+            if let Ok(Some(c)) = h.ring.try_claim(0, 8) {
+                assert!(c.off + c.len <= h.ring.layout().capacity());
+                h.ring.publish(&c, 8);
+            }
+            if let Ok(Taken::Record(c)) = h.ring.try_take(1) {
+                assert!(c.off + c.len <= h.ring.layout().capacity());
+                let _ = h.ring.release(c.seq);
+            }
+        }
+        // SAFETY: the region is still allocated and aligned; attach must validate it.
+        let _ = unsafe { RawRing::attach(h.ptr, h.layout.size()) };
+    }
+}

@@ -1,0 +1,380 @@
+//! Shared-memory segments: nameless (`memfd_create`, the default) or named (`shm_open`).
+//!
+//! Every segment starts with a [`SegmentHeader`]: magic, layout version, kind, size and an
+//! init-complete flag written last. Opening checks all of them, so a process never reads
+//! a half-built or foreign segment. What follows the header is the segment's payload.
+//!
+//! A nameless segment cannot leak: it lives exactly as long as some process maps it or holds
+//! its fd. A forked child inherits the mapping; a spawned child re-attaches from a
+//! [`SegmentHandle`] (fd number + size) when the fd was left open across `exec`.
+
+use std::ffi::CString;
+use std::fmt;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::str::FromStr;
+
+use crate::error::OpenError;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
+/// Bumped whenever any shared layout changes; mismatches are refused at open.
+pub const LAYOUT_VERSION: u32 = 1;
+const INIT_DONE: u32 = 0x1D0_4E;
+
+/// The first 64 bytes of every segment.
+#[repr(C, align(64))]
+pub(crate) struct SegmentHeader {
+    magic: AtomicU64,
+    size: AtomicU64,
+    version: AtomicU32,
+    kind: AtomicU32,
+    init: AtomicU32,
+}
+
+/// Bytes taken by the header; the payload starts here, 64-byte aligned.
+pub const HEADER_SIZE: usize = std::mem::size_of::<SegmentHeader>();
+
+/// What a segment holds, checked at open so a ring is never opened as something else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Kind(pub u32);
+
+/// How to find a segment again from a spawned child: an inherited fd and the mapped size.
+///
+/// Its text form `fd:size` fits an environment variable or an argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentHandle {
+    /// File descriptor number, valid in the process that received it.
+    pub fd: RawFd,
+    /// Total size of the segment in bytes, header included.
+    pub size: usize,
+}
+
+impl fmt::Display for SegmentHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.fd, self.size)
+    }
+}
+
+impl FromStr for SegmentHandle {
+    type Err = OpenError;
+    fn from_str(s: &str) -> Result<Self, OpenError> {
+        let bad = || OpenError::BadHandle(s.to_owned());
+        let (fd, size) = s.split_once(':').ok_or_else(bad)?;
+        Ok(SegmentHandle {
+            fd: fd.parse().map_err(|_| bad())?,
+            size: size.parse().map_err(|_| bad())?,
+        })
+    }
+}
+
+/// A mapped shared-memory segment.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::segment::{Kind, Segment};
+///
+/// let seg = Segment::create(4096, Kind(7))?;
+/// assert!(seg.payload_len() >= 4096);
+/// // Anything holding the handle (a forked or spawned child) can map it again.
+/// let again = Segment::from_handle(seg.handle(), Kind(7))?;
+/// assert_eq!(again.payload_len(), seg.payload_len());
+/// # Ok::<(), ipc_core::OpenError>(())
+/// ```
+pub struct Segment {
+    ptr: NonNull<u8>,
+    size: usize,
+    fd: OwnedFd,
+    name: Option<String>,
+    unlink_on_drop: bool,
+}
+
+// SAFETY: the mapping is shared memory accessed only through atomics or through the ring's
+// ownership protocol; the pointer stays valid until drop, from any thread.
+unsafe impl Send for Segment {}
+// SAFETY: as above; `&Segment` exposes no unsynchronised interior mutation of its own.
+unsafe impl Sync for Segment {}
+
+impl fmt::Debug for Segment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Segment")
+            .field("fd", &self.fd.as_raw_fd())
+            .field("size", &self.size)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+fn errno() -> io::Error {
+    io::Error::last_os_error()
+}
+
+fn total_size(payload: usize) -> Result<usize, OpenError> {
+    payload
+        .checked_add(HEADER_SIZE + 63)
+        .map(|n| n & !63)
+        .filter(|&n| n <= isize::MAX as usize)
+        .ok_or(OpenError::TooLarge(payload))
+}
+
+impl Segment {
+    /// Creates a nameless segment with at least `payload` bytes after the header.
+    ///
+    /// The fd is close-on-exec; a spawner clears that flag only for the child it starts.
+    pub fn create(payload: usize, kind: Kind) -> Result<Segment, OpenError> {
+        let size = total_size(payload)?;
+        // SAFETY: the name is a NUL-terminated literal.
+        let raw = unsafe { libc::memfd_create(c"mp-rs".as_ptr(), libc::MFD_CLOEXEC) };
+        if raw < 0 {
+            return Err(OpenError::Io(errno()));
+        }
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        Self::init(fd, size, kind, None)
+    }
+
+    /// Creates a named segment `/{prefix}-{random}` (mode 0600, `O_EXCL`) that unrelated
+    /// programs can [`open_named`](Self::open_named). The creator unlinks the name on drop.
+    pub fn create_named(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
+        let size = total_size(payload)?;
+        for _ in 0..16 {
+            let name = format!("/{prefix}-{:016x}", random_u64()?);
+            let cname = CString::new(name.clone()).map_err(|_| OpenError::BadName(name.clone()))?;
+            let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
+            // SAFETY: `cname` is a valid C string for the duration of the call.
+            let raw = unsafe { libc::shm_open(cname.as_ptr(), flags, 0o600) };
+            if raw < 0 {
+                let e = errno();
+                if e.raw_os_error() == Some(libc::EEXIST) {
+                    continue;
+                }
+                return Err(OpenError::Io(e));
+            }
+            // SAFETY: `raw` is a fresh fd that nothing else owns.
+            let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+            return match Self::init(fd, size, kind, Some(name.clone())) {
+                Ok(seg) => Ok(seg),
+                Err(e) => {
+                    // SAFETY: `cname` is a valid C string.
+                    unsafe { libc::shm_unlink(cname.as_ptr()) };
+                    Err(e)
+                }
+            };
+        }
+        Err(OpenError::Io(io::Error::other("no free random segment name")))
+    }
+
+    /// Opens a named segment created by another program.
+    ///
+    /// Returns [`OpenError::NotInitialized`] while its creator is still building it:
+    /// retry after a moment.
+    pub fn open_named(name: &str, kind: Kind) -> Result<Segment, OpenError> {
+        let cname = CString::new(name).map_err(|_| OpenError::BadName(name.to_owned()))?;
+        // SAFETY: `cname` is a valid C string for the duration of the call.
+        let raw = unsafe { libc::shm_open(cname.as_ptr(), libc::O_RDWR | libc::O_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(OpenError::Io(errno()));
+        }
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let mut seg = Self::attach(fd, kind)?;
+        seg.name = Some(name.to_owned());
+        Ok(seg)
+    }
+
+    /// Maps a segment from an inherited fd (a spawned child's side of [`handle`](Self::handle)).
+    ///
+    /// The fd is duplicated, so the handle's fd stays open and owned by the caller.
+    pub fn from_handle(handle: SegmentHandle, kind: Kind) -> Result<Segment, OpenError> {
+        // SAFETY: F_DUPFD_CLOEXEC on an arbitrary number either fails with EBADF or
+        // returns a new fd we own.
+        let raw = unsafe { libc::fcntl(handle.fd, libc::F_DUPFD_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(OpenError::Io(errno()));
+        }
+        // SAFETY: `raw` is a fresh fd that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let seg = Self::attach(fd, kind)?;
+        if seg.size != handle.size {
+            return Err(OpenError::SizeMismatch {
+                header: seg.size,
+                file: handle.size,
+            });
+        }
+        Ok(seg)
+    }
+
+    /// The handle a spawned child needs to map this segment again.
+    pub fn handle(&self) -> SegmentHandle {
+        SegmentHandle {
+            fd: self.fd.as_raw_fd(),
+            size: self.size,
+        }
+    }
+
+    /// The name, for a named segment.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// Removes the name now (new opens fail; existing mappings stay valid).
+    pub fn unlink(&mut self) -> io::Result<()> {
+        self.unlink_on_drop = false;
+        let Some(name) = &self.name else {
+            return Ok(());
+        };
+        let cname = CString::new(name.as_str()).map_err(io::Error::other)?;
+        // SAFETY: `cname` is a valid C string.
+        if unsafe { libc::shm_unlink(cname.as_ptr()) } < 0 {
+            return Err(errno());
+        }
+        Ok(())
+    }
+
+    /// Start of the payload (after the header), 64-byte aligned.
+    pub fn payload_ptr(&self) -> *mut u8 {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes long (checked at create/open).
+        unsafe { self.ptr.as_ptr().add(HEADER_SIZE) }
+    }
+
+    /// Bytes available after the header.
+    pub fn payload_len(&self) -> usize {
+        self.size - HEADER_SIZE
+    }
+
+    /// The segment's fd, for presence locks and for passing to children.
+    pub fn fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    fn header(&self) -> &SegmentHeader {
+        // SAFETY: the mapping starts page-aligned with at least HEADER_SIZE bytes, and the
+        // header is made of atomics, valid for any bit pattern.
+        unsafe { &*(self.ptr.as_ptr() as *const SegmentHeader) }
+    }
+
+    fn init(fd: OwnedFd, size: usize, kind: Kind, name: Option<String>) -> Result<Segment, OpenError> {
+        // SAFETY: `fd` is an open, writable file.
+        if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } < 0 {
+            return Err(OpenError::Io(errno()));
+        }
+        let ptr = map(&fd, size)?;
+        let seg = Segment {
+            ptr,
+            size,
+            fd,
+            unlink_on_drop: name.is_some(),
+            name,
+        };
+        let h = seg.header();
+        h.magic.store(MAGIC, Ordering::Relaxed);
+        h.size.store(size as u64, Ordering::Relaxed);
+        h.version.store(LAYOUT_VERSION, Ordering::Relaxed);
+        h.kind.store(kind.0, Ordering::Relaxed);
+        Ok(seg)
+    }
+
+    /// Marks the segment fully built. Call after initialising the payload.
+    pub fn mark_initialized(&self) {
+        // SYNC: publishes the header and the payload's initial state; pairs with the
+        // Acquire load in `attach`.
+        self.header().init.store(INIT_DONE, Ordering::Release);
+    }
+
+    fn attach(fd: OwnedFd, kind: Kind) -> Result<Segment, OpenError> {
+        // SAFETY: `stat` is a plain C struct; all-zero bytes are valid.
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        // SAFETY: `fd` is open and `st` is a valid out-pointer.
+        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
+            return Err(OpenError::Io(errno()));
+        }
+        let file = usize::try_from(st.st_size).unwrap_or(0);
+        if file < HEADER_SIZE {
+            return Err(OpenError::TooSmall { size: file, need: HEADER_SIZE });
+        }
+        let ptr = map(&fd, file)?;
+        let seg = Segment {
+            ptr,
+            size: file,
+            fd,
+            name: None,
+            unlink_on_drop: false,
+        };
+        let h = seg.header();
+        // SYNC: pairs with the Release store in `mark_initialized`.
+        if h.init.load(Ordering::Acquire) != INIT_DONE {
+            return Err(if h.magic.load(Ordering::Relaxed) == MAGIC || h.magic.load(Ordering::Relaxed) == 0 {
+                OpenError::NotInitialized
+            } else {
+                OpenError::BadMagic
+            });
+        }
+        if h.magic.load(Ordering::Relaxed) != MAGIC {
+            return Err(OpenError::BadMagic);
+        }
+        let version = h.version.load(Ordering::Relaxed);
+        if version != LAYOUT_VERSION {
+            return Err(OpenError::VersionMismatch {
+                found: version,
+                expected: LAYOUT_VERSION,
+            });
+        }
+        let header_size = h.size.load(Ordering::Relaxed);
+        if header_size != file as u64 {
+            return Err(OpenError::SizeMismatch {
+                header: header_size as usize,
+                file,
+            });
+        }
+        let found = h.kind.load(Ordering::Relaxed);
+        if found != kind.0 {
+            return Err(OpenError::WrongKind {
+                found,
+                expected: kind.0,
+            });
+        }
+        Ok(seg)
+    }
+}
+
+fn map(fd: &OwnedFd, size: usize) -> Result<NonNull<u8>, OpenError> {
+    // SAFETY: maps `size` bytes of an open file, shared; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(OpenError::Io(errno()));
+    }
+    NonNull::new(p.cast()).ok_or_else(|| OpenError::Io(io::Error::other("mmap returned null")))
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.unlink_on_drop {
+            let _ = self.unlink();
+        }
+        // SAFETY: `ptr`/`size` are exactly what mmap returned; nothing borrows the mapping
+        // past the segment's lifetime.
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.size) };
+    }
+}
+
+/// 64 random bits from the kernel.
+pub(crate) fn random_u64() -> Result<u64, OpenError> {
+    let mut buf = [0u8; 8];
+    // SAFETY: `buf` is valid for 8 writable bytes.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), 8, 0) };
+    if n != 8 {
+        return Err(OpenError::Io(errno()));
+    }
+    Ok(u64::from_ne_bytes(buf))
+}

@@ -1,0 +1,108 @@
+//! Sleeping and waking across processes: an event count on a shared futex, and a backoff.
+//!
+//! The wake protocol (a Dekker handshake; rayon-core's sleep module has the same shape):
+//!
+//! | waiter                                  | notifier                               |
+//! |-----------------------------------------|----------------------------------------|
+//! | `t = epoch` (prepare)                   | publish the state change (SeqCst)      |
+//! | `waiters += 1`, SeqCst fence            | `if waiters > 0`:                      |
+//! | re-check the condition; if met: cancel  | `  epoch += 1; FUTEX_WAKE(epoch)`      |
+//! | `FUTEX_WAIT(epoch, t)`; `waiters -= 1`  |                                        |
+//!
+//! Either the notifier sees `waiters > 0` and bumps `epoch` (so the wait returns at once or
+//! is woken), or the waiter's re-check sees the published change. Nobody pays a syscall
+//! when nobody sleeps: `notify` is one load in that case.
+
+use std::time::Instant;
+
+use crate::futex::{self, Wake};
+use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
+
+/// A cross-process event count. Lives in shared memory; all-zero bytes are a valid state.
+#[repr(C)]
+pub(crate) struct EventCount {
+    epoch: AtomicU32,
+    waiters: AtomicU32,
+}
+
+/// What a waiter saw before it re-checked its condition.
+#[must_use]
+pub(crate) struct Token(u32);
+
+impl EventCount {
+    pub(crate) fn new() -> Self {
+        EventCount {
+            epoch: AtomicU32::new(0),
+            waiters: AtomicU32::new(0),
+        }
+    }
+
+    /// Wakes up to `n` sleepers, if there are any. Call after publishing with SeqCst.
+    #[inline]
+    pub(crate) fn notify(&self, n: u32) {
+        // SYNC: pairs with the SeqCst fence in `prepare`: either we see the waiter, or the
+        // waiter's re-check sees what we published before calling notify.
+        if self.waiters.load(Ordering::SeqCst) != 0 {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&self.epoch, n);
+        }
+    }
+
+    /// Registers as a waiter. The caller must re-check its condition, then call
+    /// [`wait`](Self::wait) or [`cancel`](Self::cancel).
+    pub(crate) fn prepare(&self) -> Token {
+        let t = self.epoch.load(Ordering::SeqCst);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        // SYNC: pairs with the SeqCst load of `waiters` in `notify`.
+        fence(Ordering::SeqCst);
+        Token(t)
+    }
+
+    /// Sleeps until notified (or spuriously), or until `deadline`.
+    pub(crate) fn wait(&self, token: Token, deadline: Option<Instant>) -> Wake {
+        let r = futex::wait(&self.epoch, token.0, deadline);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+
+    /// Withdraws a [`prepare`](Self::prepare) whose re-check found the condition met.
+    pub(crate) fn cancel(&self, _token: Token) {
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Bounded spinning with exponential backoff, then yielding, then "go to sleep".
+///
+/// Pure spinning is many times slower when peers share a core (crossbeam #821), and this
+/// machine class has two cores, so the spin phase is short.
+pub(crate) struct Backoff {
+    step: u32,
+}
+
+const SPIN_STEPS: u32 = 7; // 1 + 2 + ... + 64 pause instructions
+const YIELD_STEPS: u32 = 10;
+
+impl Backoff {
+    pub(crate) fn new() -> Self {
+        Backoff { step: 0 }
+    }
+
+    /// Waits a little. Returns `false` once the caller should sleep instead.
+    pub(crate) fn snooze(&mut self) -> bool {
+        if self.step < SPIN_STEPS {
+            for _ in 0..(1u32 << self.step) {
+                spin_hint();
+            }
+        } else if self.step < SPIN_STEPS + YIELD_STEPS {
+            std::thread::yield_now();
+        } else {
+            return false;
+        }
+        self.step += 1;
+        true
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.step = 0;
+    }
+}
