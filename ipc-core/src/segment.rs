@@ -120,10 +120,27 @@ fn total_size(payload: usize) -> Result<usize, OpenError> {
 }
 
 impl Segment {
-    /// Creates a nameless segment with at least `payload` bytes after the header.
+    /// Creates a nameless segment with at least `payload` zeroed bytes after the header,
+    /// ready to open.
     ///
     /// The fd is close-on-exec; a spawner clears that flag only for the child it starts.
     pub fn create(payload: usize, kind: Kind) -> Result<Segment, OpenError> {
+        let seg = Self::create_unpublished(payload, kind)?;
+        seg.mark_initialized();
+        Ok(seg)
+    }
+
+    /// Creates a named segment `/{prefix}-{random}` (mode 0600, `O_EXCL`) that unrelated
+    /// programs can [`open_named`](Self::open_named). The creator unlinks the name on drop.
+    pub fn create_named(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
+        let seg = Self::create_named_unpublished(prefix, payload, kind)?;
+        seg.mark_initialized();
+        Ok(seg)
+    }
+
+    /// [`create`](Self::create) without marking the segment initialised: openers get
+    /// [`OpenError::NotInitialized`] until [`mark_initialized`](Self::mark_initialized).
+    pub(crate) fn create_unpublished(payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let size = total_size(payload)?;
         // SAFETY: the name is a NUL-terminated literal.
         let raw = unsafe { libc::memfd_create(c"mp-rs".as_ptr(), libc::MFD_CLOEXEC) };
@@ -135,9 +152,8 @@ impl Segment {
         Self::init(fd, size, kind, None)
     }
 
-    /// Creates a named segment `/{prefix}-{random}` (mode 0600, `O_EXCL`) that unrelated
-    /// programs can [`open_named`](Self::open_named). The creator unlinks the name on drop.
-    pub fn create_named(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
+    /// [`create_named`](Self::create_named) without marking the segment initialised.
+    pub(crate) fn create_named_unpublished(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let size = total_size(payload)?;
         for _ in 0..16 {
             let name = format!("/{prefix}-{:016x}", random_u64()?);
@@ -276,8 +292,8 @@ impl Segment {
         Ok(seg)
     }
 
-    /// Marks the segment fully built. Call after initialising the payload.
-    pub fn mark_initialized(&self) {
+    /// Marks the segment fully built, after its payload is initialised.
+    pub(crate) fn mark_initialized(&self) {
         // SYNC: publishes the header and the payload's initial state; pairs with the
         // Acquire load in `attach`.
         self.header().init.store(INIT_DONE, Ordering::Release);

@@ -79,14 +79,14 @@ impl RingBuilder {
     /// Creates a nameless ring: it reaches children by `fork` or by [`Ring::handle`].
     pub fn create(self) -> Result<Ring, OpenError> {
         let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
-        Ring::build(Segment::create(lay.total, RING_KIND)?, lay)
+        Ring::build(Segment::create_unpublished(lay.total, RING_KIND)?, lay)
     }
 
     /// Creates a ring that unrelated programs open with [`Ring::open_named`]. The name is
     /// `/{prefix}-{random}`; it is removed when this `Ring` (the creator's) is dropped.
     pub fn create_named(self, prefix: &str) -> Result<Ring, OpenError> {
         let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
-        Ring::build(Segment::create_named(prefix, lay.total, RING_KIND)?, lay)
+        Ring::build(Segment::create_named_unpublished(prefix, lay.total, RING_KIND)?, lay)
     }
 }
 
