@@ -1,1 +1,163 @@
-//! Helpers shared by the benches: forking a peer process and reaping it.
+//! Pieces shared by the benches: peer processes driven over command rings, and the
+//! physical floors of this machine (cache-line and futex round trips, memcpy), measured in
+//! the same run as the code they bound.
+//!
+//! Every peer is forked once per benchmark, outside the timed part; each timed call tells
+//! it how many operations to do, and a `STOP` command ends it before it is reaped.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ipc_core::futex;
+use ipc_core::ring::{Consumer, Producer, Ring};
+use ipc_core::segment::{Kind, Segment};
+use ipc_core::testing::{fork, kill, reap};
+
+/// The command that ends a peer.
+pub const STOP: u64 = u64::MAX;
+
+/// A forked peer and the ring it takes commands from.
+pub struct Peer {
+    pid: libc::pid_t,
+    cmd: Producer,
+}
+
+impl Peer {
+    /// Forks a peer running `body(n)` for every command `n` until [`STOP`]. The peer
+    /// acknowledges each finished command on `done` when given.
+    pub fn spawn(done: Option<&Ring>, mut body: impl FnMut(u64)) -> Peer {
+        let cmd_ring = Ring::builder().capacity(4096).maxsize(16).create().expect("command ring");
+        let rx = cmd_ring.consumer().expect("command consumer");
+        let done_tx = done.map(|r| r.producer().expect("done producer"));
+        let pid = fork(move || {
+            loop {
+                let n = match rx.pop() {
+                    Ok(m) => u64::from_le_bytes(m[..8].try_into().unwrap_or([0xff; 8])),
+                    Err(_) => return 1,
+                };
+                if n == STOP {
+                    return 0;
+                }
+                body(n);
+                if let Some(d) = &done_tx {
+                    if d.push(&[1]).is_err() {
+                        return 2;
+                    }
+                }
+            }
+        });
+        Peer {
+            pid,
+            cmd: cmd_ring.producer().expect("command producer"),
+        }
+    }
+
+    /// Asks the peer to run its body for `n`.
+    pub fn command(&self, n: u64) {
+        self.cmd.push(&n.to_le_bytes()).expect("peer command");
+    }
+}
+
+impl Drop for Peer {
+    fn drop(&mut self) {
+        let _ = self.cmd.push_timeout(&STOP.to_le_bytes(), Duration::from_secs(1));
+        // Reap; a peer that does not stop within ten seconds is killed.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut status = 0;
+            // SAFETY: `status` is a valid out-pointer.
+            let rc = unsafe { libc::waitpid(self.pid, &mut status, libc::WNOHANG) };
+            if rc == self.pid || rc < 0 {
+                return;
+            }
+            if Instant::now() > deadline {
+                kill(self.pid);
+                let _ = reap(self.pid);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// A ring big enough to keep several `size`-byte records in flight.
+pub fn ring_for(size: usize) -> Ring {
+    Ring::builder()
+        .capacity((8 * size).max(1 << 20))
+        .maxsize(8192)
+        .create()
+        .expect("bench ring")
+}
+
+/// Pops `n` records, touching the first byte of each (the read is zero-copy).
+pub fn drain(rx: &Consumer, n: u64) {
+    for _ in 0..n {
+        let m = rx.pop().expect("pop");
+        std::hint::black_box(m.first().copied());
+    }
+}
+
+/// Pushes `n` records of `msg`.
+pub fn fill(tx: &Producer, msg: &[u8], n: u64) {
+    for _ in 0..n {
+        tx.push(msg).expect("push");
+    }
+}
+
+/// Two processes bouncing one cache line: the floor of any shared-memory round trip.
+pub fn cache_line_rtt(iters: u64) -> Duration {
+    let seg = Segment::create(64, Kind(0xF1)).expect("segment");
+    // SAFETY: the payload is 64-byte aligned and 64 bytes long; AtomicU64 needs 8.
+    let word = unsafe { &*(seg.payload_ptr() as *const AtomicU64) };
+    let child = fork(|| {
+        for i in 0..iters {
+            while word.load(Ordering::Acquire) != 2 * i + 1 {
+                std::hint::spin_loop();
+            }
+            word.store(2 * i + 2, Ordering::Release);
+        }
+        0
+    });
+    let t = Instant::now();
+    for i in 0..iters {
+        word.store(2 * i + 1, Ordering::Release);
+        while word.load(Ordering::Acquire) != 2 * i + 2 {
+            std::hint::spin_loop();
+        }
+    }
+    let took = t.elapsed();
+    let _ = reap(child);
+    took
+}
+
+/// Two processes handing a turn back and forth through futex sleep and wake, never
+/// spinning: the floor of a round trip to a sleeping peer.
+pub fn futex_rtt(iters: u64) -> Duration {
+    let seg = Segment::create(64, Kind(0xF2)).expect("segment");
+    // SAFETY: 64 aligned bytes hold two AtomicU32.
+    let turn = unsafe { &*(seg.payload_ptr() as *const AtomicU32) };
+    let pass = |to: u32| {
+        turn.store(to, Ordering::SeqCst);
+        futex::wake(turn, 1);
+    };
+    let await_turn = |me: u32| {
+        while turn.load(Ordering::SeqCst) != me {
+            futex::wait(turn, 1 - me, None);
+        }
+    };
+    let child = fork(|| {
+        for _ in 0..iters {
+            await_turn(1);
+            pass(0);
+        }
+        0
+    });
+    let t = Instant::now();
+    for _ in 0..iters {
+        pass(1);
+        await_turn(0);
+    }
+    let took = t.elapsed();
+    let _ = reap(child);
+    took
+}

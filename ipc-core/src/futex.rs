@@ -1,16 +1,34 @@
 //! Shared (cross-process) futex wait and wake on an `AtomicU32` in shared memory.
 //!
+//! The building block under every blocking call in this workspace; most users want the
+//! ring or the queues instead.
+//!
+//! ```
+//! use ipc_core::futex::{wait, wake, Wake};
+//! use std::sync::atomic::AtomicU32;
+//! use std::time::{Duration, Instant};
+//!
+//! let word = AtomicU32::new(0);
+//! // The word is not 1, so this returns at once; otherwise it would sleep until the deadline.
+//! assert_eq!(wait(&word, 1, Some(Instant::now() + Duration::from_millis(5))), Wake::Woken);
+//! assert_eq!(wait(&word, 0, Some(Instant::now() + Duration::from_millis(5))), Wake::TimedOut);
+//! assert_eq!(wake(&word, 1), 0); // nobody was sleeping
+//! ```
+//!
 //! The calls deliberately omit `FUTEX_PRIVATE_FLAG`: a private futex is keyed by the
 //! process's address space and never wakes a waiter in another process.
 
 use std::io;
 use std::time::Instant;
 
+#[cfg(loom)]
 use crate::sync::AtomicU32;
+#[cfg(not(loom))]
+use std::sync::atomic::AtomicU32;
 
 /// Why [`wait`] returned. Every outcome means "re-check your condition".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wake {
+pub enum Wake {
     /// Woken by `wake`, or the word no longer held `expected`, or a signal arrived.
     Woken,
     /// The deadline passed.
@@ -22,7 +40,7 @@ pub(crate) enum Wake {
 /// Spurious returns are allowed; callers loop and re-check. The remaining time is
 /// recomputed from `deadline` on every call, so retries never stretch a wait.
 #[cfg(not(loom))]
-pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
+pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -64,7 +82,7 @@ pub(crate) fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -
 
 /// Wakes up to `n` waiters sleeping on `word`. Returns how many were woken.
 #[cfg(not(loom))]
-pub(crate) fn wake(word: &AtomicU32, n: u32) -> usize {
+pub fn wake(word: &AtomicU32, n: u32) -> usize {
     let n = n.min(i32::MAX as u32) as libc::c_int;
     // SAFETY: `word` is a valid, aligned AtomicU32; FUTEX_WAKE does not access memory
     // beyond using the address as a key.

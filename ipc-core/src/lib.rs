@@ -40,11 +40,12 @@
 //! gives a [`Corrupted`] error, never undefined behaviour, a panic or a hang.
 
 mod error;
-mod futex;
+pub mod futex;
 pub mod liveness;
 pub mod ring;
 pub mod segment;
 mod sync;
+pub mod testing;
 mod waiter;
 
 pub use error::{Corrupted, OpenError, PopError, PushError};

@@ -80,7 +80,7 @@ fn random_bytes_over_a_live_ring_give_errors_not_crashes() {
             // Mostly the control block and descriptors, sometimes anywhere.
             let span = if rng.below(4) == 0 { total } else { total.min(HEADER_SIZE + 4096) };
             let at = rng.below(span as u64 - 8) as usize;
-            poke(base, at, &rng.next().to_ne_bytes()[..1 + rng.below(8) as usize]);
+            poke(base, at, &rng.next_u64().to_ne_bytes()[..1 + rng.below(8) as usize]);
         }
         // Every process ends on its own: an error is fine, a signal is not.
         assert_eq!(reap(reader), Ok(0), "reader crashed in round {round}");

@@ -87,11 +87,11 @@ fn round(rng: &mut Rng) {
     // Consumers first, so that they hold no copy of a producer handle (see Ring docs).
     let mut kids = Vec::new();
     for _ in 0..CONSUMERS {
-        let s = rng.next();
+        let s = rng.next_u64();
         kids.push((false, fork(|| consumer(&ring, counts, s))));
     }
     for p in 0..PRODUCERS {
-        let s = rng.next();
+        let s = rng.next_u64();
         kids.push((true, fork(|| producer(&ring, p, s))));
     }
     // Kill one to three children at random moments, never both consumers (then nobody

@@ -1,0 +1,105 @@
+//! Small real-process helpers shared by this workspace's tests, benches and examples:
+//! fork a child that leaves with `_exit`, reap it, kill it, and a watchdog.
+//!
+//! This is not the process API: that is the `mp-process` crate. These helpers exist so
+//! that `ipc-core` can be tested and measured across real processes without depending on
+//! the crates built on top of it.
+//!
+//! ```
+//! use ipc_core::testing::{fork, reap};
+//!
+//! let child = fork(|| 7);
+//! assert_eq!(reap(child), Ok(7));
+//! ```
+
+use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+/// Aborts the whole program if it is still alive `secs` seconds after [`watchdog`] was
+/// called and this guard was not dropped. Forked children die with it (parent-death signal).
+#[derive(Debug)]
+pub struct Watchdog(#[allow(dead_code)] Sender<()>);
+
+/// Starts a [`Watchdog`] for the test or program section called `name`.
+pub fn watchdog(name: &'static str, secs: u64) -> Watchdog {
+    let (tx, rx) = channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(Duration::from_secs(secs)) {
+            eprintln!("watchdog: {name} still running after {secs} s; aborting");
+            std::process::abort();
+        }
+    });
+    Watchdog(tx)
+}
+
+/// Forks a child that runs `f` and exits with its return value (101 if it panics),
+/// through `_exit`: the child never returns into the caller's stack. The child receives
+/// SIGKILL if the forking thread dies first, so a failed test leaves no orphans.
+///
+/// Fork from a multi-threaded parent is safe here only because the child touches nothing
+/// another thread may have locked: keep `f` to ring operations and plain computation.
+pub fn fork(f: impl FnOnce() -> i32) -> libc::pid_t {
+    // SAFETY: the child runs `f` and leaves with `_exit`; glibc keeps malloc usable in the
+    // child after fork.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(101);
+        // SAFETY: leaves at once, without running the parent's exit handlers or unwinding.
+        unsafe { libc::_exit(code) };
+    }
+    pid
+}
+
+/// Waits for `pid`: `Ok(exit code)`, or `Err(signal)` if a signal ended it.
+pub fn reap(pid: libc::pid_t) -> Result<i32, i32> {
+    let mut status = 0;
+    // SAFETY: `status` is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
+        let e = std::io::Error::last_os_error();
+        assert_eq!(e.raw_os_error(), Some(libc::EINTR), "waitpid({pid}) failed: {e}");
+    }
+    if libc::WIFEXITED(status) {
+        Ok(libc::WEXITSTATUS(status))
+    } else {
+        Err(libc::WTERMSIG(status))
+    }
+}
+
+/// Sends SIGKILL to `pid`.
+pub fn kill(pid: libc::pid_t) {
+    // SAFETY: sends a signal; no memory is involved.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// A small xorshift generator: repeatable randomness for tests, not quality.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A number in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+
+    /// A generator seeded from `SEED` in the environment, or from the clock; the seed is
+    /// printed so that a failure can be replayed.
+    pub fn from_env(name: &str) -> Rng {
+        let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+            t.map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        eprintln!("{name}: SEED={seed}");
+        Rng(seed)
+    }
+}
