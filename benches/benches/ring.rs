@@ -9,6 +9,9 @@
 //!   pipe between two processes, memcpy in one thread, and the cache-line and futex round
 //!   trip floors between two processes.
 
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::os::fd::FromRawFd;
@@ -58,11 +61,15 @@ fn two_by_two(c: &mut Criterion) {
         let done = Ring::builder().capacity(4096).create().unwrap();
         let done_rx = done.consumer().unwrap();
         let rx = ring.consumer().unwrap();
-        let consumers: Vec<Peer> = (0..2).map(|_| Peer::spawn(Some(&done), |n| drain(&rx, n))).collect();
+        let consumers: Vec<Peer> = (0..2)
+            .map(|_| Peer::spawn(Some(&done), |n| drain(&rx, n)))
+            .collect();
         drop(rx);
         let tx = ring.producer().unwrap();
         let msg = vec![7u8; size];
-        let producers: Vec<Peer> = (0..2).map(|_| Peer::spawn(Some(&done), |n| fill(&tx, &msg, n))).collect();
+        let producers: Vec<Peer> = (0..2)
+            .map(|_| Peer::spawn(Some(&done), |n| fill(&tx, &msg, n)))
+            .collect();
         drop(tx);
         g.bench_function(BenchmarkId::from_parameter(label(size)), |b| {
             b.iter_custom(|iters| {
@@ -129,10 +136,16 @@ fn round_trip(c: &mut Criterion) {
 fn baselines(c: &mut Criterion) {
     let mut g = c.benchmark_group("baseline");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("crossbeam/8B", |b| b.iter_custom(|n| crossbeam_bounded::<8>(n)));
-    g.bench_function("crossbeam/1KiB", |b| b.iter_custom(|n| crossbeam_bounded::<1024>(n)));
+    g.bench_function("crossbeam/8B", |b| {
+        b.iter_custom(crossbeam_bounded::<8>)
+    });
+    g.bench_function("crossbeam/1KiB", |b| {
+        b.iter_custom(crossbeam_bounded::<1024>)
+    });
     for size in SIZES {
-        g.bench_function(BenchmarkId::new("pipe", label(size)), |b| b.iter_custom(|n| pipe(size, n)));
+        g.bench_function(BenchmarkId::new("pipe", label(size)), |b| {
+            b.iter_custom(|n| pipe(size, n))
+        });
     }
     g.bench_function("memcpy/1MiB", |b| {
         let (src, mut dst) = (vec![1u8; 1 << 20], vec![0u8; 1 << 20]);
@@ -168,10 +181,14 @@ fn pipe(size: usize, iters: u64) -> Duration {
     // SAFETY: `fds` is a valid out-array of two ints.
     assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
     // SAFETY: both fds are fresh and owned here.
-    let (mut r, mut w) = unsafe { (std::fs::File::from_raw_fd(fds[0]), std::fs::File::from_raw_fd(fds[1])) };
+    let (mut r, mut w) = unsafe {
+        (
+            std::fs::File::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
     let msg = vec![7u8; size];
     let child = ipc_core::testing::fork(|| {
-        drop(&r);
         for _ in 0..iters {
             w.write_all(&msg).unwrap();
         }

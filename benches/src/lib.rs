@@ -26,23 +26,25 @@ impl Peer {
     /// Forks a peer running `body(n)` for every command `n` until [`STOP`]. The peer
     /// acknowledges each finished command on `done` when given.
     pub fn spawn(done: Option<&Ring>, mut body: impl FnMut(u64)) -> Peer {
-        let cmd_ring = Ring::builder().capacity(4096).maxsize(16).create().expect("command ring");
+        let cmd_ring = Ring::builder()
+            .capacity(4096)
+            .maxsize(16)
+            .create()
+            .expect("command ring");
         let rx = cmd_ring.consumer().expect("command consumer");
         let done_tx = done.map(|r| r.producer().expect("done producer"));
-        let pid = fork(move || {
-            loop {
-                let n = match rx.pop() {
-                    Ok(m) => u64::from_le_bytes(m[..8].try_into().unwrap_or([0xff; 8])),
-                    Err(_) => return 1,
-                };
-                if n == STOP {
-                    return 0;
-                }
-                body(n);
-                if let Some(d) = &done_tx {
-                    if d.push(&[1]).is_err() {
-                        return 2;
-                    }
+        let pid = fork(move || loop {
+            let n = match rx.pop() {
+                Ok(m) => u64::from_le_bytes(m[..8].try_into().unwrap_or([0xff; 8])),
+                Err(_) => return 1,
+            };
+            if n == STOP {
+                return 0;
+            }
+            body(n);
+            if let Some(d) = &done_tx {
+                if d.push(&[1]).is_err() {
+                    return 2;
                 }
             }
         });
@@ -60,7 +62,9 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        let _ = self.cmd.push_timeout(&STOP.to_le_bytes(), Duration::from_secs(1));
+        let _ = self
+            .cmd
+            .push_timeout(&STOP.to_le_bytes(), Duration::from_secs(1));
         // Reap; a peer that does not stop within ten seconds is killed.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {

@@ -58,7 +58,10 @@ impl fmt::Display for OpenError {
         match self {
             OpenError::Io(e) => write!(f, "shared memory system call failed: {e}"),
             OpenError::TooSmall { size, need } => {
-                write!(f, "segment of {size} bytes is smaller than the {need} bytes its layout needs")
+                write!(
+                    f,
+                    "segment of {size} bytes is smaller than the {need} bytes its layout needs"
+                )
             }
             OpenError::BadMagic => write!(f, "not a segment of this library (bad magic number)"),
             OpenError::VersionMismatch { found, expected } => write!(
@@ -67,18 +70,29 @@ impl fmt::Display for OpenError {
                  build both programs against the same ipc-core"
             ),
             OpenError::NotInitialized => {
-                write!(f, "segment is not initialised yet; its creator is still building it, retry")
+                write!(
+                    f,
+                    "segment is not initialised yet; its creator is still building it, retry"
+                )
             }
             OpenError::SizeMismatch { header, file } => {
-                write!(f, "segment header says {header} bytes but the file has {file}")
+                write!(
+                    f,
+                    "segment header says {header} bytes but the file has {file}"
+                )
             }
             OpenError::WrongKind { found, expected } => {
-                write!(f, "segment holds object kind {found:#x}, expected {expected:#x}")
+                write!(
+                    f,
+                    "segment holds object kind {found:#x}, expected {expected:#x}"
+                )
             }
             OpenError::Corrupted(c) => write!(f, "{c}"),
             OpenError::BadHandle(s) => write!(f, "segment handle {s:?} is not of the form fd:size"),
             OpenError::BadName(s) => write!(f, "segment name {s:?} is not a valid shm name"),
-            OpenError::TooLarge(n) => write!(f, "segment of {n} bytes does not fit in the address space"),
+            OpenError::TooLarge(n) => {
+                write!(f, "segment of {n} bytes does not fit in the address space")
+            }
             OpenError::InvalidConfig(what) => write!(f, "invalid configuration: {what}"),
         }
     }
@@ -109,7 +123,11 @@ pub struct Corrupted {
 
 impl fmt::Display for Corrupted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "shared memory is corrupted: {}; recreate the queue", self.what)
+        write!(
+            f,
+            "shared memory is corrupted: {}; recreate the queue",
+            self.what
+        )
     }
 }
 

@@ -22,7 +22,7 @@ use std::io;
 use std::time::Instant;
 
 #[cfg(loom)]
-use crate::sync::AtomicU32;
+use crate::primitive::AtomicU32;
 #[cfg(not(loom))]
 use std::sync::atomic::AtomicU32;
 

@@ -42,9 +42,9 @@
 mod error;
 pub mod futex;
 pub mod liveness;
+mod primitive;
 pub mod ring;
 pub mod segment;
-mod sync;
 pub mod testing;
 mod waiter;
 

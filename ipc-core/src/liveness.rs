@@ -5,7 +5,7 @@
 //! - "Is the process that owns this record still running?" A [`ProcessId`] (pid + start
 //!   time from `/proc/PID/stat`) answers it; a zombie counts as dead, and a recycled pid
 //!   has another start time.
-//! - "Is any producer (or consumer) handle still open anywhere?" A [`PresenceLock`] answers
+//! - "Is any producer (or consumer) handle still open anywhere?" A `PresenceLock` answers
 //!   it: each handle holds a shared OFD lock on one byte of the segment's file through its
 //!   own open file description. `fork` and fd inheritance share the description, so a child
 //!   keeps the handle's presence alive with no registration step to race against; the kernel

@@ -1,6 +1,6 @@
 //! Shared-memory segments: nameless (`memfd_create`, the default) or named (`shm_open`).
 //!
-//! Every segment starts with a [`SegmentHeader`]: magic, layout version, kind, size and an
+//! Every segment starts with a `SegmentHeader`: magic, layout version, kind, size and an
 //! init-complete flag written last. Opening checks all of them, so a process never reads
 //! a half-built or foreign segment. What follows the header is the segment's payload.
 //!
@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// Bumped whenever any shared layout changes; mismatches are refused at open.
 pub const LAYOUT_VERSION: u32 = 1;
-const INIT_DONE: u32 = 0x1D0_4E;
+const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.
 #[repr(C, align(64))]
@@ -153,7 +153,11 @@ impl Segment {
     }
 
     /// [`create_named`](Self::create_named) without marking the segment initialised.
-    pub(crate) fn create_named_unpublished(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
+    pub(crate) fn create_named_unpublished(
+        prefix: &str,
+        payload: usize,
+        kind: Kind,
+    ) -> Result<Segment, OpenError> {
         let size = total_size(payload)?;
         for _ in 0..16 {
             let name = format!("/{prefix}-{:016x}", random_u64()?);
@@ -179,7 +183,9 @@ impl Segment {
                 }
             };
         }
-        Err(OpenError::Io(io::Error::other("no free random segment name")))
+        Err(OpenError::Io(io::Error::other(
+            "no free random segment name",
+        )))
     }
 
     /// Opens a named segment created by another program.
@@ -271,7 +277,12 @@ impl Segment {
         unsafe { &*(self.ptr.as_ptr() as *const SegmentHeader) }
     }
 
-    fn init(fd: OwnedFd, size: usize, kind: Kind, name: Option<String>) -> Result<Segment, OpenError> {
+    fn init(
+        fd: OwnedFd,
+        size: usize,
+        kind: Kind,
+        name: Option<String>,
+    ) -> Result<Segment, OpenError> {
         // SAFETY: `fd` is an open, writable file.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } < 0 {
             return Err(OpenError::Io(errno()));
@@ -308,7 +319,10 @@ impl Segment {
         }
         let file = usize::try_from(st.st_size).unwrap_or(0);
         if file < HEADER_SIZE {
-            return Err(OpenError::TooSmall { size: file, need: HEADER_SIZE });
+            return Err(OpenError::TooSmall {
+                size: file,
+                need: HEADER_SIZE,
+            });
         }
         let ptr = map(&fd, file)?;
         let seg = Segment {
@@ -321,11 +335,14 @@ impl Segment {
         let h = seg.header();
         // SYNC: pairs with the Release store in `mark_initialized`.
         if h.init.load(Ordering::Acquire) != INIT_DONE {
-            return Err(if h.magic.load(Ordering::Relaxed) == MAGIC || h.magic.load(Ordering::Relaxed) == 0 {
-                OpenError::NotInitialized
-            } else {
-                OpenError::BadMagic
-            });
+            return Err(
+                if h.magic.load(Ordering::Relaxed) == MAGIC || h.magic.load(Ordering::Relaxed) == 0
+                {
+                    OpenError::NotInitialized
+                } else {
+                    OpenError::BadMagic
+                },
+            );
         }
         if h.magic.load(Ordering::Relaxed) != MAGIC {
             return Err(OpenError::BadMagic);

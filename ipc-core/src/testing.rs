@@ -59,7 +59,11 @@ pub fn reap(pid: libc::pid_t) -> Result<i32, i32> {
     // SAFETY: `status` is a valid out-pointer.
     while unsafe { libc::waitpid(pid, &mut status, 0) } != pid {
         let e = std::io::Error::last_os_error();
-        assert_eq!(e.raw_os_error(), Some(libc::EINTR), "waitpid({pid}) failed: {e}");
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::EINTR),
+            "waitpid({pid}) failed: {e}"
+        );
     }
     if libc::WIFEXITED(status) {
         Ok(libc::WEXITSTATUS(status))
@@ -95,10 +99,13 @@ impl Rng {
     /// A generator seeded from `SEED` in the environment, or from the clock; the seed is
     /// printed so that a failure can be replayed.
     pub fn from_env(name: &str) -> Rng {
-        let seed = std::env::var("SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-            t.map_or(1, |d| d.as_nanos() as u64) | 1
-        });
+        let seed = std::env::var("SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+                t.map_or(1, |d| d.as_nanos() as u64) | 1
+            });
         eprintln!("{name}: SEED={seed}");
         Rng(seed)
     }

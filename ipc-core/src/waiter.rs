@@ -16,7 +16,7 @@
 use std::time::Instant;
 
 use crate::futex::{self, Wake};
-use crate::sync::{fence, spin_hint, AtomicU32, Ordering};
+use crate::primitive::{fence, spin_hint, AtomicU32, Ordering};
 
 /// A cross-process event count. Lives in shared memory; all-zero bytes are a valid state.
 #[repr(C)]

@@ -19,8 +19,15 @@ fn poke(seg_ptr: *mut u8, at: usize, bytes: &[u8]) {
 #[test]
 fn opening_checks_magic_version_init_size_and_kind() {
     let seg = Segment::create(4096, Kind(9)).unwrap();
+    // SAFETY: the payload starts HEADER_SIZE bytes into the mapping.
     let base = unsafe { seg.payload_ptr().sub(HEADER_SIZE) };
-    assert!(matches!(Segment::from_handle(seg.handle(), Kind(8)), Err(OpenError::WrongKind { found: 9, expected: 8 })));
+    assert!(matches!(
+        Segment::from_handle(seg.handle(), Kind(8)),
+        Err(OpenError::WrongKind {
+            found: 9,
+            expected: 8
+        })
+    ));
 
     poke(base, 16, &99u32.to_ne_bytes()); // version
     assert!(matches!(
@@ -32,16 +39,28 @@ fn opening_checks_magic_version_init_size_and_kind() {
     // SAFETY: reads 4 bytes of the header.
     unsafe { std::ptr::copy_nonoverlapping(base.add(24), init.as_mut_ptr(), 4) };
     poke(base, 24, &0u32.to_ne_bytes()); // init flag
-    assert!(matches!(Segment::from_handle(seg.handle(), Kind(9)), Err(OpenError::NotInitialized)));
+    assert!(matches!(
+        Segment::from_handle(seg.handle(), Kind(9)),
+        Err(OpenError::NotInitialized)
+    ));
     poke(base, 24, &init);
     assert!(Segment::from_handle(seg.handle(), Kind(9)).is_ok());
     poke(base, 0, b"NOTMAGIC");
-    assert!(matches!(Segment::from_handle(seg.handle(), Kind(9)), Err(OpenError::BadMagic)));
+    assert!(matches!(
+        Segment::from_handle(seg.handle(), Kind(9)),
+        Err(OpenError::BadMagic)
+    ));
     // SAFETY: shrinking the file under a live mapping is exactly the attack being tested;
     // nobody touches the cut-off pages afterwards.
     unsafe { libc::ftruncate(seg.fd(), 10) };
     assert!(matches!(
-        Segment::from_handle(ipc_core::segment::SegmentHandle { fd: seg.fd(), size: 10 }, Kind(9)),
+        Segment::from_handle(
+            ipc_core::segment::SegmentHandle {
+                fd: seg.fd(),
+                size: 10
+            },
+            Kind(9)
+        ),
         Err(OpenError::TooSmall { size: 10, .. })
     ));
     assert!("12".parse::<ipc_core::segment::SegmentHandle>().is_err());
@@ -52,7 +71,12 @@ fn random_bytes_over_a_live_ring_give_errors_not_crashes() {
     let _w = watchdog("corruption", 300);
     let mut rng = Rng(seed("corruption"));
     for round in 0..25 {
-        let ring = Ring::builder().capacity(1024).maxsize(16).slots(8).create().unwrap();
+        let ring = Ring::builder()
+            .capacity(1024)
+            .maxsize(16)
+            .slots(8)
+            .create()
+            .unwrap();
         let h = ring.handle();
         let rx = ring.consumer().unwrap();
         let reader = fork(|| {
@@ -67,20 +91,32 @@ fn random_bytes_over_a_live_ring_give_errors_not_crashes() {
         let tx = ring.producer().unwrap();
         let writer = fork(|| {
             for i in 0..600u32 {
-                let _ = tx.push_timeout(&i.to_le_bytes().repeat(1 + i as usize % 9), Duration::from_millis(1));
+                let _ = tx.push_timeout(
+                    &i.to_le_bytes().repeat(1 + i as usize % 9),
+                    Duration::from_millis(1),
+                );
             }
             0
         });
         drop(tx);
         let seg = Segment::from_handle(h, ipc_core::ring::RING_KIND).unwrap();
-        let base = unsafe { seg.payload_ptr().sub(HEADER_SIZE) };
+        // SAFETY: the payload starts HEADER_SIZE bytes into the mapping.
+    let base = unsafe { seg.payload_ptr().sub(HEADER_SIZE) };
         let total = seg.payload_len() + HEADER_SIZE;
         for _ in 0..20 {
             std::thread::sleep(Duration::from_micros(rng.below(500)));
             // Mostly the control block and descriptors, sometimes anywhere.
-            let span = if rng.below(4) == 0 { total } else { total.min(HEADER_SIZE + 4096) };
+            let span = if rng.below(4) == 0 {
+                total
+            } else {
+                total.min(HEADER_SIZE + 4096)
+            };
             let at = rng.below(span as u64 - 8) as usize;
-            poke(base, at, &rng.next_u64().to_ne_bytes()[..1 + rng.below(8) as usize]);
+            poke(
+                base,
+                at,
+                &rng.next_u64().to_ne_bytes()[..1 + rng.below(8) as usize],
+            );
         }
         // Every process ends on its own: an error is fine, a signal is not.
         assert_eq!(reap(reader), Ok(0), "reader crashed in round {round}");

@@ -80,7 +80,12 @@ fn producer(ring: &Ring, p: u32, rng_seed: u64) -> i32 {
 }
 
 fn round(rng: &mut Rng) {
-    let ring = Ring::builder().capacity(1024).maxsize(24).slots(16).create_named(PREFIX).unwrap();
+    let ring = Ring::builder()
+        .capacity(1024)
+        .maxsize(24)
+        .slots(16)
+        .create_named(PREFIX)
+        .unwrap();
     let name = ring.name().unwrap().to_owned();
     let receipts = Segment::create((PRODUCERS * PER) as usize, Kind(2)).unwrap();
     let counts = receipts.payload_ptr() as *const AtomicU8;
@@ -120,16 +125,27 @@ fn round(rng: &mut Rng) {
     let mut missing = 0;
     for p in 0..PRODUCERS {
         // SAFETY: indices < PRODUCERS * PER, inside the receipts segment.
-        let got: Vec<u8> = (0..PER).map(|i| unsafe { &*counts.add((p * PER + i) as usize) }.load(Ordering::Relaxed)).collect();
-        assert!(got.iter().all(|&n| n <= 1), "a record of producer {p} arrived twice");
+        let got: Vec<u8> = (0..PER)
+            .map(|i| unsafe { &*counts.add((p * PER + i) as usize) }.load(Ordering::Relaxed))
+            .collect();
+        assert!(
+            got.iter().all(|&n| n <= 1),
+            "a record of producer {p} arrived twice"
+        );
         // Everything before the last record received must have arrived, but for what the
         // killed consumers held.
         let upto = got.iter().rposition(|&n| n == 1).map_or(0, |i| i + 1);
         missing += got[..upto].iter().filter(|&&n| n == 0).count() as u32;
     }
-    assert!(missing <= consumers_died, "{missing} records lost, but only {consumers_died} consumers died");
+    assert!(
+        missing <= consumers_died,
+        "{missing} records lost, but only {consumers_died} consumers died"
+    );
     drop(ring);
-    assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists(), "named segment leaked");
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm{name}")).exists(),
+        "named segment leaked"
+    );
 }
 
 fn run(rounds: u32) {
@@ -138,7 +154,11 @@ fn run(rounds: u32) {
         round(&mut rng);
     }
     let leaked = std::fs::read_dir("/dev/shm")
-        .map(|d| d.filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX)).count())
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with(PREFIX))
+                .count()
+        })
         .unwrap_or(0);
     assert_eq!(leaked, 0, "named segments left in /dev/shm");
 }

@@ -39,7 +39,11 @@ fn spsc_moves_a_million_records_in_order() {
         let msg = rx.pop().unwrap();
         assert_eq!(parse(&msg), (0, i));
     }
-    assert_eq!(rx.pop().unwrap_err(), PopError::Closed, "producer exited: drained, then closed");
+    assert_eq!(
+        rx.pop().unwrap_err(),
+        PopError::Closed,
+        "producer exited: drained, then closed"
+    );
     assert_eq!(reap(child), Ok(0));
 }
 
@@ -48,7 +52,11 @@ fn mpmc_4x4_moves_a_million_records_exactly_once_in_producer_order() {
     let _w = watchdog("mpmc", 240);
     const P: u32 = 4;
     const PER: u32 = 250_000;
-    let ring = Ring::builder().capacity(1 << 16).maxsize(1024).create().unwrap();
+    let ring = Ring::builder()
+        .capacity(1 << 16)
+        .maxsize(1024)
+        .create()
+        .unwrap();
     let seen = Segment::create((P * PER) as usize, Kind(1)).unwrap();
     let counts = seen.payload_ptr() as *const AtomicU8;
     // Consumers first: a forked child holds a copy of every handle its parent had open,
@@ -137,7 +145,10 @@ fn timeouts_wait_at_least_their_duration_and_try_never_waits_for_data() {
         assert_eq!(tx.push_timeout(b"3", d), Err(PushError::Timeout));
         assert!(t.elapsed() >= d, "push_timeout({ms} ms) returned early");
     }
-    assert!(matches!(tx.push(&[0; 65]), Err(PushError::TooLarge { len: 65, max: 64 })));
+    assert!(matches!(
+        tx.push(&[0; 65]),
+        Err(PushError::TooLarge { len: 65, max: 64 })
+    ));
 }
 
 #[test]
@@ -200,7 +211,9 @@ fn a_consumer_of_a_dead_producer_gets_closed_not_a_hang() {
 #[test]
 #[ignore]
 fn child_entry() {
-    let Ok(mode) = std::env::var("RING_CHILD") else { return };
+    let Ok(mode) = std::env::var("RING_CHILD") else {
+        return;
+    };
     let ring = if let Some(name) = mode.strip_prefix("name=") {
         Ring::open_named(name).unwrap()
     } else {
@@ -214,8 +227,15 @@ fn child_entry() {
 fn run_child(env: String, keep_fd: Option<i32>) -> std::process::Child {
     use std::os::unix::process::CommandExt;
     let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_entry", "--ignored", "--quiet", "--test-threads=1"]);
-    cmd.env("RING_CHILD", env).stdout(std::process::Stdio::null());
+    cmd.args([
+        "--exact",
+        "child_entry",
+        "--ignored",
+        "--quiet",
+        "--test-threads=1",
+    ]);
+    cmd.env("RING_CHILD", env)
+        .stdout(std::process::Stdio::null());
     if let Some(fd) = keep_fd {
         // SAFETY: between fork and exec; fcntl is async-signal-safe.
         unsafe {
@@ -253,7 +273,10 @@ fn an_unrelated_program_opens_a_ring_by_name() {
     let child = run_child(format!("name={name}"), None);
     round_trip_with(&ring, child);
     drop(ring);
-    assert!(!std::path::Path::new(&format!("/dev/shm{name}")).exists(), "creator unlinks");
+    assert!(
+        !std::path::Path::new(&format!("/dev/shm{name}")).exists(),
+        "creator unlinks"
+    );
 }
 
 #[test]

@@ -10,7 +10,7 @@ use super::{deadline_after, nap, Ring};
 use crate::error::{PopError, PushError};
 use crate::futex::Wake;
 use crate::liveness::{PresenceLock, Role};
-use crate::sync::Ordering;
+use crate::primitive::Ordering;
 use crate::waiter::Backoff;
 
 /// Writes records into a [`Ring`]. Each handle counts as an open producer until dropped.
@@ -61,27 +61,35 @@ pub struct Consumer {
 
 impl fmt::Debug for Producer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Producer").field("ring", &self.ring).finish()
+        f.debug_struct("Producer")
+            .field("ring", &self.ring)
+            .finish()
     }
 }
 
 impl fmt::Debug for Consumer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Consumer").field("ring", &self.ring).finish()
+        f.debug_struct("Consumer")
+            .field("ring", &self.ring)
+            .finish()
     }
 }
 
 impl Clone for Producer {
     /// Another producer handle (with its own presence).
     fn clone(&self) -> Self {
-        self.ring.producer().expect("cannot open a presence lock for the cloned producer")
+        self.ring
+            .producer()
+            .expect("cannot open a presence lock for the cloned producer")
     }
 }
 
 impl Clone for Consumer {
     /// Another consumer handle (with its own presence).
     fn clone(&self) -> Self {
-        self.ring.consumer().expect("cannot open a presence lock for the cloned consumer")
+        self.ring
+            .consumer()
+            .expect("cannot open a presence lock for the cloned consumer")
     }
 }
 
@@ -148,7 +156,10 @@ impl Producer {
         let me = self.ring.me()?;
         for _ in 0..2 {
             if let Some(claim) = raw.try_claim(me, len)? {
-                return Ok(WriteSlot { producer: self, claim: Some(claim) });
+                return Ok(WriteSlot {
+                    producer: self,
+                    claim: Some(claim),
+                });
             }
             raw.advance_free()?; // a releaser may have died before moving the free cursor
         }
@@ -179,7 +190,11 @@ impl Producer {
     /// assert_eq!(rx.pop()?.len(), 8);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn reserve_deadline(&self, len: usize, deadline: Option<Instant>) -> Result<WriteSlot<'_>, PushError> {
+    pub fn reserve_deadline(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<WriteSlot<'_>, PushError> {
         self.check_len(len)?;
         let ring = &self.ring;
         let raw = ring.raw();
@@ -191,7 +206,10 @@ impl Producer {
             let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
             check_peers = false;
             if let Some(claim) = raw.try_claim(me, len)? {
-                return Ok(WriteSlot { producer: self, claim: Some(claim) });
+                return Ok(WriteSlot {
+                    producer: self,
+                    claim: Some(claim),
+                });
             }
             raw.advance_free()?; // a releaser may have died before moving the free cursor
             let held = raw.oldest_held();
@@ -214,7 +232,10 @@ impl Producer {
             let token = ev.prepare();
             if let Some(claim) = raw.try_claim(me, len)? {
                 ev.cancel(token);
-                return Ok(WriteSlot { producer: self, claim: Some(claim) });
+                return Ok(WriteSlot {
+                    producer: self,
+                    claim: Some(claim),
+                });
             }
             let woke = nap(ev, token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);
@@ -251,7 +272,10 @@ impl Consumer {
         let raw = ring.raw();
         let me = ring.me()?;
         if let Taken::Record(claim) = raw.try_take(me)? {
-            return Ok(ReadGuard { consumer: self, claim });
+            return Ok(ReadGuard {
+                consumer: self,
+                claim,
+            });
         }
         if ring.peers_present(Role::Producer) {
             return Err(PopError::Empty);
@@ -259,9 +283,16 @@ impl Consumer {
         // No producer is left: whatever is still in the ring is the last of it.
         loop {
             match raw.try_take(me)? {
-                Taken::Record(claim) => return Ok(ReadGuard { consumer: self, claim }),
+                Taken::Record(claim) => {
+                    return Ok(ReadGuard {
+                        consumer: self,
+                        claim,
+                    })
+                }
                 Taken::Empty => return Err(PopError::Closed),
-                Taken::Busy { seq, word } if !ring.owner_alive(owner_of(word)) => raw.abandon_write(seq, word)?,
+                Taken::Busy { seq, word } if !ring.owner_alive(owner_of(word)) => {
+                    raw.abandon_write(seq, word)?
+                }
                 Taken::Busy { .. } => return Err(PopError::Empty),
             }
         }
@@ -286,7 +317,12 @@ impl Consumer {
             let no_producers = check_peers && !ring.peers_present(Role::Producer);
             check_peers = false;
             let busy = match raw.try_take(me)? {
-                Taken::Record(claim) => return Ok(ReadGuard { consumer: self, claim }),
+                Taken::Record(claim) => {
+                    return Ok(ReadGuard {
+                        consumer: self,
+                        claim,
+                    })
+                }
                 Taken::Empty => None,
                 Taken::Busy { seq, word } => Some((seq, word)),
             };
@@ -308,7 +344,10 @@ impl Consumer {
             let token = ev.prepare();
             if let Taken::Record(claim) = raw.try_take(me)? {
                 ev.cancel(token);
-                return Ok(ReadGuard { consumer: self, claim });
+                return Ok(ReadGuard {
+                    consumer: self,
+                    claim,
+                });
             }
             let woke = nap(ev, token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);
@@ -379,7 +418,9 @@ impl Drop for WriteSlot<'_> {
 
 impl fmt::Debug for WriteSlot<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WriteSlot").field("len", &self.len()).finish()
+        f.debug_struct("WriteSlot")
+            .field("len", &self.len())
+            .finish()
     }
 }
 
@@ -409,6 +450,8 @@ impl Drop for ReadGuard<'_> {
 
 impl fmt::Debug for ReadGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadGuard").field("len", &self.claim.len).finish()
+        f.debug_struct("ReadGuard")
+            .field("len", &self.claim.len)
+            .finish()
     }
 }

@@ -22,9 +22,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{OpenError, PopError, PushError};
 use crate::futex::Wake;
-use crate::liveness::{self, ProcessId, PresenceLock, Role};
+use crate::liveness::{self, PresenceLock, ProcessId, Role};
+use crate::primitive::Ordering;
 use crate::segment::{Kind, Segment, SegmentHandle};
-use crate::sync::Ordering;
 
 use raw::{Layout, RawRing};
 
@@ -86,7 +86,10 @@ impl RingBuilder {
     /// `/{prefix}-{random}`; it is removed when this `Ring` (the creator's) is dropped.
     pub fn create_named(self, prefix: &str) -> Result<Ring, OpenError> {
         let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
-        Ring::build(Segment::create_named_unpublished(prefix, lay.total, RING_KIND)?, lay)
+        Ring::build(
+            Segment::create_named_unpublished(prefix, lay.total, RING_KIND)?,
+            lay,
+        )
     }
 }
 
@@ -135,7 +138,8 @@ impl Ring {
     }
 
     fn build(seg: Segment, lay: Layout) -> Result<Ring, OpenError> {
-        let base = std::ptr::NonNull::new(seg.payload_ptr()).ok_or(OpenError::InvalidConfig("null segment"))?;
+        let base = std::ptr::NonNull::new(seg.payload_ptr())
+            .ok_or(OpenError::InvalidConfig("null segment"))?;
         // SAFETY: the segment's payload is 64-byte aligned, at least `lay.total` bytes, and
         // nobody else can see the segment before `mark_initialized`.
         let raw = unsafe { RawRing::init(base, lay) };
@@ -144,7 +148,8 @@ impl Ring {
     }
 
     fn attach(seg: Segment) -> Result<Ring, OpenError> {
-        let base = std::ptr::NonNull::new(seg.payload_ptr()).ok_or(OpenError::InvalidConfig("null segment"))?;
+        let base = std::ptr::NonNull::new(seg.payload_ptr())
+            .ok_or(OpenError::InvalidConfig("null segment"))?;
         // SAFETY: the payload is 64-byte aligned and `payload_len` bytes long, mapped for
         // as long as `seg`, which `Shared` keeps beside the `RawRing`.
         let raw = unsafe { RawRing::attach(base, seg.payload_len())? };
@@ -187,7 +192,10 @@ impl Ring {
     /// in every process is dropped (or its process died) and the ring is drained.
     pub fn producer(&self) -> Result<Producer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Producer)?;
-        self.shared.raw.ever().fetch_or(EVER_PRODUCER, Ordering::SeqCst);
+        self.shared
+            .raw
+            .ever()
+            .fetch_or(EVER_PRODUCER, Ordering::SeqCst);
         Ok(Producer {
             ring: self.clone(),
             presence: Some(presence),
@@ -198,7 +206,10 @@ impl Ring {
     /// once every consumer handle is gone.
     pub fn consumer(&self) -> Result<Consumer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Consumer)?;
-        self.shared.raw.ever().fetch_or(EVER_CONSUMER, Ordering::SeqCst);
+        self.shared
+            .raw
+            .ever()
+            .fetch_or(EVER_CONSUMER, Ordering::SeqCst);
         Ok(Consumer {
             ring: self.clone(),
             presence: Some(presence),
@@ -242,7 +253,9 @@ impl Ring {
             return Ok(cached as u32);
         }
         let slot = self.register()?;
-        self.shared.me.store((pid as u64) << 32 | slot as u64, StdOrdering::Relaxed);
+        self.shared
+            .me
+            .store((pid as u64) << 32 | slot as u64, StdOrdering::Relaxed);
         Ok(slot)
     }
 
@@ -252,7 +265,9 @@ impl Ring {
         let n = raw.layout().slots;
         let slots = (0..n).filter_map(|i| raw.slot(i).map(|s| (i, s)));
         for (i, s) in slots.clone() {
-            if s.pid.load(Ordering::Acquire) == me.pid && s.start_time.load(Ordering::Acquire) == me.start_time {
+            if s.pid.load(Ordering::Acquire) == me.pid
+                && s.start_time.load(Ordering::Acquire) == me.start_time
+            {
                 return Ok(i);
             }
         }
@@ -264,7 +279,12 @@ impl Ring {
                         continue;
                     }
                     let start = s.start_time.load(Ordering::Acquire);
-                    if (ProcessId { pid, start_time: start }).is_alive() {
+                    if (ProcessId {
+                        pid,
+                        start_time: start,
+                    })
+                    .is_alive()
+                    {
                         continue;
                     }
                     // Dead: settle its records, then free the slot (only one reclaimer wins).
@@ -278,7 +298,10 @@ impl Ring {
                     }
                     s.pid.store(0, Ordering::Release);
                 }
-                if s.pid.compare_exchange(0, me.pid, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                if s.pid
+                    .compare_exchange(0, me.pid, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
                     s.start_time.store(me.start_time, Ordering::Release);
                     return Ok(i);
                 }
@@ -317,7 +340,11 @@ impl Ring {
 
     /// True if some handle of `role` may still act: one is open, or none was ever opened.
     fn peers_present(&self, role: Role) -> bool {
-        let bit = if role == Role::Producer { EVER_PRODUCER } else { EVER_CONSUMER };
+        let bit = if role == Role::Producer {
+            EVER_PRODUCER
+        } else {
+            EVER_CONSUMER
+        };
         if self.raw().ever().load(Ordering::SeqCst) & bit == 0 {
             return true;
         }
@@ -344,7 +371,11 @@ fn deadline_after(timeout: Duration) -> Option<Instant> {
 }
 
 /// Sleeps on an event count until woken or `deadline`, never longer than [`POLL`].
-fn nap(ev: &crate::waiter::EventCount, token: crate::waiter::Token, deadline: Option<Instant>) -> Wake {
+fn nap(
+    ev: &crate::waiter::EventCount,
+    token: crate::waiter::Token,
+    deadline: Option<Instant>,
+) -> Wake {
     let poll = Instant::now() + POLL;
     let until = deadline.map_or(poll, |d| d.min(poll));
     ev.wait(token, Some(until))

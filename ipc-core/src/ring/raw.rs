@@ -7,7 +7,7 @@
 use std::ptr::NonNull;
 
 use crate::error::{corrupted, Corrupted, OpenError};
-use crate::sync::{spin_hint, AtomicU32, AtomicU64, Ordering};
+use crate::primitive::{spin_hint, AtomicU32, AtomicU64, Ordering};
 use crate::waiter::EventCount;
 
 /// Payloads start on this boundary; record sizes are rounded up to it.
@@ -123,10 +123,14 @@ impl Layout {
     /// `capacity` in bytes (rounded up to a power of two), `maxsize` in records.
     pub(crate) fn new(capacity: usize, maxsize: usize, slots: usize) -> Result<Layout, OpenError> {
         if capacity == 0 || capacity > 1 << 34 {
-            return Err(OpenError::InvalidConfig("capacity must be between 1 byte and 16 GiB"));
+            return Err(OpenError::InvalidConfig(
+                "capacity must be between 1 byte and 16 GiB",
+            ));
         }
         if maxsize == 0 || maxsize > 1 << 24 {
-            return Err(OpenError::InvalidConfig("maxsize must be between 1 and 16777216"));
+            return Err(OpenError::InvalidConfig(
+                "maxsize must be between 1 and 16777216",
+            ));
         }
         if slots == 0 || slots > 4096 {
             return Err(OpenError::InvalidConfig("slots must be between 1 and 4096"));
@@ -159,7 +163,10 @@ pub(crate) enum Taken {
     Record(ReadClaim),
     Empty,
     /// The head record is still being written by `owner`.
-    Busy { seq: u32, word: u64 },
+    Busy {
+        seq: u32,
+        word: u64,
+    },
 }
 
 /// A claimed region to write: `off` bytes into the data area, `len` bytes long.
@@ -253,7 +260,9 @@ impl RawRing {
         // SAFETY: at least size_of::<Control>() aligned bytes; Control is all atomics.
         let c = unsafe { &*(base.as_ptr() as *const Control) };
         if c.magic.0.load(Ordering::Acquire) != RING_MAGIC {
-            return Err(OpenError::Corrupted(corrupted("ring magic number is wrong")));
+            return Err(OpenError::Corrupted(corrupted(
+                "ring magic number is wrong",
+            )));
         }
         let cap = c.cap_units.load(Ordering::Relaxed) as usize;
         let n_desc = c.n_desc.load(Ordering::Relaxed) as usize;
@@ -288,7 +297,14 @@ impl RawRing {
     fn desc(&self, seq: u32) -> &Desc {
         let i = (seq & (self.lay.n_desc - 1)) as usize;
         // SAFETY: i < n_desc, and the descriptor array lies inside the region.
-        unsafe { &*self.base.as_ptr().add(self.lay.desc_off).cast::<Desc>().add(i) }
+        unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .add(self.lay.desc_off)
+                .cast::<Desc>()
+                .add(i)
+        }
     }
 
     pub(crate) fn slot(&self, i: u32) -> Option<&Slot> {
@@ -296,7 +312,14 @@ impl RawRing {
             return None;
         }
         // SAFETY: i < slots, and the slot array lies inside the region.
-        Some(unsafe { &*self.base.as_ptr().add(self.lay.slots_off).cast::<Slot>().add(i as usize) })
+        Some(unsafe {
+            &*self
+                .base
+                .as_ptr()
+                .add(self.lay.slots_off)
+                .cast::<Slot>()
+                .add(i as usize)
+        })
     }
 
     /// Pointer to `off` bytes into the data area.
@@ -341,7 +364,11 @@ impl RawRing {
             let room_to_end = self.lay.cap_units - (pos & mask);
             let pad = units as u32 > room_to_end;
             let need = if pad { room_to_end } else { units as u32 };
-            let limit = if pad { self.lay.n_desc } else { self.lay.maxsize };
+            let limit = if pad {
+                self.lay.n_desc
+            } else {
+                self.lay.maxsize
+            };
             if in_items >= limit || in_units + need > self.lay.cap_units {
                 if self.skip_padding()? {
                     continue;
@@ -375,7 +402,12 @@ impl RawRing {
                     }
                     d.data.store(pack(pos, len as u32), Ordering::Relaxed);
                     let off = (pos & mask) as usize * UNIT;
-                    return Ok(Some(WriteClaim { seq: s, off, len, owner: me }));
+                    return Ok(Some(WriteClaim {
+                        seq: s,
+                        off,
+                        len,
+                        owner: me,
+                    }));
                 }
                 Err(cur) => self.help_tail(tail, s, cur)?,
             }
@@ -392,7 +424,12 @@ impl RawRing {
             if self.desc(h).claim.load(Ordering::Acquire) != word(h, PADDING, 0) {
                 break;
             }
-            let _ = c.head.0.compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+            let _ = c.head.0.compare_exchange(
+                h,
+                h.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
             moved = true;
         }
         if moved {
@@ -414,7 +451,10 @@ impl RawRing {
                     return Err(corrupted("record extent is out of range"));
                 }
                 let next = pack(s.wrapping_add(1), end);
-                let _ = c.tail.0.compare_exchange(tail, next, Ordering::AcqRel, Ordering::Relaxed);
+                let _ = c
+                    .tail
+                    .0
+                    .compare_exchange(tail, next, Ordering::AcqRel, Ordering::Relaxed);
             } else {
                 spin_hint(); // the owner is between its claim and its extent store
             }
@@ -423,7 +463,12 @@ impl RawRing {
             let fs = seq_of(c.free.0.load(Ordering::SeqCst));
             if (fs.wrapping_sub(cs) as i32) > 0 {
                 let fresh = word(s, FREE, 0);
-                let _ = self.desc(s).claim.compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Relaxed);
+                let _ = self.desc(s).claim.compare_exchange(
+                    cur,
+                    fresh,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
             } else {
                 spin_hint();
             }
@@ -445,14 +490,17 @@ impl RawRing {
         d.data.store(pack(start, len as u32), Ordering::Relaxed);
         // SYNC: publishes the payload and `data` to consumers (pairs with the AcqRel CAS in
         // `try_take`); SeqCst for the wake handshake in `EventCount::notify`.
-        d.claim.store(word(claim.seq, READY, claim.owner), Ordering::SeqCst);
+        d.claim
+            .store(word(claim.seq, READY, claim.owner), Ordering::SeqCst);
         self.not_empty().notify(1);
     }
 
     /// Withdraws a claimed record: it becomes padding that consumers skip.
     pub(crate) fn cancel(&self, claim: &WriteClaim) {
         // SYNC: SeqCst for the wake handshake, as in `publish`.
-        self.desc(claim.seq).claim.store(word(claim.seq, PADDING, 0), Ordering::SeqCst);
+        self.desc(claim.seq)
+            .claim
+            .store(word(claim.seq, PADDING, 0), Ordering::SeqCst);
         self.not_empty().notify(1);
     }
 
@@ -480,10 +528,18 @@ impl RawRing {
                 READY => {
                     let mine = word(h, READING, me);
                     // SYNC: acquires the payload published by `publish`.
-                    if d.claim.compare_exchange(cur, mine, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+                    if d.claim
+                        .compare_exchange(cur, mine, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                    {
                         continue;
                     }
-                    let _ = c.head.0.compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+                    let _ = c.head.0.compare_exchange(
+                        h,
+                        h.wrapping_add(1),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
                     return match self.payload_range(h) {
                         Ok((off, len)) => Ok(Taken::Record(ReadClaim { seq: h, off, len })),
                         Err(e) => {
@@ -493,7 +549,12 @@ impl RawRing {
                     };
                 }
                 READING | DONE | PADDING => {
-                    let _ = c.head.0.compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed);
+                    let _ = c.head.0.compare_exchange(
+                        h,
+                        h.wrapping_add(1),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
                     if st == PADDING {
                         self.advance_free()?;
                     }
@@ -513,7 +574,11 @@ impl RawRing {
         let units = units_for(len) as u32;
         let phys = start & (self.lay.cap_units - 1);
         let span = lo(ext).wrapping_sub(start);
-        if seq_of(ext) != seq || units > span || span > self.lay.cap_units || phys + units > self.lay.cap_units {
+        if seq_of(ext) != seq
+            || units > span
+            || span > self.lay.cap_units
+            || phys + units > self.lay.cap_units
+        {
             return Err(corrupted("record length or offset is out of range"));
         }
         Ok((phys as usize * UNIT, len))
@@ -523,7 +588,9 @@ impl RawRing {
     pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
         // SYNC: orders our payload reads before the space is reused (pairs with the Acquire
         // of the claim in `advance_free`).
-        self.desc(seq).claim.store(word(seq, DONE, 0), Ordering::Release);
+        self.desc(seq)
+            .claim
+            .store(word(seq, DONE, 0), Ordering::Release);
         self.advance_free()
     }
 
@@ -554,13 +621,29 @@ impl RawRing {
             // The free cursor never passes the tail: help the tail first.
             let t = c.tail.0.load(Ordering::Acquire);
             if seq_of(t) == fs {
-                let _ = c.tail.0.compare_exchange(t, pack(fs.wrapping_add(1), end), Ordering::AcqRel, Ordering::Relaxed);
+                let _ = c.tail.0.compare_exchange(
+                    t,
+                    pack(fs.wrapping_add(1), end),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
             }
             // SYNC: releases the space to producers (pairs with the SeqCst load in
             // `try_claim`); SeqCst for the wake handshake with sleeping producers.
-            if c.free.0.compare_exchange(f, pack(fs.wrapping_add(1), end), Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+            if c.free
+                .0
+                .compare_exchange(
+                    f,
+                    pack(fs.wrapping_add(1), end),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
                 let fresh = word(fs.wrapping_add(self.lay.n_desc), FREE, 0);
-                let _ = d.claim.compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Relaxed);
+                let _ = d
+                    .claim
+                    .compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Relaxed);
                 freed = true;
             }
         }
@@ -574,7 +657,15 @@ impl RawRing {
     pub(crate) fn abandon_write(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
         let c = self.ctl();
         let d = self.desc(seq);
-        if d.claim.compare_exchange(cur, word(seq, PADDING, 0), Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        if d.claim
+            .compare_exchange(
+                cur,
+                word(seq, PADDING, 0),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
             return Ok(()); // it changed: published after all, or another process recovered it
         }
         let ext = d.extent.load(Ordering::Acquire);
@@ -582,13 +673,23 @@ impl RawRing {
             // Died between claim and extent: nothing was written, so the record is empty.
             let t = c.tail.0.load(Ordering::Acquire);
             if seq_of(t) == seq {
-                let _ = d.extent.compare_exchange(ext, pack(seq, lo(t)), Ordering::AcqRel, Ordering::Acquire);
+                let _ = d.extent.compare_exchange(
+                    ext,
+                    pack(seq, lo(t)),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
             }
         }
         let ext = d.extent.load(Ordering::Acquire);
         let t = c.tail.0.load(Ordering::Acquire);
         if seq_of(t) == seq && seq_of(ext) == seq {
-            let _ = c.tail.0.compare_exchange(t, pack(seq.wrapping_add(1), lo(ext)), Ordering::AcqRel, Ordering::Relaxed);
+            let _ = c.tail.0.compare_exchange(
+                t,
+                pack(seq.wrapping_add(1), lo(ext)),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
         }
         self.not_empty().notify(u32::MAX);
         self.advance_free()
@@ -597,7 +698,10 @@ impl RawRing {
     /// The reader of record `seq` died holding it: release it.
     pub(crate) fn abandon_read(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
         let d = self.desc(seq);
-        if d.claim.compare_exchange(cur, word(seq, DONE, 0), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        if d.claim
+            .compare_exchange(cur, word(seq, DONE, 0), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
             self.advance_free()?;
         }
         Ok(())
@@ -619,7 +723,10 @@ impl RawRing {
         for i in 0..=n {
             let s = fs.wrapping_add(i);
             let cur = self.desc(s).claim.load(Ordering::Acquire);
-            if seq_of(cur) == s && matches!(state_of(cur), WRITING | READING) && owner_of(cur) == owner {
+            if seq_of(cur) == s
+                && matches!(state_of(cur), WRITING | READING)
+                && owner_of(cur) == owner
+            {
                 f(s, cur);
             }
         }

@@ -22,9 +22,16 @@ impl Heap {
         Heap { ptr, layout, ring }
     }
 
-    fn bytes(&self) -> &mut [u8] {
-        // SAFETY: the whole region; tests use it only from one thread while corrupting.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.layout.size()) }
+    fn len(&self) -> usize {
+        self.layout.size()
+    }
+
+    /// Overwrites one byte anywhere in the region, as a buggy peer would.
+    fn scribble(&self, at: usize, byte: u8) {
+        assert!(at < self.len());
+        // SAFETY: in bounds (checked above); a raw byte store, as another process would
+        // make, with no reference to the region alive across it.
+        unsafe { self.ptr.as_ptr().add(at).write_volatile(byte) };
     }
 }
 
@@ -39,7 +46,9 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
     match r.try_claim(me, bytes.len()).unwrap() {
         Some(c) => {
             // SAFETY: the claim owns `len` bytes at `off`.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.data_ptr(c.off), bytes.len()) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.data_ptr(c.off), bytes.len())
+            };
             r.publish(&c, bytes.len());
             true
         }
@@ -113,14 +122,18 @@ fn cancelled_and_abandoned_records_are_skipped() {
     // A writer that dies after claiming: the consumer sees Busy, then recovers.
     let _dead = r.try_claim(5, 10).unwrap().unwrap();
     assert!(push(r, 0, b"behind the dead one"));
-    let Taken::Busy { seq, word } = r.try_take(1).unwrap() else { panic!("expected busy") };
+    let Taken::Busy { seq, word } = r.try_take(1).unwrap() else {
+        panic!("expected busy")
+    };
     assert_eq!(owner_of(word), 5);
     r.abandon_write(seq, word).unwrap();
     assert_eq!(pop(r, 1).unwrap(), b"behind the dead one");
 
     // A reader that dies holding a record: its space comes back.
     assert!(push(r, 0, b"held"));
-    let Taken::Record(rc) = r.try_take(6).unwrap() else { panic!() };
+    let Taken::Record(rc) = r.try_take(6).unwrap() else {
+        panic!()
+    };
     let (seq, word) = r.oldest_held().unwrap();
     assert_eq!((seq, owner_of(word)), (rc.seq, 6));
     r.abandon_read(seq, word).unwrap();
@@ -196,10 +209,8 @@ fn corrupted_bytes_give_errors_not_crashes() {
             push(&h.ring, 0, &[i; 20]);
         }
         let _ = pop(&h.ring, 1);
-        let bytes = h.bytes();
         for _ in 0..1 + rand() % 8 {
-            let at = (rand() as usize) % bytes.len();
-            bytes[at] = rand() as u8;
+            h.scribble((rand() as usize) % h.len(), rand() as u8);
         }
         // Whatever the bytes say, operations return (Ok or Err) and stay in bounds.
         for _ in 0..8 {
