@@ -1,5 +1,67 @@
-//! Python's `multiprocessing.Queue`, `JoinableQueue`, `SimpleQueue` and `Pipe`, typed with
-//! rkyv and carried by the [`ipc_core::ring`].
+//! Python's `multiprocessing` queues and pipes, typed with rkyv, in shared memory.
 //!
-//! Not built yet: this crate is a placeholder so the workspace has its final shape. Until
-//! it lands, use [`ipc_core::ring::Ring`] directly for byte records between processes.
+//! ```
+//! use mp_queue::Queue;
+//! use ipc_core::testing::{fork, reap};
+//!
+//! let q: Queue<String> = Queue::new()?;
+//! let child = fork(|| {
+//!     q.put(format!("hello from {}", std::process::id())).unwrap();
+//!     0
+//! });
+//! println!("{}", q.get()?); // "hello from <child pid>"
+//! assert_eq!(reap(child), Ok(0));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Queues
+//! [`Queue<T>`] is `multiprocessing.Queue`: `put`, `put_timeout`, `try_put` (Python's
+//! `put(block=False)`), `get`, `get_timeout`, `try_get`, [`get_ref`](Queue::get_ref) (read
+//! in place, no copy), `put_many` / `get_many`, exact `qsize` / `empty` / `full`, and
+//! `close`. [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
+//! minimal form; [`ByteQueue`] carries raw frames without serialization.
+//!
+//! Differences from Python, on purpose:
+//! - `put` writes straight into shared memory. There is no feeder thread: an item is in
+//!   the queue when `put` returns, `qsize` is exact, and a child never has to flush
+//!   before it exits (Python's "joining processes that use queues" deadlock cannot happen).
+//! - When every handle that can put is closed or gone (its process exited or was killed),
+//!   `get` drains what is left and then returns [`GetError::Closed`]; Python blocks forever.
+//! - Errors hand the value back ([`PutError::Full`], [`PutError::Closed`], ...).
+//!
+//! # Pipes
+//! [`pipe`] returns two [`Connection`]s, as `multiprocessing.Pipe(duplex)`: `send`, `recv`,
+//! `recv_timeout`, `try_recv`, `poll`, `send_bytes`, `recv_bytes`, `recv_bytes_into`.
+//!
+//! # Reaching another process
+//! - **fork**: a forked child inherits every queue and connection (`fork` above).
+//! - **spawn**: pass [`Queue::handle`] (an fd and a size, `fd:size` as text) to a child
+//!   that inherits the fd, and attach with [`Queue::from_handle`].
+//! - **by name**: [`QueueBuilder::create_named`] and [`Queue::open`] let unrelated
+//!   programs meet; [`Connection::create_named`] / [`Connection::open`] for pipes.
+//!
+//! # Messages
+//! Any type implementing rkyv's `Archive + Serialize + Deserialize` is a [`Message`]:
+//! derive them. `put` serializes straight into the ring; `get` validates the record with
+//! rkyv's checked access (offsets and lengths bounds-checked, so a corrupted record gives
+//! [`GetError::Invalid`], never undefined behaviour) and deserializes it.
+//!
+//! Trust model: validation protects against bytes that are wrong when read (a crashed,
+//! buggy or confused writer). A process that keeps scribbling over a record while a reader
+//! holds its [`Ref`] is outside it: shared memory cannot stop a writer racing a reader.
+
+mod endpoint;
+mod error;
+mod joinable;
+mod message;
+mod pipe;
+mod queue;
+
+pub use error::{Error, GetError, PutError, RecvIntoError, TaskDoneError};
+pub use ipc_core::ring::ReadGuard;
+pub use ipc_core::segment::SegmentHandle;
+pub use joinable::{JoinableQueue, SimpleQueue};
+pub use message::{Message, SlotWriter};
+pub use pipe::{pipe, Connection, ConnectionHandle, PIPE_CAPACITY};
+pub use queue::{ByteQueue, Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
+pub use rkyv;

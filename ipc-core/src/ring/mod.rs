@@ -102,6 +102,9 @@ struct Shared {
     seg: Segment,
 }
 
+/// One of [`Ring::user_words`]: an `AtomicU32` in shared memory.
+pub type UserWord = crate::primitive::AtomicU32;
+
 /// A shared ring. Cloning is cheap and shares the mapping.
 ///
 /// # Examples
@@ -214,6 +217,44 @@ impl Ring {
             ring: self.clone(),
             presence: Some(presence),
         })
+    }
+
+    /// Sixteen zero-initialised words in the ring's segment for the layer above: a queue
+    /// keeps its flavour tag and task counts here, so one segment (one fd, one name) carries
+    /// everything. The ring itself never reads them, so treat their contents as untrusted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use ipc_core::ring::Ring;
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// ring.user_words()[0].store(7, Ordering::Release);
+    /// let same = Ring::from_handle(ring.handle())?;
+    /// assert_eq!(same.user_words()[0].load(Ordering::Acquire), 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn user_words(&self) -> &[UserWord; 16] {
+        self.shared.raw.user()
+    }
+
+    /// True while some producer handle is open in some process (or none was ever opened).
+    /// One system call: for "is my peer gone?" checks, not for hot loops.
+    pub fn producers_present(&self) -> bool {
+        self.peers_present(Role::Producer)
+    }
+
+    /// True while some consumer handle is open in some process (or none was ever opened).
+    pub fn consumers_present(&self) -> bool {
+        self.peers_present(Role::Consumer)
+    }
+
+    /// How many handles have been closed (dropped) so far, in every process: a cheap way to
+    /// notice that a peer may have gone, before asking [`Ring::consumers_present`]. A
+    /// process that dies without dropping its handles does not count here.
+    pub fn close_count(&self) -> u32 {
+        self.raw().closes().load(Ordering::Acquire)
     }
 
     /// Records in the ring (published or being written, not yet taken).

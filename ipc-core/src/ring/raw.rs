@@ -82,7 +82,13 @@ struct Control {
     closes: Line<AtomicU32>,
     /// Bit 0: a producer handle was ever opened; bit 1: a consumer handle was.
     ever: AtomicU32,
+    /// Words for the layer above (mp-queue keeps its flavour tag and task counts here).
+    /// The ring never reads them.
+    user: Line<[AtomicU32; USER_WORDS]>,
 }
+
+/// How many [`RawRing::user`] words a ring carries.
+pub(crate) const USER_WORDS: usize = 16;
 
 /// One record's descriptor.
 #[repr(C, align(32))]
@@ -225,6 +231,7 @@ impl RawRing {
                 not_full: Line(EventCount::new()),
                 closes: Line(AtomicU32::new(0)),
                 ever: AtomicU32::new(0),
+                user: Line(std::array::from_fn(|_| AtomicU32::new(0))),
             });
             for i in 0..lay.slots as usize {
                 let s = p.add(lay.slots_off).cast::<Slot>().add(i);
@@ -340,6 +347,11 @@ impl RawRing {
     }
     pub(crate) fn ever(&self) -> &AtomicU32 {
         &self.ctl().ever
+    }
+
+    /// The words reserved for the layer above; zero in a fresh ring.
+    pub(crate) fn user(&self) -> &[AtomicU32; USER_WORDS] {
+        &self.ctl().user.0
     }
 
     /// Claims space for a record of `len` bytes for participant `me`.

@@ -1,0 +1,112 @@
+//! One end of a ring as the queues use it: a lazily created producer, a consumer, and
+//! the put/get paths shared by every queue flavour and by pipes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use ipc_core::ring::{Consumer, Producer, ReadGuard, Ring};
+use ipc_core::OpenError;
+
+use crate::error::{Error, GetError, PutError};
+use crate::message::{self, Message};
+
+/// How long to wait: not at all, until a deadline, or forever.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    No,
+    Until(Option<Instant>),
+}
+
+impl Wait {
+    pub(crate) fn timeout(t: Duration) -> Wait {
+        Wait::Until(Instant::now().checked_add(t))
+    }
+}
+
+/// A ring plus this handle's roles on it. Every role held is a presence: consumers of a
+/// queue see `Closed` only when no producer presence is left anywhere.
+pub(crate) struct Endpoint {
+    pub(crate) ring: Ring,
+    tx: Option<Producer>,
+    rx: Option<Consumer>,
+    /// Serialized size of the last value put: the next reservation.
+    guess: AtomicUsize,
+}
+
+impl Endpoint {
+    pub(crate) fn new(ring: Ring, send: bool, recv: bool) -> Result<Endpoint, OpenError> {
+        Ok(Endpoint {
+            tx: if send { Some(ring.producer()?) } else { None },
+            rx: if recv { Some(ring.consumer()?) } else { None },
+            ring,
+            guess: AtomicUsize::new(0),
+        })
+    }
+
+    /// Another handle on the same ring with the same roles (and presences of its own).
+    pub(crate) fn try_clone(&self) -> Result<Endpoint, OpenError> {
+        let e = Endpoint::new(self.ring.clone(), self.tx.is_some(), self.rx.is_some())?;
+        e.guess
+            .store(self.guess.load(Ordering::Relaxed), Ordering::Relaxed);
+        Ok(e)
+    }
+
+    pub(crate) fn can_send(&self) -> bool {
+        self.tx.is_some()
+    }
+
+    /// Ends this handle's producing: readers see `Closed` once every producer is gone.
+    pub(crate) fn close_send(&mut self) {
+        self.tx = None;
+    }
+
+    pub(crate) fn put<T: Message>(&self, value: T, wait: Wait) -> Result<(), PutError<T>> {
+        let Some(tx) = &self.tx else {
+            return Err(PutError::Closed(value));
+        };
+        let guess = match self.guess.load(Ordering::Relaxed) {
+            0 => message::first_guess::<T>(),
+            g => g,
+        };
+        let (deadline, non_blocking) = match wait {
+            Wait::No => (None, true),
+            Wait::Until(d) => (d, false),
+        };
+        match message::put(tx, &value, guess, deadline, non_blocking) {
+            Ok(len) => {
+                self.guess.store(len, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(PutError::from_fail(e, value)),
+        }
+    }
+
+    pub(crate) fn put_bytes(&self, bytes: &[u8], wait: Wait) -> Result<(), PutError<()>> {
+        let Some(tx) = &self.tx else {
+            return Err(PutError::Closed(()));
+        };
+        let r = match wait {
+            Wait::No => tx.try_push(bytes),
+            Wait::Until(d) => tx.push_deadline(bytes, d),
+        };
+        r.map_err(|e| PutError::from_push(e, ()))
+    }
+
+    pub(crate) fn pop(&self, wait: Wait) -> Result<ReadGuard<'_>, GetError> {
+        let Some(rx) = &self.rx else {
+            return Err(GetError::Failed(Error::handle(
+                "this connection end cannot receive (the pipe is simplex)",
+            )));
+        };
+        let r = match wait {
+            Wait::No => rx.try_pop(),
+            Wait::Until(d) => rx.pop_deadline(d),
+        };
+        r.map_err(GetError::from_pop)
+    }
+
+    pub(crate) fn get<T: Message>(&self, wait: Wait) -> Result<T, GetError> {
+        let record = self.pop(wait)?;
+        message::decode::<T>(&record).map_err(|e| GetError::Invalid(Error::rkyv(e)))
+    }
+}

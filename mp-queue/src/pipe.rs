@@ -1,0 +1,388 @@
+//! `pipe(duplex)` and `Connection<T>`: Python's `multiprocessing.Pipe`, one ring per
+//! direction.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use ipc_core::ring::Ring;
+use ipc_core::segment::SegmentHandle;
+
+use crate::endpoint::{Endpoint, Wait};
+use crate::error::{Error, GetError, PutError, RecvIntoError};
+use crate::message::{self, Message};
+use crate::queue::{check_tag, QueueBuilder, TAG_PIPE};
+
+/// Bytes of shared memory per direction of a pipe.
+pub const PIPE_CAPACITY: usize = 1 << 20;
+
+/// Two connected ends, as Python's `Pipe(duplex)`: with `duplex`, both ends send and
+/// receive; without, the first end only receives and the second only sends.
+///
+/// Each end counts as present until it is dropped or its process exits; a forked child
+/// holds the ends it inherited, so drop the end a process does not use (as with Python's
+/// and Unix pipes) to let its peer see [`GetError::Closed`].
+///
+/// # Examples
+///
+/// ```
+/// use mp_queue::{pipe, GetError};
+///
+/// let (a, b) = pipe::<String>(true)?;
+/// a.send("ping".to_string())?;
+/// assert_eq!(b.recv()?, "ping");
+/// b.send("pong".to_string())?;
+/// assert_eq!(a.recv()?, "pong");
+/// drop(b);
+/// assert_eq!(a.recv(), Err(GetError::Closed)); // the peer is gone
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pipe<T: Message>(duplex: bool) -> Result<(Connection<T>, Connection<T>), Error> {
+    let ring = || -> Result<Ring, Error> { tagged(QueueBuilder::default().capacity(PIPE_CAPACITY).create_ring(None)?) };
+    let forward = ring()?; // second end -> first end
+    let first_recv = Endpoint::new(forward.clone(), false, true)?;
+    let second_send = Endpoint::new(forward, true, false)?;
+    let (first_send, second_recv) = if duplex {
+        let back = ring()?;
+        (
+            Some(Endpoint::new(back.clone(), true, false)?),
+            Some(Endpoint::new(back, false, true)?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok((
+        Connection::from_parts(first_send, Some(first_recv)),
+        Connection::from_parts(Some(second_send), second_recv),
+    ))
+}
+
+fn tagged(ring: Ring) -> Result<Ring, Error> {
+    ring.user_words()[0].store(TAG_PIPE, Ordering::Release);
+    Ok(ring)
+}
+
+/// One end of a [`pipe`]: `send` / `recv` typed values, or raw bytes.
+pub struct Connection<T> {
+    send: Option<Endpoint>,
+    recv: Option<Endpoint>,
+    /// A message `poll` took off the ring before `recv` asked for it.
+    stash: Mutex<Option<Vec<u8>>>,
+    /// The ring's close count when the peer was last seen present.
+    seen_closes: AtomicU32,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> fmt::Debug for Connection<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("readable", &self.recv.is_some())
+            .field("writable", &self.send.is_some())
+            .finish()
+    }
+}
+
+impl<T: Message> Connection<T> {
+    fn from_parts(send: Option<Endpoint>, recv: Option<Endpoint>) -> Self {
+        let seen = send.as_ref().map_or(0, |e| e.ring.close_count());
+        Connection {
+            send,
+            recv,
+            stash: Mutex::new(None),
+            seen_closes: AtomicU32::new(seen),
+            _t: PhantomData,
+        }
+    }
+
+    /// Creates the first end of a named pipe, for an unrelated program: it passes
+    /// [`peer_name`](Self::peer_name) to [`Connection::open`] and becomes the second end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Connection;
+    ///
+    /// let first = Connection::<u64>::create_named("doc-pipe", true)?;
+    /// let second = Connection::<u64>::open(&first.peer_name().unwrap())?; // in another program
+    /// second.send(42)?;
+    /// assert_eq!(first.recv()?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_named(prefix: &str, duplex: bool) -> Result<Self, Error> {
+        let named = || -> Result<Ring, Error> {
+            tagged(
+                QueueBuilder::default()
+                    .capacity(PIPE_CAPACITY)
+                    .create_ring(Some(prefix))?,
+            )
+        };
+        let recv = Endpoint::new(named()?, false, true)?;
+        let send = if duplex {
+            Some(Endpoint::new(named()?, true, false)?)
+        } else {
+            None
+        };
+        Ok(Connection::from_parts(send, Some(recv)))
+    }
+
+    /// The name the peer program opens with [`Connection::open`] (named pipes only).
+    pub fn peer_name(&self) -> Option<String> {
+        let to_me = self.recv.as_ref().map(|e| e.ring.name());
+        let from_me = self.send.as_ref().map(|e| e.ring.name());
+        let part = |n: Option<Option<&str>>| -> Option<String> {
+            match n {
+                None => Some(String::new()),
+                Some(Some(n)) => Some(n.to_string()),
+                Some(None) => None,
+            }
+        };
+        // The peer sends on the ring I receive from, and receives on the one I send to.
+        Some(format!("{}|{}", part(to_me)?, part(from_me)?))
+    }
+
+    /// Opens the peer end of a named pipe from its [`peer_name`](Self::peer_name).
+    pub fn open(name: &str) -> Result<Self, Error> {
+        let (send, recv) = name
+            .split_once('|')
+            .ok_or_else(|| Error::handle(format!("{name:?} is not a pipe name (send|recv)")))?;
+        let open = |n: &str, tx: bool| -> Result<Option<Endpoint>, Error> {
+            if n.is_empty() {
+                return Ok(None);
+            }
+            let ring = Ring::open_named(n)?;
+            check_tag(&ring, TAG_PIPE)?;
+            Ok(Some(Endpoint::new(ring, tx, !tx)?))
+        };
+        Ok(Connection::from_parts(open(send, true)?, open(recv, false)?))
+    }
+
+    /// The fds and sizes a spawned child needs for [`Connection::from_handle`].
+    pub fn handle(&self) -> ConnectionHandle {
+        ConnectionHandle {
+            send: self.send.as_ref().map(|e| e.ring.handle()),
+            recv: self.recv.as_ref().map(|e| e.ring.handle()),
+        }
+    }
+
+    /// Attaches in a spawned child, taking the same roles as the end the handle came from.
+    pub fn from_handle(handle: ConnectionHandle) -> Result<Self, Error> {
+        let open = |h: Option<SegmentHandle>, tx: bool| -> Result<Option<Endpoint>, Error> {
+            let Some(h) = h else { return Ok(None) };
+            let ring = Ring::from_handle(h)?;
+            check_tag(&ring, TAG_PIPE)?;
+            Ok(Some(Endpoint::new(ring, tx, !tx)?))
+        };
+        Ok(Connection::from_parts(
+            open(handle.send, true)?,
+            open(handle.recv, false)?,
+        ))
+    }
+
+    fn sender(&self) -> Result<&Endpoint, Error> {
+        self.send
+            .as_ref()
+            .ok_or_else(|| Error::handle("this end of a simplex pipe only receives"))
+    }
+
+    /// True unless the peer end is known to be gone (checked only after some handle of
+    /// the ring was closed, so sends cost no system call).
+    fn peer_present(&self, ep: &Endpoint) -> bool {
+        let closes = ep.ring.close_count();
+        if closes == self.seen_closes.load(Ordering::Relaxed) {
+            return true;
+        }
+        let present = ep.ring.consumers_present();
+        if present {
+            self.seen_closes.store(closes, Ordering::Relaxed);
+        }
+        present
+    }
+
+    /// Sends `value`, waiting while the pipe is full. [`PutError::Closed`] if the peer end
+    /// is gone.
+    pub fn send(&self, value: T) -> Result<(), PutError<T>> {
+        self.send_wait(value, Wait::Until(None))
+    }
+
+    /// [`send`](Self::send) waiting at most `timeout` for room.
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.send_wait(value, Wait::timeout(timeout))
+    }
+
+    fn send_wait(&self, value: T, wait: Wait) -> Result<(), PutError<T>> {
+        let ep = match self.sender() {
+            Ok(ep) => ep,
+            Err(error) => return Err(PutError::Failed { value, error }),
+        };
+        if !self.peer_present(ep) {
+            return Err(PutError::Closed(value));
+        }
+        ep.put(value, wait)
+    }
+
+    /// Sends raw bytes (the peer reads them with [`recv_bytes`](Self::recv_bytes)).
+    pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
+        let ep = self
+            .sender()
+            .map_err(|error| PutError::Failed { value: (), error })?;
+        if !self.peer_present(ep) {
+            return Err(PutError::Closed(()));
+        }
+        ep.put_bytes(bytes, Wait::Until(None))
+    }
+
+    fn receiver(&self) -> Result<&Endpoint, GetError> {
+        self.recv.as_ref().ok_or_else(|| {
+            GetError::Failed(Error::handle("this end of a simplex pipe only sends"))
+        })
+    }
+
+    fn take_stash(&self) -> Option<Vec<u8>> {
+        self.stash.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Receives the next value, waiting. [`GetError::Closed`] once the peer end is gone
+    /// and everything it sent was received.
+    pub fn recv(&self) -> Result<T, GetError> {
+        self.recv_wait(Wait::Until(None))
+    }
+
+    /// [`recv`](Self::recv) waiting at most `timeout`.
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.recv_wait(Wait::timeout(timeout))
+    }
+
+    /// [`recv`](Self::recv) only if a value is ready.
+    pub fn try_recv(&self) -> Result<T, GetError> {
+        self.recv_wait(Wait::No)
+    }
+
+    fn recv_wait(&self, wait: Wait) -> Result<T, GetError> {
+        let ep = self.receiver()?;
+        if let Some(bytes) = self.take_stash() {
+            return message::decode::<T>(&bytes).map_err(|e| GetError::Invalid(Error::rkyv(e)));
+        }
+        ep.get(wait)
+    }
+
+    /// Receives the next message's raw bytes.
+    pub fn recv_bytes(&self) -> Result<Vec<u8>, GetError> {
+        let ep = self.receiver()?;
+        if let Some(bytes) = self.take_stash() {
+            return Ok(bytes);
+        }
+        Ok(ep.pop(Wait::Until(None))?.to_vec())
+    }
+
+    /// Receives the next message into `buf`, returning its length. A message longer than
+    /// `buf` comes back whole in [`RecvIntoError::BufferTooShort`] (Python's
+    /// `BufferTooShort`), so it is not lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, RecvIntoError};
+    ///
+    /// let (a, b) = pipe::<()>(false)?;
+    /// b.send_bytes(b"0123456789")?;
+    /// let mut small = [0u8; 4];
+    /// match a.recv_bytes_into(&mut small) {
+    ///     Err(RecvIntoError::BufferTooShort(msg)) => assert_eq!(msg, b"0123456789"),
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_bytes_into(&self, buf: &mut [u8]) -> Result<usize, RecvIntoError> {
+        let ep = self.receiver()?;
+        let copy = |bytes: &[u8], buf: &mut [u8]| {
+            if bytes.len() > buf.len() {
+                return Err(RecvIntoError::BufferTooShort(bytes.to_vec()));
+            }
+            buf[..bytes.len()].copy_from_slice(bytes);
+            Ok(bytes.len())
+        };
+        if let Some(bytes) = self.take_stash() {
+            return copy(&bytes, buf);
+        }
+        let record = ep.pop(Wait::Until(None))?;
+        copy(&record, buf)
+    }
+
+    /// Waits at most `timeout` (`None`: forever) until [`recv`](Self::recv) would not
+    /// block: a message is ready, or the peer is gone. Python's `poll`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::pipe;
+    /// use std::time::Duration;
+    ///
+    /// let (a, b) = pipe::<u8>(true)?;
+    /// assert!(!a.poll(Some(Duration::from_millis(10))));
+    /// b.send(1)?;
+    /// assert!(a.poll(Some(Duration::ZERO)));
+    /// assert_eq!(a.recv()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn poll(&self, timeout: Option<Duration>) -> bool {
+        let Ok(ep) = self.receiver() else {
+            return false;
+        };
+        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        if stash.is_some() {
+            return true;
+        }
+        let wait = match timeout {
+            Some(t) if t.is_zero() => Wait::No,
+            Some(t) => Wait::timeout(t),
+            None => Wait::Until(None),
+        };
+        match ep.pop(wait) {
+            Ok(record) => {
+                *stash = Some(record.to_vec());
+                true
+            }
+            Err(GetError::Empty | GetError::Timeout) => false,
+            Err(_) => true, // closed or broken: recv will say so at once
+        }
+    }
+}
+
+/// The fds and sizes of a [`Connection`]'s rings, for a spawned child. `Display` gives
+/// `send;recv` with each side `fd:size` or empty; `str::parse` reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionHandle {
+    /// The ring this end sends on.
+    pub send: Option<SegmentHandle>,
+    /// The ring this end receives from.
+    pub recv: Option<SegmentHandle>,
+}
+
+impl fmt::Display for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = |h: &Option<SegmentHandle>| h.map(|h| h.to_string()).unwrap_or_default();
+        write!(f, "{};{}", side(&self.send), side(&self.recv))
+    }
+}
+
+impl FromStr for ConnectionHandle {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        let (send, recv) = s
+            .split_once(';')
+            .ok_or_else(|| Error::handle(format!("{s:?} is not a connection handle")))?;
+        let side = |p: &str| -> Result<Option<SegmentHandle>, Error> {
+            if p.is_empty() {
+                return Ok(None);
+            }
+            p.parse::<SegmentHandle>().map(Some).map_err(Error::from)
+        };
+        Ok(ConnectionHandle {
+            send: side(send)?,
+            recv: side(recv)?,
+        })
+    }
+}

@@ -1,0 +1,619 @@
+//! `Queue<T>` and `ByteQueue`: Python's `multiprocessing.Queue` over one shared ring.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use ipc_core::ring::{ReadGuard, Ring, RingBuilder};
+use ipc_core::segment::SegmentHandle;
+
+use crate::endpoint::{Endpoint, Wait};
+use crate::error::{Error, GetError, PutError};
+use crate::message::{self, Message};
+
+/// Default capacity in bytes.
+pub const DEFAULT_CAPACITY: usize = 1 << 20;
+
+/// Tags in user word 0 of the ring: which flavour of queue a segment holds, so that opening
+/// a pipe's handle as a queue (or the reverse) is a clear error.
+pub(crate) const TAG_QUEUE: u32 = 0x5155_4555; // "QUEU"
+pub(crate) const TAG_JOINABLE: u32 = 0x4A51_5545; // "JQUE"
+pub(crate) const TAG_PIPE: u32 = 0x5049_5045; // "PIPE"
+
+/// Options for a new queue: [`Queue::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use mp_queue::Queue;
+///
+/// let q: Queue<String> = Queue::builder().maxsize(100).capacity(1 << 16).create()?;
+/// assert_eq!(q.maxsize(), 100);
+/// # Ok::<(), mp_queue::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct QueueBuilder {
+    maxsize: usize,
+    capacity: usize,
+    processes: usize,
+}
+
+impl Default for QueueBuilder {
+    fn default() -> Self {
+        QueueBuilder {
+            maxsize: 0,
+            capacity: DEFAULT_CAPACITY,
+            processes: 128,
+        }
+    }
+}
+
+impl QueueBuilder {
+    /// Most items at once. `0` (the default, as Python's) means "as many as the capacity
+    /// holds at 64 bytes per item", at most 2^20.
+    pub fn maxsize(mut self, items: usize) -> Self {
+        self.maxsize = items;
+        self
+    }
+
+    /// Bytes of shared memory for messages (default 1 MiB). A serialized message larger
+    /// than this is refused with [`PutError::TooLarge`].
+    pub fn capacity(mut self, bytes: usize) -> Self {
+        self.capacity = bytes;
+        self
+    }
+
+    /// Most processes that may use the queue at once (default 128).
+    pub fn processes(mut self, n: usize) -> Self {
+        self.processes = n;
+        self
+    }
+
+    fn ring(&self) -> RingBuilder {
+        let maxsize = match self.maxsize {
+            0 => (self.capacity / 64).clamp(64, 1 << 20),
+            n => n,
+        };
+        Ring::builder()
+            .capacity(self.capacity)
+            .maxsize(maxsize)
+            .slots(self.processes)
+    }
+
+    /// Creates a queue in nameless shared memory: it reaches children by `fork` (inherited)
+    /// or by [`Queue::handle`] (spawned children).
+    pub fn create<T: Message>(self) -> Result<Queue<T>, Error> {
+        Queue::tagged(self.ring().create()?, TAG_QUEUE)
+    }
+
+    /// Creates a queue that unrelated programs open by [`Queue::name`] with
+    /// [`Queue::open`]. The name is `/{prefix}-{random}`; it is unlinked when this handle's
+    /// segment is dropped by its creator.
+    pub fn create_named<T: Message>(self, prefix: &str) -> Result<Queue<T>, Error> {
+        Queue::tagged(self.ring().create_named(prefix)?, TAG_QUEUE)
+    }
+
+    pub(crate) fn create_ring(&self, named: Option<&str>) -> Result<Ring, Error> {
+        Ok(match named {
+            Some(prefix) => self.ring().create_named(prefix)?,
+            None => self.ring().create()?,
+        })
+    }
+}
+
+/// A multi-producer multi-consumer queue of `T` in shared memory: Python's
+/// `multiprocessing.Queue`.
+///
+/// `put` serializes the value (rkyv) straight into shared memory: there is no feeder
+/// thread, an item is in the queue when `put` returns, and a child never has to flush
+/// before exiting. `get` validates the record and deserializes it; [`get_ref`](Self::get_ref)
+/// reads it in place without copying.
+///
+/// **Who counts as a writer.** Every handle can put until it is closed ([`close`](Self::close))
+/// or dropped, or its process exits; a forked child holds the handles it inherited. Once no
+/// writer is left anywhere, `get` drains what is left and then returns
+/// [`GetError::Closed`] (Python would block forever).
+///
+/// # Examples
+///
+/// ```
+/// use mp_queue::{GetError, Queue};
+/// use std::time::Duration;
+///
+/// let mut q: Queue<String> = Queue::new()?;
+/// q.put("hello".to_string())?;
+/// assert_eq!(q.qsize(), 1);
+/// assert_eq!(q.get()?, "hello");
+/// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+/// q.close(); // this was the only writer: the queue is closed
+/// assert_eq!(q.get(), Err(GetError::Closed));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Queue<T> {
+    pub(crate) ep: Endpoint,
+    _t: PhantomData<fn(T) -> T>,
+}
+
+impl<T> fmt::Debug for Queue<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("ring", &self.ep.ring)
+            .field("open_for_put", &self.ep.can_send())
+            .finish()
+    }
+}
+
+impl<T: Message> Clone for Queue<T> {
+    /// Another handle on the same queue (a writer of its own). Panics only if the process
+    /// is out of file descriptors; use [`try_clone`](Self::try_clone) to handle that.
+    fn clone(&self) -> Self {
+        self.try_clone().expect("cannot clone the queue handle")
+    }
+}
+
+impl Queue<()> {
+    /// Options: maxsize, capacity, processes; the item type comes with
+    /// [`create`](QueueBuilder::create).
+    pub fn builder() -> QueueBuilder {
+        QueueBuilder::default()
+    }
+}
+
+impl<T: Message> Queue<T> {
+    /// A queue with the default options (capacity 1 MiB, maxsize from it).
+    pub fn new() -> Result<Queue<T>, Error> {
+        QueueBuilder::default().create()
+    }
+
+    pub(crate) fn tagged(ring: Ring, tag: u32) -> Result<Queue<T>, Error> {
+        ring.user_words()[0].store(tag, Ordering::Release);
+        Self::attach(ring, tag)
+    }
+
+    pub(crate) fn attach(ring: Ring, tag: u32) -> Result<Queue<T>, Error> {
+        check_tag(&ring, tag)?;
+        Ok(Queue {
+            ep: Endpoint::new(ring, true, true)?,
+            _t: PhantomData,
+        })
+    }
+
+    /// Opens a queue another program created with [`QueueBuilder::create_named`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::builder().create_named("doc-queue")?;
+    /// let other: Queue<u32> = Queue::open(q.name().unwrap())?;
+    /// other.put(7)?;
+    /// assert_eq!(q.get()?, 7);
+    /// assert!(Queue::<u32>::open("/no-such-queue").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Queue<T>, Error> {
+        Self::attach(Ring::open_named(name)?, TAG_QUEUE)
+    }
+
+    /// Attaches in a spawned child from [`handle`](Self::handle) (the fd must have been
+    /// inherited: see mp-process).
+    pub fn from_handle(handle: SegmentHandle) -> Result<Queue<T>, Error> {
+        Self::attach(Ring::from_handle(handle)?, TAG_QUEUE)
+    }
+
+    /// Another handle, or an error if the process is out of file descriptors.
+    pub fn try_clone(&self) -> Result<Queue<T>, Error> {
+        Ok(Queue {
+            ep: self.ep.try_clone()?,
+            _t: PhantomData,
+        })
+    }
+
+    /// Puts `value`, waiting while the queue is full.
+    pub fn put(&self, value: T) -> Result<(), PutError<T>> {
+        self.ep.put(value, Wait::Until(None))
+    }
+
+    /// Puts `value`, waiting at most `timeout` for room: Python's `put(block, timeout)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q: Queue<u8> = Queue::builder().maxsize(1).create()?;
+    /// q.put(1)?;
+    /// assert_eq!(q.put_timeout(2, Duration::from_millis(10)), Err(PutError::Timeout(2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
+        self.ep.put(value, Wait::timeout(timeout))
+    }
+
+    /// Puts `value` only if there is room now: Python's `put(block=False)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<u8> = Queue::builder().maxsize(1).create()?;
+    /// q.try_put(1)?;
+    /// assert_eq!(q.try_put(2), Err(PutError::Full(2)));
+    /// assert!(q.full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_put(&self, value: T) -> Result<(), PutError<T>> {
+        self.ep.put(value, Wait::No)
+    }
+
+    /// Puts every item in order, waiting for room as needed. On an error, the item that
+    /// failed comes back in it; the items after it are not put.
+    pub fn put_many<I: IntoIterator<Item = T>>(&self, items: I) -> Result<usize, PutError<T>> {
+        let mut n = 0;
+        for item in items {
+            self.put(item)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Takes the next item, waiting while the queue is empty. After every writer has
+    /// closed or exited, returns what is left and then [`GetError::Closed`].
+    pub fn get(&self) -> Result<T, GetError> {
+        self.ep.get(Wait::Until(None))
+    }
+
+    /// Takes the next item, waiting at most `timeout`.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
+        self.ep.get(Wait::timeout(timeout))
+    }
+
+    /// Takes the next item if one is ready: Python's `get(block=False)`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    ///
+    /// let q: Queue<u8> = Queue::new()?;
+    /// assert_eq!(q.try_get(), Err(GetError::Empty));
+    /// q.put(3)?;
+    /// assert_eq!(q.try_get()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_get(&self) -> Result<T, GetError> {
+        self.ep.get(Wait::No)
+    }
+
+    /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
+    /// to `out`. Returns how many were taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put_many(0..10)?;
+    /// let mut got = Vec::new();
+    /// assert_eq!(q.get_many(&mut got, 4)?, 4);
+    /// assert_eq!(got, [0, 1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, GetError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        out.push(self.get()?);
+        let mut n = 1;
+        while n < max {
+            match self.try_get() {
+                Ok(v) => out.push(v),
+                Err(GetError::Empty | GetError::Closed) => break,
+                Err(e) => return Err(e),
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Takes the next item and reads it in place: the guard derefs to the validated
+    /// archived value in shared memory, and frees its space when dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<Vec<u32>> = Queue::new()?;
+    /// q.put(vec![1, 2, 3])?;
+    /// let v = q.get_ref()?; // no copy, no allocation
+    /// assert_eq!(v.len(), 3);
+    /// assert_eq!(v[2], 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref(&self) -> Result<Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::Until(None))
+    }
+
+    /// [`get_ref`](Self::get_ref) waiting at most `timeout`.
+    pub fn get_ref_timeout(&self, timeout: Duration) -> Result<Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::timeout(timeout))
+    }
+
+    /// [`get_ref`](Self::get_ref) if an item is ready.
+    pub fn try_get_ref(&self) -> Result<Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::No)
+    }
+
+    fn get_ref_wait(&self, wait: Wait) -> Result<Ref<'_, T>, GetError> {
+        let record = self.ep.pop(wait)?;
+        let archived = message::access::<T>(&record)
+            .map_err(|e| GetError::Invalid(Error::rkyv(e)))? as *const T::Archived;
+        Ok(Ref { record, archived })
+    }
+
+    /// [`get_ref`](Self::get_ref) without validation.
+    ///
+    /// # Safety
+    /// Every process writing to this queue must be trusted to put only `T` values with this
+    /// same program's layout of `T`, and the segment must not be corrupted: a malformed
+    /// record is undefined behaviour here.
+    pub unsafe fn get_ref_unchecked(&self) -> Result<Ref<'_, T>, GetError> {
+        let record = self.ep.pop(Wait::Until(None))?;
+        // SAFETY: the caller vouches the bytes are a valid archived `T`; the payload is
+        // 16-byte aligned and holds the exact length, so the root sits at its end.
+        let archived = unsafe { rkyv::access_unchecked::<T::Archived>(&record) };
+        let archived = archived as *const T::Archived;
+        Ok(Ref { record, archived })
+    }
+}
+
+impl<T> Queue<T> {
+    /// Items in the queue now. Exact: an item counts from the moment `put` returns until
+    /// a `get` takes it.
+    pub fn qsize(&self) -> usize {
+        self.ep.ring.len()
+    }
+
+    /// True when no item is in the queue.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// True when a put would wait (maxsize items, or no byte space left).
+    pub fn full(&self) -> bool {
+        self.ep.ring.is_full()
+    }
+
+    /// The most items the queue holds at once.
+    pub fn maxsize(&self) -> usize {
+        self.ep.ring.maxsize()
+    }
+
+    /// Bytes of message space; also the largest serialized message.
+    pub fn capacity(&self) -> usize {
+        self.ep.ring.capacity()
+    }
+
+    /// Ends putting through this handle, as Python's `close()`: its later puts fail with
+    /// [`PutError::Closed`], and readers see [`GetError::Closed`] once no writer is left
+    /// anywhere and the queue is drained. This handle can still `get`.
+    pub fn close(&mut self) {
+        self.ep.close_send();
+    }
+
+    /// The name unrelated programs open with [`Queue::open`] (named queues only).
+    pub fn name(&self) -> Option<&str> {
+        self.ep.ring.name()
+    }
+
+    /// The fd and size a spawned child needs for [`Queue::from_handle`]; its `Display` is
+    /// `fd:size`, parsed back by `str::parse`.
+    pub fn handle(&self) -> SegmentHandle {
+        self.ep.ring.handle()
+    }
+}
+
+pub(crate) fn check_tag(ring: &Ring, tag: u32) -> Result<(), Error> {
+    let found = ring.user_words()[0].load(Ordering::Acquire);
+    if found == tag {
+        return Ok(());
+    }
+    Err(Error::handle(format!(
+        "this shared memory holds a {}, not a {}; check the name or handle",
+        tag_name(found),
+        tag_name(tag)
+    )))
+}
+
+fn tag_name(tag: u32) -> &'static str {
+    match tag {
+        TAG_QUEUE => "Queue",
+        TAG_JOINABLE => "JoinableQueue",
+        TAG_PIPE => "Pipe",
+        _ => "raw ring or unknown object",
+    }
+}
+
+/// A taken item read in place: derefs to the validated archived `T` in shared memory.
+/// Dropping it frees the item's space for writers.
+pub struct Ref<'a, T: Message> {
+    record: ReadGuard<'a>,
+    archived: *const T::Archived,
+}
+
+impl<T: Message> Ref<'_, T> {
+    /// The record's bytes (the archived form).
+    pub fn bytes(&self) -> &[u8] {
+        &self.record
+    }
+
+    /// Deserializes a private copy.
+    pub fn deserialize(&self) -> Result<T, Error> {
+        rkyv::deserialize::<T, rkyv::rancor::Error>(&**self).map_err(Error::rkyv)
+    }
+}
+
+impl<T: Message> Deref for Ref<'_, T> {
+    type Target = T::Archived;
+    fn deref(&self) -> &T::Archived {
+        // SAFETY: `archived` points into `record`'s bytes, validated (or vouched for) when
+        // the Ref was made; the guard keeps the record reserved for us until it drops.
+        unsafe { &*self.archived }
+    }
+}
+
+impl<T: Message> fmt::Debug for Ref<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ref")
+            .field("len", &self.record.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A queue of raw byte messages (frames), no serialization: Python's `send_bytes`-style
+/// traffic, and the fastest path.
+///
+/// # Examples
+///
+/// ```
+/// use mp_queue::ByteQueue;
+///
+/// let q = ByteQueue::new()?;
+/// q.put(b"frame one")?;
+/// assert_eq!(&*q.get_ref()?, b"frame one"); // in place
+/// q.put(b"frame two")?;
+/// assert_eq!(q.get()?, b"frame two".to_vec());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ByteQueue {
+    ep: Endpoint,
+}
+
+impl fmt::Debug for ByteQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteQueue")
+            .field("ring", &self.ep.ring)
+            .finish()
+    }
+}
+
+impl ByteQueue {
+    /// A byte queue with the default options.
+    pub fn new() -> Result<ByteQueue, Error> {
+        Self::with(QueueBuilder::default(), None)
+    }
+
+    /// A byte queue with `builder`'s options; named (for [`ByteQueue::open`]) when
+    /// `prefix` is given.
+    pub fn with(builder: QueueBuilder, prefix: Option<&str>) -> Result<ByteQueue, Error> {
+        let ring = builder.create_ring(prefix)?;
+        ring.user_words()[0].store(TAG_QUEUE, Ordering::Release);
+        Self::attach(ring)
+    }
+
+    fn attach(ring: Ring) -> Result<ByteQueue, Error> {
+        check_tag(&ring, TAG_QUEUE)?;
+        Ok(ByteQueue {
+            ep: Endpoint::new(ring, true, true)?,
+        })
+    }
+
+    /// Opens a named byte queue (or a named [`Queue`], read as bytes).
+    pub fn open(name: &str) -> Result<ByteQueue, Error> {
+        Self::attach(Ring::open_named(name)?)
+    }
+
+    /// Attaches from a handle (see [`Queue::handle`]).
+    pub fn from_handle(handle: SegmentHandle) -> Result<ByteQueue, Error> {
+        Self::attach(Ring::from_handle(handle)?)
+    }
+
+    /// Another handle on the same queue.
+    pub fn try_clone(&self) -> Result<ByteQueue, Error> {
+        Ok(ByteQueue {
+            ep: self.ep.try_clone()?,
+        })
+    }
+
+    /// Puts a copy of `bytes`, waiting for room.
+    pub fn put(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
+        self.ep.put_bytes(bytes, Wait::Until(None))
+    }
+
+    /// Puts, waiting at most `timeout`.
+    pub fn put_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), PutError<()>> {
+        self.ep.put_bytes(bytes, Wait::timeout(timeout))
+    }
+
+    /// Puts only if there is room now.
+    pub fn try_put(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
+        self.ep.put_bytes(bytes, Wait::No)
+    }
+
+    /// Takes the next message into a new `Vec`.
+    pub fn get(&self) -> Result<Vec<u8>, GetError> {
+        Ok(self.get_ref()?.to_vec())
+    }
+
+    /// Takes the next message into a new `Vec`, waiting at most `timeout`.
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
+        Ok(self.ep.pop(Wait::timeout(timeout))?.to_vec())
+    }
+
+    /// Takes the next message if one is ready.
+    pub fn try_get(&self) -> Result<Vec<u8>, GetError> {
+        Ok(self.ep.pop(Wait::No)?.to_vec())
+    }
+
+    /// Takes the next message in place (zero-copy); its space is freed when the guard drops.
+    pub fn get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
+        self.ep.pop(Wait::Until(None))
+    }
+
+    /// [`get_ref`](Self::get_ref) waiting at most `timeout`.
+    pub fn get_ref_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>, GetError> {
+        self.ep.pop(Wait::timeout(timeout))
+    }
+
+    /// [`get_ref`](Self::get_ref) if a message is ready.
+    pub fn try_get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
+        self.ep.pop(Wait::No)
+    }
+
+    /// Messages in the queue now.
+    pub fn qsize(&self) -> usize {
+        self.ep.ring.len()
+    }
+
+    /// True when no message is in the queue.
+    pub fn empty(&self) -> bool {
+        self.qsize() == 0
+    }
+
+    /// True when a put would wait.
+    pub fn full(&self) -> bool {
+        self.ep.ring.is_full()
+    }
+
+    /// Ends putting through this handle (see [`Queue::close`]).
+    pub fn close(&mut self) {
+        self.ep.close_send();
+    }
+
+    /// The name of a named queue.
+    pub fn name(&self) -> Option<&str> {
+        self.ep.ring.name()
+    }
+
+    /// The handle for a spawned child.
+    pub fn handle(&self) -> SegmentHandle {
+        self.ep.ring.handle()
+    }
+}
