@@ -35,6 +35,12 @@
 //! is gone (dropped, or its process dead), consumers drain the ring and then get
 //! [`PopError::Closed`].
 //!
+//! # Sync primitives
+//! [`sync`] has Python's process-shared `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`,
+//! `Event`, `Condition`, `Barrier`, `Value`, `Array` and `SharedMemory`, on futexes in
+//! shared memory. A process killed while holding a lock never deadlocks the others: the
+//! next acquirer takes the lock over and is told the owner died.
+//!
 //! # Never trusting shared memory
 //! Every length, offset and state read from a segment is checked before use: corruption
 //! gives a [`Corrupted`] error, never undefined behaviour, a panic or a hang.
@@ -45,6 +51,8 @@ pub mod liveness;
 mod primitive;
 pub mod ring;
 pub mod segment;
+#[cfg(not(loom))]
+pub mod sync;
 pub mod testing;
 mod waiter;
 

@@ -75,7 +75,7 @@ impl ProcessId {
 }
 
 /// Reads `(start_time, state)` of `pid`, or `None` if no such process exists.
-fn stat_of(pid: u32) -> io::Result<Option<(u64, u8)>> {
+pub(crate) fn stat_of(pid: u32) -> io::Result<Option<(u64, u8)>> {
     let text = match std::fs::read(format!("/proc/{pid}/stat")) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

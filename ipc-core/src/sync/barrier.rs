@@ -1,0 +1,432 @@
+//! `Barrier`: `parties` processes (or threads) meet, then all go on; a dead party breaks it.
+//!
+//! Mutations happen under a robust internal lock; waiters sleep on an event count and read
+//! the generation without the lock. How a generation ended (passed, or broken by `reset`)
+//! is kept for the last 8 generations, so a slow waiter still learns its own outcome.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::BarrierError;
+use super::lock::{Fail, RawLock};
+use super::{check_owner, kind, new_segment, owner_alive, process_word, Mapped, SharedState, POLL};
+use crate::error::{corrupted, Corrupted, OpenError};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
+use crate::segment::Segment;
+use crate::waiter::EventCount;
+
+const HISTORY: usize = 8;
+const BROKEN_BIT: u64 = 1 << 32;
+const SLOTS_OFFSET: usize = 128;
+/// Most parties a barrier accepts.
+const MAX_PARTIES: u32 = 1 << 16;
+
+#[repr(C)]
+struct RawBarrier {
+    lock: RawLock,
+    parties: AtomicU32,
+    /// Arrivals in the current generation.
+    count: AtomicU32,
+    /// The current generation (also what waiters watch).
+    gen: AtomicU32,
+    /// Non-zero: the current generation is broken.
+    broken: AtomicU32,
+    /// `gen | BROKEN_BIT?` of recently ended generations, at `gen % HISTORY`.
+    history: [AtomicU64; HISTORY],
+    ec: EventCount,
+}
+
+// SAFETY: repr(C), atomics only.
+unsafe impl SharedState for RawBarrier {}
+
+#[repr(C)]
+struct Slot(AtomicU64);
+
+// SAFETY: repr(C), one atomic; 0 is "free".
+unsafe impl SharedState for Slot {}
+
+/// A process-shared barrier (Python's `multiprocessing.Barrier`).
+///
+/// # A dead party breaks it
+/// A process registers as a party with [`register`](Barrier::register) or, implicitly, at
+/// its first [`wait`](Barrier::wait) (one slot per process, shared by its threads; when all
+/// `parties` slots are taken by live processes, more processes may still wait, untracked).
+/// While any process waits, it checks every [`POLL`](super::POLL) whether a registered
+/// process other than itself has exited; if one has, the barrier breaks: every waiter, and
+/// every later `wait`, gets [`BarrierError::Broken`], until [`reset`](Barrier::reset).
+/// So a party that dies before it arrives, or while it waits, breaks the barrier instead of
+/// hanging the others. A party that exits normally while others keep using the barrier
+/// should call [`leave`](Barrier::leave) first; `reset` also forgets exited parties.
+///
+/// As in Python, a `wait` that times out breaks the barrier too.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::sync::Barrier;
+/// use ipc_core::testing::{fork, reap};
+///
+/// let b = Barrier::new(2)?;
+/// let child = fork(|| b.wait().map_or(1, |_| 0));
+/// let index = b.wait()?; // 0 for the first to arrive, 1 for the second
+/// assert!(index < 2);
+/// assert_eq!(reap(child), Ok(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Barrier {
+    raw: Mapped<RawBarrier>,
+    parties: u32,
+}
+
+impl fmt::Debug for Barrier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Barrier")
+            .field("parties", &self.parties)
+            .field("n_waiting", &self.n_waiting())
+            .field("broken", &self.broken())
+            .finish()
+    }
+}
+
+/// Releases the internal lock on drop.
+struct Held<'a> {
+    lock: &'a RawLock,
+    me: u64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.lock.release_if(self.me);
+    }
+}
+
+impl Barrier {
+    /// A barrier for `parties` (1 to 65536) in a nameless segment.
+    ///
+    /// ```
+    /// let b = ipc_core::sync::Barrier::new(1)?;
+    /// assert_eq!(b.wait()?, 0); // one party: passes at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new(parties: u32) -> Result<Barrier, OpenError> {
+        Self::build(parties, None)
+    }
+
+    /// A named barrier (`/{prefix}-{random}`) for unrelated programs.
+    ///
+    /// ```
+    /// use ipc_core::sync::Barrier;
+    /// let b = Barrier::create_named("doc-barrier", 3)?;
+    /// assert_eq!(Barrier::open_named(b.name().unwrap())?.parties(), 3);
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn create_named(prefix: &str, parties: u32) -> Result<Barrier, OpenError> {
+        Self::build(parties, Some(prefix))
+    }
+
+    fn build(parties: u32, prefix: Option<&str>) -> Result<Barrier, OpenError> {
+        if parties == 0 || parties > MAX_PARTIES {
+            return Err(OpenError::InvalidConfig("parties must be 1 to 65536"));
+        }
+        let size = SLOTS_OFFSET + parties as usize * std::mem::size_of::<Slot>();
+        let seg = new_segment(size, kind::BARRIER, prefix)?;
+        let raw: Mapped<RawBarrier> = Mapped::at(Arc::new(seg), 0)?;
+        raw.parties.store(parties, Ordering::Relaxed);
+        raw.segment().mark_initialized();
+        Self::wrap(raw)
+    }
+
+    fn attach(seg: Segment) -> Result<Barrier, OpenError> {
+        Self::wrap(Mapped::at(Arc::new(seg), 0)?)
+    }
+
+    fn wrap(raw: Mapped<RawBarrier>) -> Result<Barrier, OpenError> {
+        let parties = raw.parties.load(Ordering::Relaxed);
+        let need = SLOTS_OFFSET + parties as usize * std::mem::size_of::<Slot>();
+        if parties == 0 || parties > MAX_PARTIES {
+            return Err(OpenError::Corrupted(corrupted("barrier party count")));
+        }
+        if raw.segment().payload_len() < need {
+            return Err(OpenError::TooSmall {
+                size: raw.segment().payload_len(),
+                need,
+            });
+        }
+        Ok(Barrier { raw, parties })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.raw.segment()
+    }
+
+    fn slot(&self, i: u32) -> &AtomicU64 {
+        debug_assert!(i < self.parties);
+        let p = self.raw.segment().payload_ptr();
+        // SAFETY: `i < parties` and the payload holds `parties` slots after SLOTS_OFFSET
+        // (checked in `wrap`); 8-byte aligned; an atomic is valid for any bits.
+        unsafe { &*(p.add(SLOTS_OFFSET + i as usize * 8) as *const AtomicU64) }
+    }
+
+    fn hold(&self) -> Result<Held<'_>, Corrupted> {
+        let me = process_word();
+        match self.raw.lock.acquire(me, None, true) {
+            // A holder that died left single-word updates: nothing to repair.
+            Ok(_) => Ok(Held {
+                lock: &self.raw.lock,
+                me,
+            }),
+            Err(Fail::Corrupted(c)) => Err(c),
+            Err(_) => Err(corrupted("blocking acquire returned early")),
+        }
+    }
+
+    /// The number of parties needed to pass.
+    ///
+    /// ```
+    /// assert_eq!(ipc_core::sync::Barrier::new(4)?.parties(), 4);
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn parties(&self) -> u32 {
+        self.parties
+    }
+
+    /// How many parties wait in the current generation (0 when broken).
+    ///
+    /// ```
+    /// assert_eq!(ipc_core::sync::Barrier::new(2)?.n_waiting(), 0);
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn n_waiting(&self) -> u32 {
+        if self.broken() {
+            0
+        } else {
+            self.raw.count.load(Ordering::SeqCst)
+        }
+    }
+
+    /// True while the barrier is broken.
+    ///
+    /// ```
+    /// let b = ipc_core::sync::Barrier::new(2)?;
+    /// b.abort()?;
+    /// assert!(b.broken());
+    /// b.reset()?;
+    /// assert!(!b.broken());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn broken(&self) -> bool {
+        self.raw.broken.load(Ordering::SeqCst) != 0
+    }
+
+    /// Registers the calling process as a party, so that its death breaks the barrier even
+    /// before its first `wait`. Returns `false` if every slot is held by a live process.
+    ///
+    /// ```
+    /// let b = ipc_core::sync::Barrier::new(2)?;
+    /// assert!(b.register()?);
+    /// assert!(b.register()?); // idempotent
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn register(&self) -> Result<bool, BarrierError> {
+        let me = process_word();
+        let mut free = None;
+        for i in 0..self.parties {
+            let w = self.slot(i).load(Ordering::SeqCst);
+            if w == me {
+                return Ok(true);
+            }
+            if w == 0 && free.is_none() {
+                free = Some(i);
+            }
+        }
+        if let Some(i) = free {
+            if self
+                .slot(i)
+                .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return Ok(true);
+            }
+            return self.register(); // lost a race for the slot: look again
+        }
+        Ok(false)
+    }
+
+    /// Deregisters the calling process (before it exits normally while others go on).
+    ///
+    /// ```
+    /// let b = ipc_core::sync::Barrier::new(2)?;
+    /// b.register()?;
+    /// b.leave();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn leave(&self) {
+        let me = process_word();
+        for i in 0..self.parties {
+            let _ = self
+                .slot(i)
+                .compare_exchange(me, 0, Ordering::SeqCst, Ordering::SeqCst);
+        }
+    }
+
+    /// True if a registered process other than this one has exited.
+    fn party_died(&self) -> Result<bool, Corrupted> {
+        let me = process_word();
+        for i in 0..self.parties {
+            let w = self.slot(i).load(Ordering::SeqCst);
+            if w == 0 || w == me {
+                continue;
+            }
+            check_owner(w)?;
+            if !owner_alive(w) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Waits for all parties; returns this party's arrival index (`0..parties`).
+    pub fn wait(&self) -> Result<u32, BarrierError> {
+        self.wait_until(None)
+    }
+
+    /// As [`wait`](Self::wait) for at most `timeout`; a timeout breaks the barrier (as in
+    /// Python) and returns [`BarrierError::Broken`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ipc_core::sync::{Barrier, BarrierError};
+    /// let b = Barrier::new(2)?;
+    /// assert_eq!(b.wait_timeout(Duration::from_millis(5)), Err(BarrierError::Broken));
+    /// assert!(b.broken());
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
+        self.wait_until(Some(Instant::now() + timeout))
+    }
+
+    fn wait_until(&self, deadline: Option<Instant>) -> Result<u32, BarrierError> {
+        self.register()?;
+        let (gen, index) = {
+            let held = self.hold()?;
+            let r = &*self.raw;
+            if r.broken.load(Ordering::SeqCst) != 0 {
+                return Err(BarrierError::Broken);
+            }
+            let gen = r.gen.load(Ordering::SeqCst);
+            let index = r.count.load(Ordering::SeqCst);
+            if index >= self.parties {
+                return Err(corrupted("barrier arrivals exceed its parties").into());
+            }
+            if index + 1 == self.parties {
+                r.history[gen as usize % HISTORY].store(u64::from(gen), Ordering::SeqCst);
+                r.count.store(0, Ordering::SeqCst);
+                // SYNC: SeqCst publishes the new generation (and the history entry before
+                // it) to waiters' SeqCst loads, and orders it before `notify`'s check.
+                r.gen.store(gen.wrapping_add(1), Ordering::SeqCst);
+                drop(held);
+                r.ec.notify(u32::MAX);
+                return Ok(index);
+            }
+            r.count.store(index + 1, Ordering::SeqCst);
+            (gen, index)
+        };
+        self.sleep(gen, deadline)?;
+        Ok(index)
+    }
+
+    /// Sleeps until generation `gen` ends; `Ok` if it passed.
+    fn sleep(&self, gen: u32, deadline: Option<Instant>) -> Result<(), BarrierError> {
+        let r = &*self.raw;
+        let mut checked = Instant::now();
+        loop {
+            let token = r.ec.prepare();
+            if r.gen.load(Ordering::SeqCst) != gen {
+                r.ec.cancel(token);
+                let h = r.history[gen as usize % HISTORY].load(Ordering::SeqCst);
+                return if h == u64::from(gen) | BROKEN_BIT {
+                    Err(BarrierError::Broken)
+                } else {
+                    Ok(())
+                };
+            }
+            if r.broken.load(Ordering::SeqCst) != 0 {
+                r.ec.cancel(token);
+                return Err(BarrierError::Broken);
+            }
+            let now = Instant::now();
+            let timed_out = deadline.is_some_and(|d| now >= d);
+            let died = now.duration_since(checked) >= POLL && {
+                checked = now;
+                self.party_died()?
+            };
+            if timed_out || died {
+                r.ec.cancel(token);
+                self.break_gen(gen)?;
+                continue; // report whatever the generation's outcome now is
+            }
+            let slice = now + POLL;
+            let _ =
+                r.ec.wait(token, Some(deadline.map_or(slice, |d| d.min(slice))));
+        }
+    }
+
+    /// Breaks generation `gen` if it is still current.
+    fn break_gen(&self, gen: u32) -> Result<(), Corrupted> {
+        let held = self.hold()?;
+        let r = &*self.raw;
+        if r.gen.load(Ordering::SeqCst) == gen {
+            r.broken.store(1, Ordering::SeqCst);
+        }
+        drop(held);
+        r.ec.notify(u32::MAX);
+        Ok(())
+    }
+
+    /// Breaks the barrier: waiters and later `wait`s get [`BarrierError::Broken`] until
+    /// [`reset`](Self::reset).
+    pub fn abort(&self) -> Result<(), BarrierError> {
+        let held = self.hold()?;
+        self.raw.broken.store(1, Ordering::SeqCst);
+        drop(held);
+        self.raw.ec.notify(u32::MAX);
+        Ok(())
+    }
+
+    /// Returns the barrier to its initial state: current waiters get
+    /// [`BarrierError::Broken`]; registrations of exited processes are forgotten.
+    ///
+    /// ```
+    /// let b = ipc_core::sync::Barrier::new(1)?;
+    /// b.reset()?;
+    /// assert_eq!(b.wait()?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reset(&self) -> Result<(), BarrierError> {
+        let held = self.hold()?;
+        let r = &*self.raw;
+        for i in 0..self.parties {
+            let w = self.slot(i).load(Ordering::SeqCst);
+            if w != 0 && (check_owner(w).is_err() || !owner_alive(w)) {
+                let _ = self
+                    .slot(i)
+                    .compare_exchange(w, 0, Ordering::SeqCst, Ordering::SeqCst);
+            }
+        }
+        let gen = r.gen.load(Ordering::SeqCst);
+        if r.broken.load(Ordering::SeqCst) != 0 || r.count.load(Ordering::SeqCst) != 0 {
+            r.history[gen as usize % HISTORY].store(u64::from(gen) | BROKEN_BIT, Ordering::SeqCst);
+            r.count.store(0, Ordering::SeqCst);
+            r.broken.store(0, Ordering::SeqCst);
+            // SYNC: as in `wait_until`: the history entry is visible before the new gen.
+            r.gen.store(gen.wrapping_add(1), Ordering::SeqCst);
+        }
+        drop(held);
+        r.ec.notify(u32::MAX);
+        Ok(())
+    }
+}
+
+super::segment_api!(Barrier, kind::BARRIER, "Barrier::new(2)");

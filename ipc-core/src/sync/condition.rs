@@ -1,0 +1,488 @@
+//! `Condition`: a condition variable over a `Lock` or `RLock` in the same segment.
+//!
+//! Waiters are counted in one word, `waiters | signals << 32`, changed only by CAS:
+//! a waiter registers (`waiters += 1`) while it holds the lock; `notify(n)` moves up to `n`
+//! from `waiters` to `signals` and wakes that many sleepers; a woken waiter consumes a
+//! signal (`signals -= 1`), and one that times out takes a signal if there is one, or
+//! withdraws (`waiters -= 1`). So `notify(n)` releases at most `n` waiters, and every
+//! registered waiter is released by `notify_all`.
+//!
+//! A waiter that dies while waiting keeps its place in the count: a later `notify(1)` may be
+//! spent on it (the signal then wakes a later waiter spuriously). `notify_all` is unaffected.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{AcquireError, LockError};
+use super::lock::{Fail, Took};
+use super::SharedState;
+use super::{kind, new_segment, process_word, Lock, LockGuard, Mapped, RLock, RLockGuard};
+use crate::error::{corrupted, Corrupted, OpenError};
+use crate::futex::Wake;
+use crate::primitive::{AtomicU64, Ordering};
+use crate::segment::{Kind, Segment, SegmentHandle};
+use crate::waiter::EventCount;
+
+/// Where the lock's state starts in a condition's segment.
+const LOCK_OFFSET: usize = 64;
+
+#[repr(C)]
+pub(crate) struct RawCondition {
+    /// `waiters:32 | signals:32 << 32`.
+    count: AtomicU64,
+    ec: EventCount,
+}
+
+// SAFETY: repr(C), atomics only; all-zero is "nobody waiting".
+unsafe impl SharedState for RawCondition {}
+
+impl RawCondition {
+    /// Applies `f` to the count with a CAS loop; `f` returns the new count and a result.
+    fn update<R>(&self, mut f: impl FnMut(u32, u32) -> (u64, R)) -> R {
+        let mut c = self.count.load(Ordering::SeqCst);
+        loop {
+            let (new, r) = f(c as u32, (c >> 32) as u32);
+            // SYNC: SeqCst orders the count against the event count's waiter check.
+            match self
+                .count
+                .compare_exchange_weak(c, new, Ordering::SeqCst, Ordering::SeqCst)
+            {
+                Ok(_) => return r,
+                Err(now) => c = now,
+            }
+        }
+    }
+
+    fn register(&self) -> Result<(), Corrupted> {
+        self.update(|w, s| match w.checked_add(1) {
+            Some(w) => (u64::from(w) | u64::from(s) << 32, Ok(())),
+            None => (
+                u64::from(w) | u64::from(s) << 32,
+                Err(corrupted("condition waiter count overflow")),
+            ),
+        })
+    }
+
+    fn take_signal(&self) -> bool {
+        self.update(|w, s| {
+            if s > 0 {
+                (u64::from(w) | u64::from(s - 1) << 32, true)
+            } else {
+                (u64::from(w), false)
+            }
+        })
+    }
+
+    /// A timed-out waiter leaves: takes a signal if one is there (then it was notified).
+    fn withdraw(&self) -> bool {
+        self.update(|w, s| {
+            if s > 0 {
+                (u64::from(w) | u64::from(s - 1) << 32, true)
+            } else {
+                (u64::from(w.saturating_sub(1)), false)
+            }
+        })
+    }
+
+    fn notify(&self, n: u32) {
+        let k = self.update(|w, s| {
+            let k = n.min(w).min(u32::MAX - s);
+            (u64::from(w - k) | u64::from(s + k) << 32, k)
+        });
+        if k > 0 {
+            self.ec.notify(k);
+        }
+    }
+
+    /// Sleeps until a signal is taken (true) or `deadline` passes (false).
+    fn sleep(&self, deadline: Option<Instant>) -> bool {
+        loop {
+            let token = self.ec.prepare();
+            if self.take_signal() {
+                self.ec.cancel(token);
+                return true;
+            }
+            if self.ec.wait(token, deadline) == Wake::TimedOut {
+                return self.withdraw();
+            }
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Lock {}
+    impl Sealed for super::RLock {}
+}
+
+/// A lock a [`Condition`] can be built over: [`Lock`] or [`RLock`] (sealed).
+pub trait ConditionLock: sealed::Sealed + Clone + Sized {
+    /// The guard its `acquire` returns.
+    type Guard<'a>
+    where
+        Self: 'a;
+
+    #[doc(hidden)]
+    const KIND: Kind;
+
+    #[doc(hidden)]
+    fn within(seg: Arc<Segment>, offset: usize) -> Result<Self, OpenError>;
+
+    #[doc(hidden)]
+    fn acquire_guard(&self, deadline: Option<Instant>) -> Result<Self::Guard<'_>, LockError>;
+
+    #[doc(hidden)]
+    fn owns(&self, guard: &Self::Guard<'_>) -> bool;
+
+    /// Frees the lock completely; returns what `relock` needs.
+    #[doc(hidden)]
+    fn unlock_for_wait(&self) -> Result<u32, Corrupted>;
+
+    /// Takes the lock back; `true` if a dead holder had to be taken over.
+    #[doc(hidden)]
+    fn relock(&self, saved: u32) -> Result<bool, Corrupted>;
+
+    /// Records on the guard that a dead holder was taken over.
+    #[doc(hidden)]
+    fn mark_owner_died(guard: &mut Self::Guard<'_>);
+}
+
+impl ConditionLock for Lock {
+    type Guard<'a> = LockGuard<'a>;
+    const KIND: Kind = kind::CONDITION_LOCK;
+
+    fn within(seg: Arc<Segment>, offset: usize) -> Result<Self, OpenError> {
+        Lock::within(seg, offset)
+    }
+
+    fn acquire_guard(&self, deadline: Option<Instant>) -> Result<LockGuard<'_>, LockError> {
+        match deadline {
+            None => self.acquire(),
+            Some(d) => self.acquire_deadline(d),
+        }
+    }
+
+    fn owns(&self, guard: &LockGuard<'_>) -> bool {
+        std::ptr::eq(guard.lock().raw(), self.raw())
+    }
+
+    fn unlock_for_wait(&self) -> Result<u32, Corrupted> {
+        self.raw().release_if(process_word());
+        Ok(1)
+    }
+
+    fn mark_owner_died(guard: &mut LockGuard<'_>) {
+        guard.set_owner_died();
+    }
+
+    fn relock(&self, _saved: u32) -> Result<bool, Corrupted> {
+        match self.raw().acquire(process_word(), None, true) {
+            Ok(took) => Ok(took == Took::OwnerDied),
+            Err(Fail::Corrupted(c)) => Err(c),
+            Err(_) => Err(corrupted("blocking acquire returned early")),
+        }
+    }
+}
+
+impl ConditionLock for RLock {
+    type Guard<'a> = RLockGuard<'a>;
+    const KIND: Kind = kind::CONDITION_RLOCK;
+
+    fn within(seg: Arc<Segment>, offset: usize) -> Result<Self, OpenError> {
+        RLock::within(seg, offset)
+    }
+
+    fn acquire_guard(&self, deadline: Option<Instant>) -> Result<RLockGuard<'_>, LockError> {
+        match deadline {
+            None => self.acquire(),
+            Some(d) => self.acquire_deadline(d),
+        }
+    }
+
+    fn owns(&self, guard: &RLockGuard<'_>) -> bool {
+        std::ptr::eq(guard.rlock().raw(), self.raw()) && self.count() > 0
+    }
+
+    fn unlock_for_wait(&self) -> Result<u32, Corrupted> {
+        self.raw().release_all()
+    }
+
+    fn relock(&self, saved: u32) -> Result<bool, Corrupted> {
+        Ok(self.raw().restore(saved)? == Took::OwnerDied)
+    }
+
+    fn mark_owner_died(guard: &mut RLockGuard<'_>) {
+        guard.set_owner_died();
+    }
+}
+
+/// A process-shared condition variable (Python's `multiprocessing.Condition`), over an
+/// [`RLock`] (the default, as Python) or a [`Lock`] that lives in the same segment.
+///
+/// `wait` releases the lock completely (every level of an RLock), sleeps until notified or
+/// timed out, and takes the lock back before returning. Take the lock to share it with other
+/// code through [`lock`](Condition::lock) (Python's `Condition(lock)`).
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::sync::{Condition, Value};
+/// use ipc_core::testing::{fork, reap};
+///
+/// let cond = Condition::new()?;
+/// let ready = Value::new(0u32)?;
+/// let child = fork(|| {
+///     let _g = cond.acquire().unwrap();
+///     ready.set(1);
+///     cond.notify_all();
+///     0
+/// });
+/// let mut g = cond.acquire()?;
+/// assert!(cond.wait_for(&mut g, || ready.get() == 1)?);
+/// drop(g);
+/// assert_eq!(reap(child), Ok(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Condition<L: ConditionLock = RLock> {
+    raw: Mapped<RawCondition>,
+    lock: L,
+}
+
+impl<L: ConditionLock> Clone for Condition<L> {
+    fn clone(&self) -> Self {
+        Condition {
+            raw: self.raw.clone(),
+            lock: self.lock.clone(),
+        }
+    }
+}
+
+impl<L: ConditionLock + fmt::Debug> fmt::Debug for Condition<L> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condition")
+            .field("lock", &self.lock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Condition<RLock> {
+    /// A condition over a new [`RLock`], in a nameless segment (Python's default).
+    ///
+    /// ```
+    /// let cond = ipc_core::sync::Condition::new()?;
+    /// let _g = cond.acquire()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new() -> Result<Condition<RLock>, OpenError> {
+        Self::create()
+    }
+}
+
+type Acquired<'a, L> = Result<<L as ConditionLock>::Guard<'a>, LockError>;
+
+impl<L: ConditionLock> Condition<L> {
+    /// A condition over a new lock of type `L`, in a nameless segment.
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, Lock};
+    /// let cond = Condition::<Lock>::create()?;
+    /// let _g = cond.acquire()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create() -> Result<Self, OpenError> {
+        Self::build(None)
+    }
+
+    /// A named condition (`/{prefix}-{random}`) for unrelated programs.
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, RLock};
+    /// let c = Condition::<RLock>::create_named("doc-cond")?;
+    /// let d = Condition::<RLock>::open_named(c.name().unwrap())?;
+    /// d.notify_all();
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn create_named(prefix: &str) -> Result<Self, OpenError> {
+        Self::build(Some(prefix))
+    }
+
+    fn build(prefix: Option<&str>) -> Result<Self, OpenError> {
+        let seg = new_segment(LOCK_OFFSET + 64, L::KIND, prefix)?;
+        seg.mark_initialized();
+        Self::attach(seg)
+    }
+
+    fn attach(seg: Segment) -> Result<Self, OpenError> {
+        let seg = Arc::new(seg);
+        Ok(Condition {
+            raw: Mapped::at(seg.clone(), 0)?,
+            lock: L::within(seg, LOCK_OFFSET)?,
+        })
+    }
+
+    /// Opens a condition created by another program with [`create_named`](Self::create_named).
+    pub fn open_named(name: &str) -> Result<Self, OpenError> {
+        Self::attach(Segment::open_named(name, L::KIND)?)
+    }
+
+    /// Maps the condition again in a spawned child (see [`handle`](Self::handle)).
+    pub fn from_handle(handle: SegmentHandle) -> Result<Self, OpenError> {
+        Self::attach(Segment::from_handle(handle, L::KIND)?)
+    }
+
+    /// The fd and size a spawned child needs for [`from_handle`](Self::from_handle).
+    ///
+    /// ```
+    /// use ipc_core::sync::Condition;
+    /// let c = Condition::new()?;
+    /// let d = Condition::<ipc_core::sync::RLock>::from_handle(c.handle())?;
+    /// let _g = d.acquire()?;
+    /// assert!(c.lock().locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn handle(&self) -> SegmentHandle {
+        self.raw.segment().handle()
+    }
+
+    /// The name of a named condition.
+    pub fn name(&self) -> Option<&str> {
+        self.raw.segment().name()
+    }
+
+    /// The condition's lock, to use elsewhere as a plain lock.
+    pub fn lock(&self) -> &L {
+        &self.lock
+    }
+
+    /// Acquires the condition's lock (Python's `cond.acquire()`).
+    pub fn acquire(&self) -> Acquired<'_, L> {
+        self.lock.acquire_guard(None)
+    }
+
+    /// Acquires the condition's lock, waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = ipc_core::sync::Condition::new()?;
+    /// let _g = c.acquire_timeout(Duration::from_millis(5))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Acquired<'_, L> {
+        self.lock.acquire_guard(Some(Instant::now() + timeout))
+    }
+
+    /// Releases the lock, sleeps until notified, takes the lock back.
+    ///
+    /// Errors: [`AcquireError::NotOwner`] if `guard` is not of this condition's lock;
+    /// if a holder died while we slept, the lock is taken over and the guard's `owner_died()`
+    /// again); [`AcquireError::Corrupted`].
+    pub fn wait(&self, guard: &mut L::Guard<'_>) -> Result<(), AcquireError> {
+        self.wait_until(guard, None).map(|_| ())
+    }
+
+    /// As [`wait`](Self::wait), for at most `timeout`: `Ok(false)` if it timed out (the lock
+    /// is held again either way, as Python's `wait(timeout)` returning `False`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = ipc_core::sync::Condition::new()?;
+    /// let mut g = c.acquire()?;
+    /// assert!(!c.wait_timeout(&mut g, Duration::from_millis(5))?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(
+        &self,
+        guard: &mut L::Guard<'_>,
+        timeout: Duration,
+    ) -> Result<bool, AcquireError> {
+        self.wait_until(guard, Some(Instant::now() + timeout))
+    }
+
+    /// Waits until `predicate()` holds (checked with the lock held); returns its last value.
+    pub fn wait_for(
+        &self,
+        guard: &mut L::Guard<'_>,
+        predicate: impl FnMut() -> bool,
+    ) -> Result<bool, AcquireError> {
+        self.wait_for_until(guard, None, predicate)
+    }
+
+    /// As [`wait_for`](Self::wait_for), for at most `timeout` (Python's
+    /// `wait_for(predicate, timeout)`): `Ok(false)` if the predicate still fails.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = ipc_core::sync::Condition::new()?;
+    /// let mut g = c.acquire()?;
+    /// assert!(!c.wait_for_timeout(&mut g, Duration::from_millis(5), || false)?);
+    /// assert!(c.wait_for_timeout(&mut g, Duration::from_millis(5), || true)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_for_timeout(
+        &self,
+        guard: &mut L::Guard<'_>,
+        timeout: Duration,
+        predicate: impl FnMut() -> bool,
+    ) -> Result<bool, AcquireError> {
+        self.wait_for_until(guard, Some(Instant::now() + timeout), predicate)
+    }
+
+    fn wait_for_until(
+        &self,
+        guard: &mut L::Guard<'_>,
+        deadline: Option<Instant>,
+        mut predicate: impl FnMut() -> bool,
+    ) -> Result<bool, AcquireError> {
+        loop {
+            if predicate() {
+                return Ok(true);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(false);
+            }
+            self.wait_until(guard, deadline)?;
+        }
+    }
+
+    fn wait_until(
+        &self,
+        guard: &mut L::Guard<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<bool, AcquireError> {
+        if !self.lock.owns(guard) {
+            return Err(AcquireError::NotOwner);
+        }
+        self.raw.register()?;
+        let saved = self.lock.unlock_for_wait()?;
+        let notified = self.raw.sleep(deadline);
+        if self.lock.relock(saved)? {
+            L::mark_owner_died(guard);
+        }
+        Ok(notified)
+    }
+
+    /// Wakes up to `n` waiters (Python's `notify(n)`). Call it holding the lock, as Python
+    /// requires, so that a waiter about to sleep is not missed.
+    ///
+    /// ```
+    /// let c = ipc_core::sync::Condition::new()?;
+    /// let _g = c.acquire()?;
+    /// c.notify(1); // nobody waits: nothing happens
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn notify(&self, n: u32) {
+        self.raw.notify(n);
+    }
+
+    /// Wakes every waiter.
+    ///
+    /// ```
+    /// let c = ipc_core::sync::Condition::new()?;
+    /// c.notify_all();
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn notify_all(&self) {
+        self.raw.notify(u32::MAX);
+    }
+}

@@ -1,0 +1,398 @@
+//! `Lock`: a process-shared mutex whose word names its owner, so a dead owner is detected.
+//!
+//! The word protocol (shared with `RLock`) is in `sync/README.md`.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::error::{LockError, ReleaseError};
+use super::{check_owner, kind, new_segment, owner_alive, process_word, Mapped, SharedState, POLL};
+use crate::error::{Corrupted, OpenError};
+use crate::futex::Wake;
+use crate::primitive::{AtomicU64, Ordering};
+use crate::segment::Segment;
+use crate::waiter::{Backoff, EventCount};
+
+/// The shared state of a lock: the owner word and an event count to sleep on.
+#[repr(C)]
+pub(crate) struct RawLock {
+    /// 0: free; otherwise the owner word (`id | start_low << 32`).
+    pub(crate) word: AtomicU64,
+    pub(crate) ec: EventCount,
+}
+
+// SAFETY: repr(C), atomics only; all-zero is "free, nobody waiting".
+unsafe impl SharedState for RawLock {}
+
+/// How the lock was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Took {
+    Fresh,
+    OwnerDied,
+}
+
+/// Why it was not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fail {
+    WouldBlock,
+    Timeout,
+    Corrupted(Corrupted),
+}
+
+impl From<Corrupted> for Fail {
+    fn from(c: Corrupted) -> Self {
+        Fail::Corrupted(c)
+    }
+}
+
+impl Fail {
+    pub(crate) fn into_lock_error(self) -> LockError {
+        match self {
+            Fail::WouldBlock => LockError::WouldBlock,
+            Fail::Timeout => LockError::Timeout,
+            Fail::Corrupted(c) => LockError::Corrupted(c),
+        }
+    }
+}
+
+impl RawLock {
+    fn try_cas(&self, from: u64, me: u64) -> bool {
+        // SYNC: Acquire pairs with the Release (SeqCst) swap/CAS in `release`: the critical
+        // section of the previous holder happens before ours.
+        self.word
+            .compare_exchange(from, me, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes the lock for `me`, blocking until `deadline` when `block`.
+    ///
+    /// A waiter that sees the same owner for [`POLL`] checks its liveness; a dead owner's
+    /// word is replaced by `me` with one CAS from that exact word (so one waiter wins).
+    pub(crate) fn acquire(
+        &self,
+        me: u64,
+        deadline: Option<Instant>,
+        block: bool,
+    ) -> Result<Took, Fail> {
+        if self.try_cas(0, me) {
+            return Ok(Took::Fresh);
+        }
+        let mut backoff = Backoff::new();
+        // The owner word we keep seeing, and since when.
+        let mut seen: Option<(u64, Instant)> = None;
+        loop {
+            let w = self.word.load(Ordering::Relaxed);
+            if w == 0 {
+                if self.try_cas(0, me) {
+                    return Ok(Took::Fresh);
+                }
+                continue;
+            }
+            check_owner(w)?;
+            if !block {
+                if !owner_alive(w) && self.try_cas(w, me) {
+                    return Ok(Took::OwnerDied);
+                }
+                return Err(Fail::WouldBlock);
+            }
+            if backoff.snooze() {
+                continue;
+            }
+            let now = Instant::now();
+            match seen {
+                Some((s, since)) if s == w => {
+                    if now.duration_since(since) >= POLL {
+                        if !owner_alive(w) && self.try_cas(w, me) {
+                            return Ok(Took::OwnerDied);
+                        }
+                        seen = Some((w, now));
+                    }
+                }
+                _ => seen = Some((w, now)),
+            }
+            if deadline.is_some_and(|d| now >= d) {
+                return Err(Fail::Timeout);
+            }
+            let token = self.ec.prepare();
+            // SYNC: SeqCst pairs with the SeqCst swap in `release` through the event
+            // count's Dekker handshake: either we see the release, or it sees us waiting.
+            if self.word.load(Ordering::SeqCst) != w {
+                self.ec.cancel(token);
+                continue;
+            }
+            let slice = now + POLL;
+            let until = deadline.map_or(slice, |d| d.min(slice));
+            if self.ec.wait(token, Some(until)) == Wake::Woken {
+                backoff.reset();
+            }
+        }
+    }
+
+    /// Frees the lock whoever holds it (Python's `Lock.release`).
+    pub(crate) fn release_any(&self) -> Result<(), ReleaseError> {
+        // SYNC: Release publishes the critical section to the next acquirer's Acquire CAS;
+        // SeqCst orders it before the waiter check in `notify`.
+        if self.word.swap(0, Ordering::SeqCst) == 0 {
+            return Err(ReleaseError::NotHeld);
+        }
+        self.ec.notify(1);
+        Ok(())
+    }
+
+    /// Frees the lock if `me` still holds it.
+    pub(crate) fn release_if(&self, me: u64) -> bool {
+        // SYNC: as in `release_any`.
+        let ok = self
+            .word
+            .compare_exchange(me, 0, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        if ok {
+            self.ec.notify(1);
+        }
+        ok
+    }
+}
+
+/// A process-shared lock (Python's `multiprocessing.Lock`), robust against a dead holder.
+///
+/// Any thread of any process may [`release`](Lock::release) a held lock, as in Python; the
+/// usual way is the [`LockGuard`], which releases on drop. A holder that dies is detected by
+/// the next acquirer, who gets the lock with [`LockGuard::owner_died`] set.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::sync::{Lock, LockError};
+/// use std::time::Duration;
+///
+/// let lock = Lock::new()?;
+/// let guard = lock.acquire()?;
+/// assert!(matches!(lock.try_acquire(), Err(LockError::WouldBlock)));
+/// assert!(matches!(lock.acquire_timeout(Duration::from_millis(5)), Err(LockError::Timeout)));
+/// drop(guard);
+/// assert!(lock.try_acquire().is_ok());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Lock {
+    raw: Mapped<RawLock>,
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock")
+            .field("locked", &self.locked())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Holds a [`Lock`]; releases it on drop (unless it was already released through
+/// [`Lock::release`] and taken by someone else meanwhile).
+#[must_use = "the lock is released as soon as the guard is dropped"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+    me: u64,
+    owner_died: bool,
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("owner_died", &self.owner_died)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Lock {
+    /// Creates an unlocked lock in a nameless segment (reaches children by `fork` or
+    /// [`handle`](Lock::handle)).
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// assert!(!lock.locked());
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn new() -> Result<Lock, OpenError> {
+        Self::build(None)
+    }
+
+    /// Creates a lock that unrelated programs open with [`open_named`](Lock::open_named);
+    /// the name is `/{prefix}-{random}` and is removed when the creator's last clone drops.
+    ///
+    /// ```
+    /// use ipc_core::sync::Lock;
+    /// let lock = Lock::create_named("doc-lock")?;
+    /// let other = Lock::open_named(lock.name().unwrap())?;
+    /// let g = other.acquire()?;
+    /// assert!(lock.locked());
+    /// # drop(g);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_named(prefix: &str) -> Result<Lock, OpenError> {
+        Self::build(Some(prefix))
+    }
+
+    fn build(prefix: Option<&str>) -> Result<Lock, OpenError> {
+        let seg = new_segment(std::mem::size_of::<RawLock>(), kind::LOCK, prefix)?;
+        seg.mark_initialized(); // all-zero is a free lock
+        Self::attach(seg)
+    }
+
+    fn attach(seg: Segment) -> Result<Lock, OpenError> {
+        Ok(Lock {
+            raw: Mapped::at(Arc::new(seg), 0)?,
+        })
+    }
+
+    /// A lock whose state lives at `offset` in a segment another object owns.
+    pub(crate) fn within(seg: Arc<Segment>, offset: usize) -> Result<Lock, OpenError> {
+        Ok(Lock {
+            raw: Mapped::at(seg, offset)?,
+        })
+    }
+
+    fn segment(&self) -> &Segment {
+        self.raw.segment()
+    }
+
+    pub(crate) fn raw(&self) -> &RawLock {
+        &self.raw
+    }
+
+    fn take(&self, deadline: Option<Instant>, block: bool) -> Result<LockGuard<'_>, LockError> {
+        let me = process_word();
+        match self.raw.acquire(me, deadline, block) {
+            Ok(took) => Ok(LockGuard {
+                lock: self,
+                me,
+                owner_died: took == Took::OwnerDied,
+            }),
+            Err(f) => Err(f.into_lock_error()),
+        }
+    }
+
+    /// Blocks until the lock is held; if its holder had died, the guard's
+    /// [`owner_died`](LockGuard::owner_died) is set. Error: [`LockError::Corrupted`].
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// let _g = lock.acquire()?;
+    /// assert!(lock.locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire(&self) -> Result<LockGuard<'_>, LockError> {
+        self.take(None, true)
+    }
+
+    /// Blocks for at most `timeout`; [`LockError::Timeout`] if the lock stayed held.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// let _g = lock.acquire_timeout(Duration::from_millis(10))?;
+    /// assert!(lock.acquire_timeout(Duration::from_millis(10)).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, LockError> {
+        self.take(Some(Instant::now() + timeout), true)
+    }
+
+    /// Blocks until `deadline` at most.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// let _g = lock.acquire_deadline(Instant::now() + Duration::from_millis(10))?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn acquire_deadline(&self, deadline: Instant) -> Result<LockGuard<'_>, LockError> {
+        self.take(Some(deadline), true)
+    }
+
+    /// Takes the lock only if it is free now (Python's `acquire(block=False)`);
+    /// [`LockError::WouldBlock`] if a live owner holds it. A dead owner is taken over.
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// let g = lock.try_acquire()?;
+    /// assert!(lock.try_acquire().is_err());
+    /// # drop(g);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_acquire(&self) -> Result<LockGuard<'_>, LockError> {
+        self.take(None, false)
+    }
+
+    /// Releases the lock, whoever holds it (Python's raw `release`); pair it with
+    /// [`LockGuard::leak`]. [`ReleaseError::NotHeld`] if it is not held.
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// lock.acquire()?.leak(); // held with no guard, as after Python's acquire()
+    /// lock.release()?;        // any process may release it
+    /// assert!(lock.release().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        self.raw.release_any()
+    }
+
+    /// True while some process holds the lock.
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// assert!(!lock.locked());
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.raw.word.load(Ordering::Relaxed) != 0
+    }
+}
+
+super::segment_api!(Lock, kind::LOCK, "Lock::new()");
+
+impl LockGuard<'_> {
+    /// True if the previous holder died holding the lock and this acquire took it over
+    /// (a robust mutex's `EOWNERDEAD`): the data the lock protects may be half-updated,
+    /// so check or repair it. Exactly one acquirer sees each death.
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// let g = lock.acquire()?;
+    /// if g.owner_died() {
+    ///     // repair the protected data here
+    /// }
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn owner_died(&self) -> bool {
+        self.owner_died
+    }
+
+    pub(crate) fn set_owner_died(&mut self) {
+        self.owner_died = true;
+    }
+
+    /// Keeps the lock held without a guard; release it later with [`Lock::release`].
+    ///
+    /// ```
+    /// let lock = ipc_core::sync::Lock::new()?;
+    /// lock.acquire()?.leak();
+    /// assert!(lock.locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn leak(self) {
+        std::mem::forget(self);
+    }
+
+    /// The lock this guard holds.
+    pub(crate) fn lock(&self) -> &Lock {
+        self.lock
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.raw.release_if(self.me);
+    }
+}
