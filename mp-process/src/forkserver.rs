@@ -1,0 +1,387 @@
+//! The forkserver start method: a small single-threaded server forks children on request.
+//!
+//! The server is a fresh image of this binary, started with the spawn machinery the first
+//! time a forkserver child is asked for (so the parent may be multi-threaded and hold any
+//! lock: the server inherits none of its memory). It runs inside [`init`](crate::init) /
+//! [`hook!`](crate::hook) and never returns to `main`.
+//!
+//! Protocol on a `SOCK_SEQPACKET` socket pair (one message per datagram):
+//!
+//! | direction | bytes | descriptors (`SCM_RIGHTS`) |
+//! |---|---|---|
+//! | parent -> server | `S`, n: u32, n target numbers: i32 | payload memfd (target -1), then the fds to install at those numbers (stdio and `pass_fd`) |
+//! | server -> parent | `P`, pid: i32 | the child's pidfd |
+//! | server -> parent | `F`, errno: i32 | (fork failed) |
+//! | server -> parent | `X`, pid: i32, raw wait status: i32 | (a child exited) |
+//!
+//! Only the parent may ask: the server's end has `SO_PASSCRED`, so the kernel stamps every
+//! request with its sender's pid, and the server drops any request not from the pid that
+//! started it (a forked child of the parent that kept the socket, say). The parent's end
+//! is close-on-exec and closed in every forked child by an atfork handler.
+//!
+//! Lifetime: the server holds a pidfd of its parent and exits when the parent exits (by
+//! any means, SIGKILL included) or closes the socket. Daemon children die with it
+//! (`PR_SET_PDEATHSIG` towards the server); other children live on. The server ignores
+//! SIGINT, as Python's does, so a Ctrl-C reaches the parent and the children only.
+//!
+//! The server reaps its children and reports each exit status; the parent learns that a
+//! child ended from the child's pidfd and then reads its status from the socket.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+
+use crate::child;
+use crate::entry::{Args, Payload, KIND_FORKSERVER};
+use crate::error::StartError;
+use crate::state::{self, ForkLocal, CLIENT_FD};
+use crate::{spawn, sys};
+
+/// The parent's connection to its forkserver (none until first used).
+pub(crate) static CLIENT: ForkLocal<Mutex<Option<Client>>> = ForkLocal::new();
+
+pub(crate) struct Client {
+    sock: OwnedFd,
+    server_pid: libc::pid_t,
+    /// Exit statuses reported by the server and not yet asked for.
+    exited: HashMap<libc::pid_t, libc::c_int>,
+    dead: bool,
+}
+
+impl Client {
+    fn launch() -> Result<Client, StartError> {
+        let (ours, theirs) = sys::seqpacket_pair().map_err(|e| StartError::os("socketpair", e))?;
+        sys::set_passcred(theirs.as_raw_fd()).map_err(|e| StartError::os("SO_PASSCRED", e))?;
+        let parent = state::as_parent();
+        let payload = Payload {
+            kind: KIND_FORKSERVER,
+            name: "ForkServer".to_owned(),
+            parent_pid: parent.id.pid,
+            parent_start_time: parent.id.start_time,
+            parent_name: parent.name,
+            sock: theirs.as_raw_fd(),
+            fds: vec![theirs.as_raw_fd()],
+            ..Payload::default()
+        };
+        let (pid, _pidfd) = spawn::spawn(&payload, &[theirs.as_raw_fd()])?;
+        drop(theirs);
+        CLIENT_FD.store(ours.as_raw_fd(), Ordering::Relaxed);
+        Ok(Client {
+            sock: ours,
+            server_pid: pid,
+            exited: HashMap::new(),
+            dead: false,
+        })
+    }
+
+    /// Reads one message and files it: `Ok(Some(reply))` for a start reply.
+    fn read_one(&mut self) -> io::Result<Option<Reply>> {
+        let mut buf = [0u8; 64];
+        let r = match sys::recv_with_fds(self.sock.as_fd(), &mut buf) {
+            Ok(r) if r.len > 0 => r,
+            Ok(_) => {
+                self.dead = true;
+                return Err(io::Error::other("the forkserver exited"));
+            }
+            Err(e) => {
+                self.dead = true;
+                return Err(e);
+            }
+        };
+        let int = |at: usize| {
+            buf.get(at..at + 4)
+                .map(|b| i32::from_le_bytes(b.try_into().unwrap_or([0; 4])))
+                .unwrap_or(0)
+        };
+        let mut fds = r.fds.into_iter();
+        Ok(match buf[0] {
+            b'X' => {
+                self.exited.insert(int(1), int(5));
+                None
+            }
+            b'P' => match fds.next() {
+                Some(pidfd) => Some(Reply::Started(int(1), pidfd)),
+                None => Some(Reply::Failed(io::Error::other("no pidfd in the reply"))),
+            },
+            b'F' => Some(Reply::Failed(io::Error::from_raw_os_error(int(1)))),
+            _ => Some(Reply::Failed(io::Error::other("unknown forkserver reply"))),
+        })
+    }
+}
+
+enum Reply {
+    Started(libc::pid_t, OwnedFd),
+    Failed(io::Error),
+}
+
+/// Asks the forkserver (starting it if needed) for a child that runs `payload` with
+/// `pass` installed at the same numbers. Returns the child's pid and pidfd.
+pub(crate) fn start_child(
+    payload: &Payload,
+    pass: &[RawFd],
+) -> Result<(libc::pid_t, OwnedFd), StartError> {
+    let memfd = sys::memfd_with(&payload.to_bytes()?).map_err(|e| StartError::os("memfd", e))?;
+    let mut fds = vec![memfd.as_raw_fd()];
+    let mut msg = Vec::with_capacity(8 + 4 * (pass.len() + 4));
+    let mut targets = vec![-1];
+    for fd in 0..3 {
+        if sys::is_open(fd) {
+            fds.push(fd);
+            targets.push(fd);
+        }
+    }
+    fds.extend_from_slice(pass);
+    targets.extend_from_slice(pass);
+    msg.push(b'S');
+    msg.extend_from_slice(&(targets.len() as u32).to_le_bytes());
+    for t in &targets {
+        msg.extend_from_slice(&t.to_le_bytes());
+    }
+    let cell = CLIENT.get_or_init(|| Mutex::new(None));
+    let mut guard = state::lock(cell);
+    if guard.as_ref().is_none_or(|c| c.dead) {
+        *guard = Some(Client::launch()?);
+    }
+    let Some(client) = guard.as_mut() else {
+        return Err(StartError::child("no forkserver".to_owned()));
+    };
+    let fail = |e| StartError::os("forkserver", e);
+    if let Err(e) = sys::send_with_fds(client.sock.as_fd(), &msg, &fds) {
+        client.dead = true;
+        return Err(fail(e));
+    }
+    loop {
+        match client.read_one().map_err(fail)? {
+            None => continue,
+            Some(Reply::Started(pid, pidfd)) => return Ok((pid, pidfd)),
+            Some(Reply::Failed(e)) => return Err(StartError::os("the forkserver's fork", e)),
+        }
+    }
+}
+
+/// The raw wait status of forkserver child `pid`, which has exited (its pidfd said so).
+/// `None` if the server died before reporting it.
+pub(crate) fn exit_status(pid: libc::pid_t) -> Option<libc::c_int> {
+    let mut guard = state::lock(CLIENT.get()?);
+    let client = guard.as_mut()?;
+    loop {
+        if let Some(status) = client.exited.remove(&pid) {
+            return Some(status);
+        }
+        if client.dead {
+            return None;
+        }
+        // A start reply cannot arrive here: starts hold this lock until theirs comes.
+        let _ = client.read_one();
+    }
+}
+
+/// Closes the connection: the server exits; then reaps it.
+pub(crate) fn stop() {
+    let Some(cell) = CLIENT.get() else { return };
+    let Some(client) = state::lock(cell).take() else {
+        return;
+    };
+    CLIENT_FD.store(-1, Ordering::Relaxed);
+    drop(client.sock);
+    let _ = sys::wait_blocking(client.server_pid);
+}
+
+/// The server's main loop (in the process the hook runs). Never returns.
+pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
+    // SAFETY: SIG_IGN for SIGINT changes only this process's disposition.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    let parent_pid = payload.parent_pid as libc::pid_t;
+    // SAFETY: the parent handed this descriptor to us alone, named in our payload.
+    let sock = unsafe { OwnedFd::from_raw_fd(payload.sock) };
+    let parent = match sys::pidfd_open(parent_pid) {
+        Ok(fd) => fd,
+        Err(e) => {
+            child::ack(&ack, Err(format!("forkserver: pidfd_open(parent): {e}")));
+            sys::exit_now(1)
+        }
+    };
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } != parent_pid {
+        sys::exit_now(0); // the parent died before we could watch it
+    }
+    child::ack(&ack, Ok(()));
+    drop(ack);
+    let mut kids: Vec<(libc::pid_t, OwnedFd)> = Vec::new();
+    let mut buf = vec![0u8; 8 + 4 * (sys::MAX_FDS + 1)];
+    loop {
+        let mut polls: Vec<libc::pollfd> = [&sock, &parent]
+            .into_iter()
+            .chain(kids.iter().map(|(_, fd)| fd))
+            .map(|fd| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        // SAFETY: `polls` is a live array of that many pollfds.
+        let rc = unsafe { libc::poll(polls.as_mut_ptr(), polls.len() as libc::nfds_t, -1) };
+        if rc < 0 {
+            if sys::errno().raw_os_error() == Some(libc::EINTR) {
+                continue;
+            }
+            sys::exit_now(1);
+        }
+        if polls[1].revents != 0 {
+            sys::exit_now(0); // the parent exited
+        }
+        if polls[0].revents != 0 {
+            let r = match sys::recv_with_fds(sock.as_fd(), &mut buf) {
+                Ok(r) if r.len > 0 => r,
+                _ => sys::exit_now(0), // the parent closed its end
+            };
+            if r.sender_pid == Some(parent_pid) {
+                let reply = fork_one(&buf[..r.len], r.fds, &mut kids);
+                if sys::send_with_fds(sock.as_fd(), &reply.0, &reply.1).is_err() {
+                    sys::exit_now(1);
+                }
+            }
+        }
+        let mut i = 0;
+        while i < kids.len() {
+            if polls.get(2 + i).is_some_and(|p| p.revents != 0) {
+                let (pid, _) = kids.remove(i);
+                polls.remove(2 + i);
+                let status = sys::wait_blocking(pid).unwrap_or(0);
+                let mut msg = vec![b'X'];
+                msg.extend_from_slice(&pid.to_le_bytes());
+                msg.extend_from_slice(&status.to_le_bytes());
+                if sys::send_with_fds(sock.as_fd(), &msg, &[]).is_err() {
+                    sys::exit_now(1);
+                }
+            } else {
+                i += 1;
+            }
+        }
+    }
+}
+
+/// Handles one start request; returns the reply and keeps the child's pidfd in `kids`.
+fn fork_one(
+    msg: &[u8],
+    fds: Vec<OwnedFd>,
+    kids: &mut Vec<(libc::pid_t, OwnedFd)>,
+) -> (Vec<u8>, Vec<RawFd>) {
+    let failed = |errno: i32| {
+        let mut m = vec![b'F'];
+        m.extend_from_slice(&errno.to_le_bytes());
+        (m, Vec::new())
+    };
+    let Some(targets) = parse_request(msg).filter(|t| t.len() == fds.len() && !t.is_empty()) else {
+        return failed(libc::EINVAL);
+    };
+    let server = sys::getpid();
+    // SAFETY: this process is single-threaded (the server loop is all it runs), so the
+    // child may do anything.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return failed(sys::errno().raw_os_error().unwrap_or(libc::EIO));
+    }
+    if pid == 0 {
+        child_side(fds, &targets, server);
+    }
+    drop(fds);
+    match sys::pidfd_open(pid) {
+        Ok(pidfd) => {
+            let raw = pidfd.as_raw_fd();
+            kids.push((pid, pidfd));
+            let mut m = vec![b'P'];
+            m.extend_from_slice(&pid.to_le_bytes());
+            (m, vec![raw])
+        }
+        Err(e) => {
+            // SAFETY: `pid` is our unreaped child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            let _ = sys::wait_blocking(pid);
+            failed(e.raw_os_error().unwrap_or(libc::EIO))
+        }
+    }
+}
+
+fn parse_request(msg: &[u8]) -> Option<Vec<i32>> {
+    let (&tag, rest) = msg.split_first()?;
+    if tag != b'S' {
+        return None;
+    }
+    let n = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
+    let body = rest.get(4..4 + n.checked_mul(4)?)?;
+    Some(
+        body.chunks_exact(4)
+            .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+    )
+}
+
+/// In the freshly forked child: install the descriptors, forget the server's, run.
+fn child_side(fds: Vec<OwnedFd>, targets: &[i32], server: libc::pid_t) -> ! {
+    // SAFETY: restores the default disposition the server changed.
+    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    let payload = sys::read_all_at0(fds[0].as_fd())
+        .ok()
+        .and_then(|b| Payload::from_bytes(&b).ok());
+    let raw: Vec<RawFd> = fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
+    install(&raw, targets);
+    match payload {
+        Some(p) => child::run_payload(p, server),
+        None => {
+            eprintln!("mp_process: forkserver child got an unreadable start payload");
+            sys::exit_now(1)
+        }
+    }
+}
+
+/// Puts `raw[i]` at descriptor `targets[i]` (skipping negative targets), then closes
+/// every descriptor other than 0, 1, 2 and the targets: the server's socket, its pidfds
+/// and the received originals.
+fn install(raw: &[RawFd], targets: &[i32]) {
+    let top = targets.iter().copied().max().unwrap_or(2).max(2) + 1;
+    let tmps: Vec<RawFd> = raw
+        .iter()
+        // SAFETY: F_DUPFD on descriptors this process owns; a free number >= top.
+        .map(|&fd| unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, top) })
+        .collect();
+    for (&tmp, &t) in tmps.iter().zip(targets) {
+        if t >= 0 && tmp >= 0 {
+            // SAFETY: dup2 onto a number this child reserves for that descriptor.
+            unsafe { libc::dup2(tmp, t) };
+        }
+    }
+    let mut keep: Vec<u32> = targets
+        .iter()
+        .filter(|&&t| t >= 0)
+        .map(|&t| t as u32)
+        .collect();
+    keep.extend([0, 1, 2]);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut next = 3u32;
+    for &k in keep.iter().filter(|&&k| k >= 3) {
+        sys::close_range(next, k - 1);
+        next = k + 1;
+    }
+    sys::close_range(next, u32::MAX);
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn requests_parse_strictly() {
+        let mut m = vec![b'S'];
+        m.extend_from_slice(&2u32.to_le_bytes());
+        m.extend_from_slice(&(-1i32).to_le_bytes());
+        m.extend_from_slice(&7i32.to_le_bytes());
+        assert_eq!(super::parse_request(&m), Some(vec![-1, 7]));
+        assert_eq!(super::parse_request(&m[..m.len() - 1]), None);
+        assert_eq!(super::parse_request(b"X"), None);
+        let mut huge = vec![b'S'];
+        huge.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(super::parse_request(&huge), None);
+    }
+}

@@ -1,0 +1,202 @@
+//! A started child as its parent sees it: pid, pidfd, and how to learn its exit status.
+//!
+//! Fork and spawn children are our own children: `waitpid` reaps them. Forkserver
+//! children are the server's: the server reaps them and reports each raw wait status over
+//! its socket. Either way the pidfd becomes readable when the child exits, so waiting is
+//! `poll` on the pidfd (with a timeout) and then a reap that cannot block for long.
+
+use std::fmt;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::{forkserver, state, sys};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Running,
+    /// Python's `exitcode`; `None` if the status could not be learned (someone else
+    /// reaped the child, or the forkserver died first).
+    Done(Option<i32>),
+}
+
+/// The parent's record of one started child, shared by its [`Process`](crate::Process)
+/// handle and the registry behind [`active_children`](crate::active_children).
+pub(crate) struct Child {
+    pid: libc::pid_t,
+    pidfd: OwnedFd,
+    name: String,
+    daemon: bool,
+    via_server: bool,
+    state: Mutex<State>,
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.pid)
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("state", &*state::lock(&self.state))
+            .finish()
+    }
+}
+
+impl Child {
+    pub(crate) fn new(
+        pid: libc::pid_t,
+        pidfd: OwnedFd,
+        name: String,
+        daemon: bool,
+        via_server: bool,
+    ) -> Arc<Child> {
+        let child = Arc::new(Child {
+            pid,
+            pidfd,
+            name,
+            daemon,
+            via_server,
+            state: Mutex::new(State::Running),
+        });
+        state::register(child.clone());
+        child
+    }
+
+    pub(crate) fn pid(&self) -> libc::pid_t {
+        self.pid
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    pub(crate) fn sentinel(&self) -> BorrowedFd<'_> {
+        self.pidfd.as_fd()
+    }
+
+    /// Reaps the child if it has exited, without waiting for it to exit:
+    /// `Some(exitcode)` once finished, `None` while it runs.
+    pub(crate) fn poll(&self) -> Option<Option<i32>> {
+        let mut st = state::lock(&self.state);
+        if let State::Done(code) = *st {
+            return Some(code);
+        }
+        let code = if self.via_server {
+            // The pidfd tells whether it exited; the server tells how, moments later.
+            if !sys::is_readable(self.pidfd.as_fd()).unwrap_or(true) {
+                return None;
+            }
+            forkserver::exit_status(self.pid).map(sys::exit_code)
+        } else {
+            match sys::try_wait(self.pid) {
+                Ok(None) => return None,
+                Ok(Some(status)) => Some(sys::exit_code(status)),
+                // ECHILD: reaped by someone else (a `waitpid(-1)` or SIGCHLD ignored).
+                Err(_) => None,
+            }
+        };
+        *st = State::Done(code);
+        drop(st);
+        state::unregister(self.pid);
+        Some(code)
+    }
+
+    /// Waits until the child exits or `deadline` passes: `Some(exitcode)` or `None`.
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<Option<i32>> {
+        loop {
+            if let Some(code) = self.poll() {
+                return Some(code);
+            }
+            match sys::wait_readable(self.pidfd.as_fd(), deadline) {
+                Ok(false) => return None,
+                Ok(true) => {}
+                // Cannot poll (should not happen with our own pidfd): back off and
+                // retry by reaping.
+                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+        }
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        self.poll().is_none()
+    }
+
+    pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+        if let State::Done(_) = *state::lock(&self.state) {
+            return Ok(());
+        }
+        sys::pidfd_send_signal(self.pidfd.as_fd(), sig)
+    }
+}
+
+/// A child returned by [`active_children`](crate::active_children): the same operations
+/// as on its [`Process`](crate::Process), from anywhere in the parent.
+///
+/// # Examples
+///
+/// ```
+/// use mp_process::{active_children, Process};
+///
+/// let mut p = Process::new(|| std::thread::sleep(std::time::Duration::from_secs(30)));
+/// p.start()?;
+/// let found = active_children().into_iter().find(|c| Some(c.pid()) == p.pid());
+/// let child = found.expect("a running child is active");
+/// child.terminate()?;
+/// assert_eq!(child.join(), Some(-libc::SIGTERM));
+/// assert_eq!(p.exitcode(), Some(-libc::SIGTERM));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct ActiveChild(pub(crate) Arc<Child>);
+
+impl ActiveChild {
+    /// The child's pid.
+    pub fn pid(&self) -> i32 {
+        self.0.pid()
+    }
+
+    /// The child's name (`Process-N` unless one was given).
+    pub fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    /// True for a daemon child.
+    pub fn daemon(&self) -> bool {
+        self.0.daemon()
+    }
+
+    /// True until the child exits (reaps it when it has).
+    pub fn is_alive(&self) -> bool {
+        self.0.is_alive()
+    }
+
+    /// `None` while running, else Python's exit code (`-N` after signal `N`).
+    pub fn exitcode(&self) -> Option<i32> {
+        self.0.poll().flatten()
+    }
+
+    /// Waits for the child to exit; returns its exit code.
+    pub fn join(&self) -> Option<i32> {
+        self.0.wait(None).flatten()
+    }
+
+    /// Waits at most `timeout`; `None` if the child still runs.
+    pub fn join_timeout(&self, timeout: Duration) -> Option<i32> {
+        self.0.wait(sys::deadline(timeout)).flatten()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) -> io::Result<()> {
+        self.0.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL.
+    pub fn kill(&self) -> io::Result<()> {
+        self.0.signal(libc::SIGKILL)
+    }
+}

@@ -1,0 +1,516 @@
+//! [`Process`], its [`Builder`] and the [`Run`] trait.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
+use std::str::FromStr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::entry::{binary_check, Args, EntryCall, Payload, KIND_ENTRY};
+use crate::error::{ArgsError, CloseError, StartError};
+use crate::handle::Child;
+use crate::state::{self, Me};
+use crate::{child, forkserver, spawn, sys};
+
+/// How a child process is made (Python's start methods).
+///
+/// | method | how | target | cost |
+/// |---|---|---|---|
+/// | `Fork` | `fork()`: the child is a copy of the parent | closure or entry | cheapest |
+/// | `Spawn` | re-executes `/proc/self/exe` | entry function | ~1 ms |
+/// | `Forkserver` | a server started once forks children | entry function | between |
+///
+/// Fork from a multi-threaded parent is hazardous: the child has one thread and every
+/// lock another thread held at the fork stays locked in it (a `Mutex`, stdout's lock,
+/// an allocator's lock in a custom allocator). Keep a fork child's work to its own data
+/// and to this workspace's shared-memory types, or use `Forkserver` (Python 3.14 made it
+/// the Linux default for this reason). Spawn and forkserver need the hook: see
+/// [`init`](crate::init).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum StartMethod {
+    /// `fork()`: runs closures and entry functions.
+    Fork = 0,
+    /// Re-executes this binary; runs entry functions.
+    Spawn = 1,
+    /// Asks a single-threaded server to fork; runs entry functions.
+    Forkserver = 2,
+}
+
+impl StartMethod {
+    fn from_u8(v: u8) -> StartMethod {
+        match v {
+            1 => StartMethod::Spawn,
+            2 => StartMethod::Forkserver,
+            _ => StartMethod::Fork,
+        }
+    }
+
+    /// Python's name: `"fork"`, `"spawn"` or `"forkserver"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StartMethod::Fork => "fork",
+            StartMethod::Spawn => "spawn",
+            StartMethod::Forkserver => "forkserver",
+        }
+    }
+}
+
+impl fmt::Display for StartMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StartMethod {
+    type Err = String;
+
+    /// Parses Python's names.
+    ///
+    /// ```
+    /// use mp_process::StartMethod;
+    /// assert_eq!("forkserver".parse(), Ok(StartMethod::Forkserver));
+    /// assert!("thread".parse::<StartMethod>().is_err());
+    /// ```
+    fn from_str(s: &str) -> Result<StartMethod, String> {
+        match s {
+            "fork" => Ok(StartMethod::Fork),
+            "spawn" => Ok(StartMethod::Spawn),
+            "forkserver" => Ok(StartMethod::Forkserver),
+            other => Err(format!(
+                "unknown start method {other:?}: use fork, spawn or forkserver"
+            )),
+        }
+    }
+}
+
+/// Sets the process-wide default start method (Python's `set_start_method`), used by
+/// processes whose builder does not choose one. The default default is `Fork`.
+///
+/// ```
+/// use mp_process::{get_start_method, set_start_method, StartMethod};
+/// set_start_method(StartMethod::Forkserver);
+/// assert_eq!(get_start_method(), StartMethod::Forkserver);
+/// # set_start_method(StartMethod::Fork);
+/// ```
+pub fn set_start_method(method: StartMethod) {
+    state::DEFAULT_METHOD.store(method as u8, Ordering::Relaxed);
+}
+
+/// The process-wide default start method.
+pub fn get_start_method() -> StartMethod {
+    StartMethod::from_u8(state::DEFAULT_METHOD.load(Ordering::Relaxed))
+}
+
+/// Python's "subclass `Process` and override `run()`": implement `run` on a struct and
+/// start it with [`Process::from_run`] or [`Builder::run`]. Fork only (the value is
+/// moved into the child by the fork itself).
+///
+/// ```
+/// use mp_process::{Process, Run};
+///
+/// struct Countdown(u32);
+/// impl Run for Countdown {
+///     fn run(&mut self) {
+///         while self.0 > 0 {
+///             self.0 -= 1;
+///         }
+///         std::process::exit(if self.0 == 0 { 7 } else { 1 });
+///     }
+/// }
+///
+/// let mut p = Process::from_run(Countdown(1000));
+/// p.start()?;
+/// assert_eq!(p.join(), Some(7));
+/// # Ok::<(), mp_process::StartError>(())
+/// ```
+pub trait Run: Send + 'static {
+    /// The child's body.
+    fn run(&mut self);
+}
+
+enum Target {
+    Closure(Box<dyn FnOnce() + Send>),
+    Entry(EntryCall),
+}
+
+/// Options for a [`Process`]: name, daemon flag, start method, descriptors to hand over.
+///
+/// ```
+/// use mp_process::{Process, StartMethod};
+///
+/// let mut p = Process::builder()
+///     .name("worker")
+///     .daemon(true)
+///     .start_method(StartMethod::Fork)
+///     .target(|| assert_eq!(mp_process::current_process().name(), "worker"));
+/// assert_eq!(p.name(), "worker");
+/// p.start()?;
+/// assert_eq!(p.join(), Some(0));
+/// # Ok::<(), mp_process::StartError>(())
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Builder {
+    name: Option<String>,
+    daemon: bool,
+    method: Option<StartMethod>,
+    fds: Vec<RawFd>,
+}
+
+impl Builder {
+    /// The child's name (default `Process-N`, numbered per parent as Python does:
+    /// `Process-1:2` is the second child of `Process-1`).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// A daemon child is killed (SIGKILL) when its parent dies, however it dies; see
+    /// [`shutdown`](crate::shutdown) for the parent's normal exit.
+    pub fn daemon(mut self, daemon: bool) -> Self {
+        self.daemon = daemon;
+        self
+    }
+
+    /// The start method, overriding [`get_start_method`].
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = Some(method);
+        self
+    }
+
+    /// Hands descriptor `fd` to the child at the same number (spawn and forkserver; a
+    /// fork child inherits everything anyway). This is how a segment, ring or queue
+    /// handle (`fd:size`) passed in the arguments stays valid in the child. The
+    /// descriptor must stay open until `start` returns.
+    pub fn pass_fd(mut self, fd: RawFd) -> Self {
+        self.fds.push(fd);
+        self
+    }
+
+    /// A process that runs `f` (fork start method).
+    pub fn target<F: FnOnce() + Send + 'static>(self, f: F) -> Process {
+        self.build(Target::Closure(Box::new(f)))
+    }
+
+    /// A process that runs `r.run()` (fork start method).
+    pub fn run<R: Run>(self, mut r: R) -> Process {
+        self.target(move || r.run())
+    }
+
+    /// A process that runs `entry(args)`, with any start method. `args` is serialized
+    /// (rkyv) now and validated in the child.
+    pub fn entry<A: Args>(self, entry: fn(A), args: &A) -> Result<Process, ArgsError> {
+        Ok(self.build(Target::Entry(EntryCall::new(entry, args)?)))
+    }
+
+    fn build(self, target: Target) -> Process {
+        let (identity, default_name) = state::next_identity();
+        Process {
+            name: self.name.unwrap_or(default_name),
+            daemon: self.daemon,
+            method: self.method,
+            fds: self.fds,
+            identity,
+            target: Mutex::new(Some(target)),
+            child: None,
+        }
+    }
+}
+
+/// A child process, Python's `multiprocessing.Process`.
+///
+/// ```
+/// use mp_process::Process;
+///
+/// let mut p = Process::new(|| println!("hello from the child"));
+/// p.start()?;
+/// assert_eq!(p.join(), Some(0));
+/// assert_eq!(p.exitcode(), Some(0));
+/// # Ok::<(), mp_process::StartError>(())
+/// ```
+///
+/// Dropping a `Process` neither waits for nor kills the child: it stays listed by
+/// [`active_children`](crate::active_children) (which reaps it once it ends) and
+/// [`shutdown`](crate::shutdown) joins it.
+pub struct Process {
+    name: String,
+    daemon: bool,
+    method: Option<StartMethod>,
+    fds: Vec<RawFd>,
+    identity: Vec<u32>,
+    target: Mutex<Option<Target>>,
+    child: Option<Arc<Child>>,
+}
+
+impl fmt::Debug for Process {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Process")
+            .field("name", &self.name)
+            .field("daemon", &self.daemon)
+            .field("pid", &self.pid())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Process {
+    /// Options: name, daemon, start method, descriptors.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// A process that runs `f` when started (fork start method).
+    pub fn new<F: FnOnce() + Send + 'static>(f: F) -> Process {
+        Builder::default().target(f)
+    }
+
+    /// A process that runs `r.run()` when started (fork start method).
+    pub fn from_run<R: Run>(r: R) -> Process {
+        Builder::default().run(r)
+    }
+
+    /// A process that runs `entry(args)` with the default start method.
+    ///
+    /// ```
+    /// use mp_process::{Process, StartMethod};
+    ///
+    /// fn work((n, word): (u32, String)) {
+    ///     std::process::exit(if word == "seven" { n as i32 } else { 1 });
+    /// }
+    ///
+    /// let mut p = Process::entry(work, &(7, "seven".to_owned()))?;
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn entry<A: Args>(entry: fn(A), args: &A) -> Result<Process, ArgsError> {
+        Builder::default().entry(entry, args)
+    }
+
+    /// Starts the child. Once only.
+    ///
+    /// With spawn or forkserver, returns once the child has reached the hook
+    /// ([`init`](crate::init)), so a missing hook is an error here
+    /// ([`StartError::is_hook_missing`]), never a second run of `main`.
+    pub fn start(&mut self) -> Result<(), StartError> {
+        if self.child.is_some() {
+            return Err(StartError::already_started());
+        }
+        let target = self
+            .target
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .ok_or_else(StartError::already_started)?;
+        let method = self.method.unwrap_or_else(get_start_method);
+        let (pid, pidfd, via_server) = match (target, method) {
+            (Target::Closure(f), StartMethod::Fork) => self.fork(f)?,
+            (Target::Closure(f), m) => {
+                *self.target.get_mut().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Target::Closure(f));
+                return Err(StartError::needs_fork(m));
+            }
+            (Target::Entry(call), StartMethod::Fork) => {
+                let check = binary_check();
+                self.fork(Box::new(move || {
+                    if let Err(e) = call.run(check) {
+                        eprintln!("mp_process: the child cannot run its entry function: {e}");
+                        sys::exit_now(1);
+                    }
+                }))?
+            }
+            (Target::Entry(call), StartMethod::Spawn) => {
+                let (pid, fd) = spawn::spawn(&self.payload(call), &self.fds)?;
+                (pid, fd, false)
+            }
+            (Target::Entry(call), StartMethod::Forkserver) => {
+                let (pid, fd) = forkserver::start_child(&self.payload(call), &self.fds)?;
+                (pid, fd, true)
+            }
+        };
+        self.child = Some(Child::new(
+            pid,
+            pidfd,
+            self.name.clone(),
+            self.daemon,
+            via_server,
+        ));
+        Ok(())
+    }
+
+    fn payload(&self, call: EntryCall) -> Payload {
+        let parent = state::as_parent();
+        Payload {
+            kind: KIND_ENTRY,
+            name: self.name.clone(),
+            daemon: self.daemon,
+            identity: self.identity.clone(),
+            parent_pid: parent.id.pid,
+            parent_start_time: parent.id.start_time,
+            parent_name: parent.name,
+            check: binary_check(),
+            trampoline: call.trampoline,
+            entry: call.entry,
+            args: call.args,
+            fds: self.fds.clone(),
+            sock: -1,
+        }
+    }
+
+    fn fork(
+        &self,
+        body: Box<dyn FnOnce() + Send>,
+    ) -> Result<(libc::pid_t, OwnedFd, bool), StartError> {
+        let me = Me {
+            name: self.name.clone(),
+            daemon: self.daemon,
+            identity: self.identity.clone(),
+            parent: Some(state::as_parent()),
+        };
+        let parent = sys::getpid();
+        // Python flushes too: buffered output would otherwise be written twice.
+        let _ = io::stdout().flush();
+        let _ = io::stderr().flush();
+        // SAFETY: the child only runs `body` and leaves with `_exit` (run_child); see
+        // StartMethod for what a child of a multi-threaded parent may touch.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(StartError::os("fork", sys::errno()));
+        }
+        if pid == 0 {
+            child::run_child(me, self.daemon.then_some(parent), body);
+        }
+        match sys::pidfd_open(pid) {
+            Ok(fd) => Ok((pid, fd, false)),
+            Err(e) => {
+                // SAFETY: `pid` is our unreaped child.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+                let _ = sys::wait_blocking(pid);
+                Err(StartError::os("pidfd_open", e))
+            }
+        }
+    }
+
+    fn started(&self, what: &str) -> &Child {
+        match &self.child {
+            Some(c) => c,
+            None => panic!(
+                "{what} called on process {:?} that was not started",
+                self.name
+            ),
+        }
+    }
+
+    /// The child's pid; `None` before `start`.
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.pid())
+    }
+
+    /// The name (`Process-N` unless given).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True for a daemon process.
+    pub fn daemon(&self) -> bool {
+        self.daemon
+    }
+
+    /// True from `start` until the child exits (Python's `is_alive`; reaps it once it
+    /// has exited). False before `start`.
+    pub fn is_alive(&self) -> bool {
+        self.child.as_ref().is_some_and(|c| c.is_alive())
+    }
+
+    /// Waits for the child to exit and returns its [`exitcode`](Self::exitcode).
+    ///
+    /// # Panics
+    /// If the process was not started (Python raises too).
+    pub fn join(&self) -> Option<i32> {
+        self.started("join").wait(None).flatten()
+    }
+
+    /// Waits at most `timeout`. Returns the exit code, or `None` with the child still
+    /// running (check [`is_alive`](Self::is_alive)), as Python's `join(timeout)`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let t = Instant::now();
+    /// assert_eq!(p.join_timeout(Duration::from_millis(50)), None);
+    /// assert!(t.elapsed() >= Duration::from_millis(50));
+    /// assert!(p.is_alive());
+    /// p.kill()?;
+    /// assert_eq!(p.join(), Some(-9));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If the process was not started.
+    pub fn join_timeout(&self, timeout: Duration) -> Option<i32> {
+        self.started("join_timeout")
+            .wait(sys::deadline(timeout))
+            .flatten()
+    }
+
+    /// `None` while the child runs (or before start); then `Some(code)`: `0`, `n` after
+    /// `std::process::exit(n)`, `1` after a panic, `-N` after signal `N`.
+    pub fn exitcode(&self) -> Option<i32> {
+        self.child.as_ref().and_then(|c| c.poll().flatten())
+    }
+
+    /// Sends SIGTERM (Python's `terminate`). Nothing happens if the child already exited.
+    pub fn terminate(&self) -> io::Result<()> {
+        self.signal(libc::SIGTERM)
+    }
+
+    /// Sends SIGKILL (Python's `kill`).
+    pub fn kill(&self) -> io::Result<()> {
+        self.signal(libc::SIGKILL)
+    }
+
+    fn signal(&self, sig: libc::c_int) -> io::Result<()> {
+        match &self.child {
+            Some(c) => c.signal(sig),
+            None => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the process was not started",
+            )),
+        }
+    }
+
+    /// A descriptor that becomes readable when the child exits (its pidfd): give it to
+    /// `poll`/`epoll` to wait for many children at once. `None` before `start`.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| {});
+    /// p.start()?;
+    /// let mut pfd = libc::pollfd { fd: p.sentinel().unwrap().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    /// // SAFETY: one valid pollfd.
+    /// assert_eq!(unsafe { libc::poll(&mut pfd, 1, -1) }, 1);
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), mp_process::StartError>(())
+    /// ```
+    pub fn sentinel(&self) -> Option<BorrowedFd<'_>> {
+        self.child.as_ref().map(|c| c.sentinel())
+    }
+
+    /// Releases the process's resources (its pidfd). Hands the process back if it is
+    /// still running (Python raises `ValueError`).
+    pub fn close(self) -> Result<(), CloseError> {
+        if self.is_alive() {
+            return Err(CloseError(self));
+        }
+        if let Some(c) = &self.child {
+            state::unregister(c.pid());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! Process-wide state that a child must not inherit as-is: who we are, our children,
+//! our forkserver connection.
+//!
+//! A forked child starts with one thread; any lock another thread of the parent held at
+//! the fork stays locked forever in the child. So per-process state lives behind a
+//! [`ForkLocal`]: a leaked allocation reached through an atomic pointer that a
+//! `pthread_atfork` child handler sets back to null (an atomic store, async-signal-safe).
+//! The child then builds fresh state on first use and never touches the parent's copy,
+//! whatever state its lock was in. The old allocation is leaked in the child: a few bytes.
+
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Once};
+
+use ipc_core::ProcessId;
+
+use crate::handle::Child;
+use crate::sys;
+use crate::StartMethod;
+
+/// A lazily built, never freed value that a forked child forgets.
+pub(crate) struct ForkLocal<T> {
+    ptr: AtomicPtr<T>,
+}
+
+impl<T: Send + Sync + 'static> ForkLocal<T> {
+    pub(crate) const fn new() -> Self {
+        ForkLocal {
+            ptr: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// The value, building it with `init` the first time in this process.
+    pub(crate) fn get_or_init(&self, init: impl FnOnce() -> T) -> &'static T {
+        install_atfork();
+        // SYNC: pairs with the Release in the compare_exchange below, so a published
+        // value is fully built before anyone reads it.
+        let p = self.ptr.load(Ordering::Acquire);
+        if !p.is_null() {
+            // SAFETY: a non-null pointer came from Box::into_raw and is never freed.
+            return unsafe { &*p };
+        }
+        let fresh = Box::into_raw(Box::new(init()));
+        // SYNC: publishes the built value (pairs with the Acquire loads here and in `get`).
+        match self.ptr.compare_exchange(
+            std::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            // SAFETY: `fresh` is now published and never freed.
+            Ok(_) => unsafe { &*fresh },
+            Err(winner) => {
+                // SAFETY: `fresh` lost the race and was never shared: we still own it.
+                drop(unsafe { Box::from_raw(fresh) });
+                // SAFETY: `winner` came from Box::into_raw and is never freed.
+                unsafe { &*winner }
+            }
+        }
+    }
+
+    /// The value, if one was built in this process.
+    pub(crate) fn get(&self) -> Option<&'static T> {
+        // SYNC: pairs with the publishing compare_exchange / swap.
+        let p = self.ptr.load(Ordering::Acquire);
+        // SAFETY: a non-null pointer came from Box::into_raw and is never freed.
+        (!p.is_null()).then(|| unsafe { &*p })
+    }
+
+    /// Replaces the value (only in a fresh child, before user code runs). The old one
+    /// is leaked, not dropped: another thread may still be reading it in the parent's
+    /// image, which this process inherited.
+    pub(crate) fn set(&self, value: T) {
+        install_atfork();
+        // SYNC: publishes the new value (pairs with the Acquire loads).
+        self.ptr
+            .swap(Box::into_raw(Box::new(value)), Ordering::AcqRel);
+    }
+
+    /// Forgets the value without touching it (atfork child handler).
+    fn forget(&self) {
+        self.ptr.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+}
+
+/// Who this process is, in Python's terms.
+#[derive(Debug, Clone)]
+pub(crate) struct Me {
+    pub(crate) name: String,
+    pub(crate) daemon: bool,
+    /// Python's `_identity`: `[1]` for the first child of the main process, `[1, 2]`
+    /// for the second child of that child.
+    pub(crate) identity: Vec<u32>,
+    pub(crate) parent: Option<ParentInfo>,
+}
+
+/// The process that started this one.
+#[derive(Debug, Clone)]
+pub(crate) struct ParentInfo {
+    pub(crate) id: ProcessId,
+    pub(crate) name: String,
+}
+
+/// Not reset by the atfork handler: a raw `fork` by user code keeps the parent's
+/// identity (as Python's `os.fork`); our own children set theirs explicitly.
+pub(crate) static ME: ForkLocal<Me> = ForkLocal::new();
+
+/// This process's children that are started and not yet reaped.
+pub(crate) static CHILDREN: ForkLocal<Mutex<Vec<Arc<Child>>>> = ForkLocal::new();
+
+/// How many children this process has named so far (`Process-N`).
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The forkserver client's socket, so that a forked child can close it without touching
+/// the client's lock. -1 when there is none.
+pub(crate) static CLIENT_FD: AtomicI32 = AtomicI32::new(-1);
+
+/// The process-wide default start method (see `set_start_method`).
+pub(crate) static DEFAULT_METHOD: AtomicU8 = AtomicU8::new(StartMethod::Fork as u8);
+
+pub(crate) fn me() -> &'static Me {
+    ME.get_or_init(|| Me {
+        name: "MainProcess".to_owned(),
+        daemon: false,
+        identity: Vec::new(),
+        parent: None,
+    })
+}
+
+/// The next child's identity and default name.
+pub(crate) fn next_identity() -> (Vec<u32>, String) {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) + 1;
+    let mut identity = me().identity.clone();
+    identity.push(n);
+    let parts: Vec<String> = identity.iter().map(u32::to_string).collect();
+    let name = format!("Process-{}", parts.join(":"));
+    (identity, name)
+}
+
+/// This process as a parent, for the child's `parent_process()`.
+/// This process's [`ProcessId`], read once from `/proc` (forgotten by a forked child).
+static SELF_ID: ForkLocal<Option<ProcessId>> = ForkLocal::new();
+
+pub(crate) fn as_parent() -> ParentInfo {
+    let cached = *SELF_ID.get_or_init(|| ProcessId::current().ok());
+    let id = cached.unwrap_or(ProcessId {
+        pid: sys::getpid() as u32,
+        start_time: 0,
+    });
+    ParentInfo {
+        id,
+        name: me().name.clone(),
+    }
+}
+
+pub(crate) fn register(child: Arc<Child>) {
+    let list = CHILDREN.get_or_init(|| Mutex::new(Vec::new()));
+    lock(list).push(child);
+}
+
+pub(crate) fn unregister(pid: libc::pid_t) {
+    if let Some(list) = CHILDREN.get() {
+        lock(list).retain(|c| c.pid() != pid);
+    }
+}
+
+pub(crate) fn children() -> Vec<Arc<Child>> {
+    CHILDREN.get().map(|l| lock(l).clone()).unwrap_or_default()
+}
+
+/// Locks, ignoring poison: the protected data are plain lists that a panic cannot leave
+/// half-updated.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+extern "C" fn in_child_after_fork() {
+    CHILDREN.forget();
+    SELF_ID.forget();
+    crate::forkserver::CLIENT.forget();
+    COUNTER.store(0, Ordering::Relaxed);
+    let fd = CLIENT_FD.swap(-1, Ordering::Relaxed);
+    if fd >= 0 {
+        // SAFETY: close is async-signal-safe; the fd belongs to the parent's client,
+        // which this process will never use.
+        unsafe { libc::close(fd) };
+    }
+}
+
+fn install_atfork() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        // SAFETY: the child handler only performs atomic stores and `close`, both
+        // async-signal-safe.
+        unsafe { libc::pthread_atfork(None, None, Some(in_child_after_fork)) };
+    });
+}
