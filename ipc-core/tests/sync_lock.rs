@@ -1,0 +1,251 @@
+//! `Lock` and `RLock` across real processes: mutual exclusion under contention, a holder
+//! killed with SIGKILL (the next acquirer always gets the lock with `owner_died()`, within
+//! its timeout), a thread that exits holding an RLock, timeouts that wait at least their
+//! duration, and reaching a lock by name and by handle.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use ipc_core::sync::{Event, Lock, LockError, RLock, ReleaseError, Value};
+use ipc_core::testing::{fork, kill, reap, watchdog, Rng};
+
+#[test]
+fn four_processes_increment_a_value_under_a_lock() {
+    let _w = watchdog("four_processes_increment_a_value_under_a_lock", 120);
+    const PER: u64 = 250_000;
+    let v = Value::new(0u64).unwrap();
+    let kids: Vec<_> = (0..4)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..PER {
+                    let g = match v.lock() {
+                        Ok(g) if !g.owner_died() => g,
+                        _ => return 2,
+                    };
+                    g.set(g.get() + 1);
+                }
+                0
+            })
+        })
+        .collect();
+    for k in kids {
+        assert_eq!(reap(k), Ok(0));
+    }
+    assert_eq!(v.get(), 4 * PER);
+}
+
+/// The child takes the lock, says so, and sleeps until it is killed.
+fn doomed_holder(lock: &Lock, held: &Event) -> libc::pid_t {
+    fork(|| {
+        let g = lock.acquire().unwrap();
+        held.set();
+        std::thread::sleep(Duration::from_secs(60));
+        drop(g);
+        0
+    })
+}
+
+#[test]
+fn a_killed_holder_never_deadlocks_the_next_acquirer() {
+    let _w = watchdog("a_killed_holder_never_deadlocks_the_next_acquirer", 120);
+    let mut rng = Rng::from_env("a_killed_holder_never_deadlocks_the_next_acquirer");
+    let lock = Lock::new().unwrap();
+    let timeout = Duration::from_secs(5);
+    for round in 0..100 {
+        let held = Event::new().unwrap();
+        let pid = doomed_holder(&lock, &held);
+        assert!(held.wait_timeout(Duration::from_secs(10)), "round {round}");
+        let delay = Duration::from_micros(rng.below(30_000));
+        // Half the rounds kill while the acquirer already sleeps on the lock.
+        let killer = (round % 2 == 0).then(|| {
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                kill(pid);
+            })
+        });
+        if killer.is_none() {
+            std::thread::sleep(delay);
+            kill(pid);
+        }
+        let t = Instant::now();
+        let g = lock.acquire_timeout(timeout);
+        let took = t.elapsed();
+        let g = g.unwrap_or_else(|e| panic!("round {round}: {e} after {took:?}"));
+        assert!(g.owner_died(), "round {round}: owner death not reported");
+        assert!(took < timeout, "round {round}");
+        drop(g);
+        if let Some(k) = killer {
+            k.join().unwrap();
+        }
+        assert_eq!(reap(pid), Err(libc::SIGKILL));
+        // The lock is normal again: free, and the next acquire reports nothing.
+        assert!(!lock.try_acquire().unwrap().owner_died());
+    }
+}
+
+#[test]
+fn only_one_waiter_takes_over_a_dead_holder() {
+    let _w = watchdog("only_one_waiter_takes_over_a_dead_holder", 60);
+    let lock = Lock::new().unwrap();
+    let died = Value::new(0u32).unwrap();
+    let held = Event::new().unwrap();
+    let pid = doomed_holder(&lock, &held);
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            fork(|| {
+                let g = lock.acquire_timeout(Duration::from_secs(10)).unwrap();
+                if g.owner_died() {
+                    let d = died.lock().unwrap();
+                    d.set(d.get() + 1);
+                }
+                0
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(30));
+    kill(pid);
+    for w in waiters {
+        assert_eq!(reap(w), Ok(0));
+    }
+    assert_eq!(reap(pid), Err(libc::SIGKILL));
+    assert_eq!(died.get(), 1);
+}
+
+#[test]
+fn try_acquire_takes_over_a_dead_holder_at_once() {
+    let _w = watchdog("try_acquire_takes_over_a_dead_holder_at_once", 30);
+    let lock = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    let pid = doomed_holder(&lock, &held);
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    assert_eq!(lock.try_acquire().err(), Some(LockError::WouldBlock));
+    kill(pid);
+    assert_eq!(reap(pid), Err(libc::SIGKILL));
+    assert!(lock.try_acquire().unwrap().owner_died());
+}
+
+#[test]
+fn an_rlock_held_by_a_killed_process_is_taken_over() {
+    let _w = watchdog("an_rlock_held_by_a_killed_process_is_taken_over", 30);
+    let r = RLock::new().unwrap();
+    let held = Event::new().unwrap();
+    let pid = fork(|| {
+        let a = r.acquire().unwrap();
+        let b = r.acquire().unwrap();
+        held.set();
+        std::thread::sleep(Duration::from_secs(60));
+        drop((b, a));
+        0
+    });
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    assert_eq!(r.try_acquire().err(), Some(LockError::WouldBlock));
+    assert_eq!(r.release(), Err(ReleaseError::NotOwner));
+    kill(pid);
+    let g = r.acquire_timeout(Duration::from_secs(5)).unwrap();
+    assert!(g.owner_died());
+    assert_eq!(r.count(), 1, "a take-over starts at depth one");
+    drop(g);
+    assert!(!r.locked());
+    assert_eq!(reap(pid), Err(libc::SIGKILL));
+}
+
+#[test]
+fn an_rlock_whose_thread_exited_is_taken_over() {
+    let _w = watchdog("an_rlock_whose_thread_exited_is_taken_over", 30);
+    let r = RLock::new().unwrap();
+    let r2 = r.clone();
+    std::thread::spawn(move || r2.acquire().unwrap().leak())
+        .join()
+        .unwrap();
+    assert!(r.locked());
+    let g = r.acquire_timeout(Duration::from_secs(5)).unwrap();
+    assert!(g.owner_died());
+}
+
+#[test]
+fn a_lock_may_be_released_by_another_process() {
+    let _w = watchdog("a_lock_may_be_released_by_another_process", 30);
+    let lock = Lock::new().unwrap();
+    lock.acquire().unwrap().leak();
+    let child = fork(|| match lock.release() {
+        Ok(()) => 0,
+        Err(_) => 1,
+    });
+    assert_eq!(reap(child), Ok(0));
+    assert!(!lock.locked());
+    assert_eq!(lock.release(), Err(ReleaseError::NotHeld));
+}
+
+#[test]
+fn timeouts_wait_at_least_their_duration() {
+    let _w = watchdog("timeouts_wait_at_least_their_duration", 30);
+    let lock = Lock::new().unwrap();
+    let r = RLock::new().unwrap();
+    let held = Event::new().unwrap();
+    let done = Event::new().unwrap();
+    let child = fork(|| {
+        let _a = lock.acquire().unwrap();
+        let _b = r.acquire().unwrap();
+        held.set();
+        done.wait();
+        0
+    });
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    for ms in [1u64, 15, 60] {
+        let d = Duration::from_millis(ms);
+        let t = Instant::now();
+        assert_eq!(lock.acquire_timeout(d).err(), Some(LockError::Timeout));
+        assert!(t.elapsed() >= d, "Lock waited {:?} < {d:?}", t.elapsed());
+        let t = Instant::now();
+        assert_eq!(r.acquire_timeout(d).err(), Some(LockError::Timeout));
+        assert!(t.elapsed() >= d, "RLock waited {:?} < {d:?}", t.elapsed());
+    }
+    done.set();
+    assert_eq!(reap(child), Ok(0));
+}
+
+#[test]
+fn a_lock_is_reached_by_name_and_by_handle() {
+    let _w = watchdog("a_lock_is_reached_by_name_and_by_handle", 30);
+    let lock = Lock::create_named("mp-rs-sync-test").unwrap();
+    let name = lock.name().unwrap().to_owned();
+    let by_handle = Lock::from_handle(lock.handle()).unwrap();
+    let child = fork(|| {
+        let other = Lock::open_named(&name).unwrap();
+        other.acquire().unwrap().leak();
+        0
+    });
+    assert_eq!(reap(child), Ok(0));
+    assert!(by_handle.locked());
+    // The child exited holding it: the next acquirer takes over.
+    assert!(by_handle.acquire().unwrap().owner_died());
+    assert!(RLock::open_named(&name).is_err(), "a Lock is not an RLock");
+    drop((lock, by_handle));
+    assert!(
+        Lock::open_named(&name).is_err(),
+        "the creator unlinks the name"
+    );
+}
+
+#[test]
+fn a_corrupted_lock_word_is_an_error_not_a_hang() {
+    let _w = watchdog("a_corrupted_lock_word_is_an_error_not_a_hang", 30);
+    let lock = Lock::new().unwrap();
+    let seg = ipc_core::segment::Segment::from_handle(
+        lock.handle(),
+        ipc_core::segment::Kind(0x5359_4E01),
+    )
+    .unwrap();
+    // SAFETY: the lock word is the first 8 bytes of the payload, which is 64-byte aligned.
+    let word = unsafe { &*(seg.payload_ptr() as *const std::sync::atomic::AtomicU64) };
+    word.store(u64::MAX, Ordering::SeqCst);
+    assert!(matches!(lock.try_acquire(), Err(LockError::Corrupted(_))));
+    assert!(matches!(
+        lock.acquire_timeout(Duration::from_millis(50)),
+        Err(LockError::Corrupted(_))
+    ));
+    // A raw release clears any word.
+    lock.release().unwrap();
+    assert!(lock.try_acquire().is_ok());
+}
