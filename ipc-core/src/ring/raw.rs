@@ -82,6 +82,9 @@ struct Control {
     closes: Line<AtomicU32>,
     /// Bit 0: a producer handle was ever opened; bit 1: a consumer handle was.
     ever: AtomicU32,
+    /// Padding records between head and tail (cancelled, wrap or abandoned), so that
+    /// `len` counts only real records.
+    paddings: AtomicU32,
     /// Words for the layer above (mp-queue keeps its flavour tag and task counts here).
     /// The ring never reads them.
     user: Line<[AtomicU32; USER_WORDS]>,
@@ -231,6 +234,7 @@ impl RawRing {
                 not_full: Line(EventCount::new()),
                 closes: Line(AtomicU32::new(0)),
                 ever: AtomicU32::new(0),
+                paddings: AtomicU32::new(0),
                 user: Line(std::array::from_fn(|_| AtomicU32::new(0))),
             });
             for i in 0..lay.slots as usize {
@@ -407,6 +411,7 @@ impl RawRing {
                         Ordering::Relaxed,
                     );
                     if pad {
+                        c.paddings.fetch_add(1, Ordering::Relaxed);
                         // SYNC: SeqCst for the wake handshake with sleeping consumers.
                         d.claim.store(word(s, PADDING, 0), Ordering::SeqCst);
                         self.not_empty().notify(1);
@@ -436,12 +441,13 @@ impl RawRing {
             if self.desc(h).claim.load(Ordering::Acquire) != word(h, PADDING, 0) {
                 break;
             }
-            let _ = c.head.0.compare_exchange(
-                h,
-                h.wrapping_add(1),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
+            if c.head
+                .0
+                .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                c.paddings.fetch_sub(1, Ordering::Relaxed);
+            }
             moved = true;
         }
         if moved {
@@ -509,6 +515,7 @@ impl RawRing {
 
     /// Withdraws a claimed record: it becomes padding that consumers skip.
     pub(crate) fn cancel(&self, claim: &WriteClaim) {
+        self.ctl().paddings.fetch_add(1, Ordering::Relaxed);
         // SYNC: SeqCst for the wake handshake, as in `publish`.
         self.desc(claim.seq)
             .claim
@@ -561,13 +568,15 @@ impl RawRing {
                     };
                 }
                 READING | DONE | PADDING => {
-                    let _ = c.head.0.compare_exchange(
-                        h,
-                        h.wrapping_add(1),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
+                    let moved = c
+                        .head
+                        .0
+                        .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok();
                     if st == PADDING {
+                        if moved {
+                            c.paddings.fetch_sub(1, Ordering::Relaxed);
+                        }
                         self.advance_free()?;
                     }
                 }
@@ -680,6 +689,7 @@ impl RawRing {
         {
             return Ok(()); // it changed: published after all, or another process recovered it
         }
+        c.paddings.fetch_add(1, Ordering::Relaxed);
         let ext = d.extent.load(Ordering::Acquire);
         if seq_of(ext) != seq {
             // Died between claim and extent: nothing was written, so the record is empty.
@@ -749,12 +759,11 @@ impl RawRing {
         let c = self.ctl();
         let h = c.head.0.load(Ordering::Acquire);
         let t = seq_of(c.tail.0.load(Ordering::Acquire));
-        let n = t.wrapping_sub(h);
-        if (n as i32) < 0 {
-            0
-        } else {
-            (n as usize).min(self.lay.maxsize as usize)
-        }
+        // Paddings may be counted a moment before or after they appear between head and
+        // tail; a negative reading (a race, or a process that died mid-update) counts as 0.
+        let pads = (c.paddings.load(Ordering::Relaxed) as i32).max(0);
+        let n = (t.wrapping_sub(h) as i32).saturating_sub(pads);
+        (n.max(0) as usize).min(self.lay.maxsize as usize)
     }
 
     /// True when no record has room in items right now.

@@ -77,7 +77,9 @@ fn fifo_with_exact_lengths_across_many_wraps() {
         let len = (round as usize * 7) % 100;
         let msg: Vec<u8> = (0..len).map(|i| (i as u32 + round) as u8).collect();
         assert!(push(r, 0, &msg));
+        assert_eq!(r.len(), 1, "wrap padding is not counted");
         assert_eq!(pop(r, 1).unwrap(), msg);
+        assert_eq!(r.len(), 0);
     }
     assert!(pop(r, 1).is_none());
 }
@@ -115,9 +117,13 @@ fn cancelled_and_abandoned_records_are_skipped() {
     let h = Heap::new(256, 8);
     let r = &h.ring;
     let c = r.try_claim(3, 10).unwrap().unwrap();
+    assert_eq!(r.len(), 1, "a record being written counts");
     r.cancel(&c);
+    assert_eq!(r.len(), 0, "a cancelled record is not counted");
     assert!(push(r, 0, b"after cancel"));
+    assert_eq!(r.len(), 1);
     assert_eq!(pop(r, 1).unwrap(), b"after cancel");
+    assert_eq!(r.len(), 0);
 
     // A writer that dies after claiming: the consumer sees Busy, then recovers.
     let _dead = r.try_claim(5, 10).unwrap().unwrap();
@@ -127,6 +133,7 @@ fn cancelled_and_abandoned_records_are_skipped() {
     };
     assert_eq!(owner_of(word), 5);
     r.abandon_write(seq, word).unwrap();
+    assert_eq!(r.len(), 1, "only the live record counts");
     assert_eq!(pop(r, 1).unwrap(), b"behind the dead one");
 
     // A reader that dies holding a record: its space comes back.
