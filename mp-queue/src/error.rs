@@ -175,9 +175,9 @@ impl<T> fmt::Display for PutError<T> {
         match self {
             PutError::Full(_) => f.write_str("the queue is full"),
             PutError::Timeout(_) => f.write_str("the queue stayed full until the timeout"),
-            PutError::Closed(_) => {
-                f.write_str("the queue is closed for putting (this handle was closed, or every reader is gone)")
-            }
+            PutError::Closed(_) => f.write_str(
+                "the queue is closed for putting (this handle was closed, or every reader is gone)",
+            ),
             PutError::TooLarge { len, max, .. } => write!(
                 f,
                 "message of {len} bytes exceeds the queue capacity of {max} bytes; \
@@ -240,9 +240,7 @@ impl GetError {
             PopError::Empty => GetError::Empty,
             PopError::Timeout => GetError::Timeout,
             PopError::Closed => GetError::Closed,
-            e => GetError::Failed(Error {
-                repr: Repr::Pop(e),
-            }),
+            e => GetError::Failed(Error { repr: Repr::Pop(e) }),
         }
     }
 }

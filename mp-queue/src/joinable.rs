@@ -265,7 +265,9 @@ pub struct SimpleQueue<T> {
 
 impl<T> fmt::Debug for SimpleQueue<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimpleQueue").field("queue", &self.q).finish()
+        f.debug_struct("SimpleQueue")
+            .field("queue", &self.q)
+            .finish()
     }
 }
 

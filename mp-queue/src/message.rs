@@ -192,5 +192,7 @@ pub(crate) fn decode<T: Message>(bytes: &[u8]) -> Result<T, rancor::Error> {
 
 /// The first reservation for a `T`: its archived root, rounded up to the ring's unit.
 pub(crate) fn first_guess<T: Message>() -> usize {
-    std::mem::size_of::<T::Archived>().next_multiple_of(16).max(16)
+    std::mem::size_of::<T::Archived>()
+        .next_multiple_of(16)
+        .max(16)
 }

@@ -41,7 +41,13 @@ pub const PIPE_CAPACITY: usize = 1 << 20;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn pipe<T: Message>(duplex: bool) -> Result<(Connection<T>, Connection<T>), Error> {
-    let ring = || -> Result<Ring, Error> { tagged(QueueBuilder::default().capacity(PIPE_CAPACITY).create_ring(None)?) };
+    let ring = || -> Result<Ring, Error> {
+        tagged(
+            QueueBuilder::default()
+                .capacity(PIPE_CAPACITY)
+                .create_ring(None)?,
+        )
+    };
     let forward = ring()?; // second end -> first end
     let first_recv = Endpoint::new(forward.clone(), false, true)?;
     let second_send = Endpoint::new(forward, true, false)?;
@@ -156,7 +162,10 @@ impl<T: Message> Connection<T> {
             check_tag(&ring, TAG_PIPE)?;
             Ok(Some(Endpoint::new(ring, tx, !tx)?))
         };
-        Ok(Connection::from_parts(open(send, true)?, open(recv, false)?))
+        Ok(Connection::from_parts(
+            open(send, true)?,
+            open(recv, false)?,
+        ))
     }
 
     /// The fds and sizes a spawned child needs for [`Connection::from_handle`].
@@ -235,9 +244,9 @@ impl<T: Message> Connection<T> {
     }
 
     fn receiver(&self) -> Result<&Endpoint, GetError> {
-        self.recv.as_ref().ok_or_else(|| {
-            GetError::Failed(Error::handle("this end of a simplex pipe only sends"))
-        })
+        self.recv
+            .as_ref()
+            .ok_or_else(|| GetError::Failed(Error::handle("this end of a simplex pipe only sends")))
     }
 
     fn take_stash(&self) -> Option<Vec<u8>> {

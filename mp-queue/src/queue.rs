@@ -354,7 +354,8 @@ impl<T: Message> Queue<T> {
     fn get_ref_wait(&self, wait: Wait) -> Result<Ref<'_, T>, GetError> {
         let record = self.ep.pop(wait)?;
         let archived = message::access::<T>(&record)
-            .map_err(|e| GetError::Invalid(Error::rkyv(e)))? as *const T::Archived;
+            .map_err(|e| GetError::Invalid(Error::rkyv(e)))?
+            as *const T::Archived;
         Ok(Ref { record, archived })
     }
 

@@ -1,0 +1,223 @@
+//! Behaviour ported from CPython's `Lib/test/_test_multiprocessing.py`, class
+//! `_TestQueue` (test_put, test_get, test_fork, test_qsize, test_task_done, test_closed_queue,
+//! test_timeout) and `_TestSimpleQueue`, run across real forked processes.
+//! Where we differ from Python on purpose (Closed after the writers are gone), the test
+//! says so.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{fork, reap, watchdog};
+use mp_queue::{GetError, JoinableQueue, PutError, Queue, SimpleQueue};
+
+const TIMEOUT: Duration = Duration::from_millis(100);
+
+/// test_put: maxsize 6; put, put_nowait, put(block, timeout) fill it; then every form of
+/// put on a full queue fails with Full (immediately) or Timeout (after its duration).
+#[test]
+fn put() {
+    let _w = watchdog("put", 30);
+    let q: Queue<u32> = Queue::builder().maxsize(6).create().unwrap();
+    assert!(q.empty() && !q.full());
+    q.put(1).unwrap();
+    q.try_put(2).unwrap();
+    q.put_timeout(3, TIMEOUT).unwrap();
+    q.put(4).unwrap();
+    q.try_put(5).unwrap();
+    q.put_timeout(6, TIMEOUT).unwrap();
+    assert_eq!(q.qsize(), 6);
+    assert!(!q.empty() && q.full());
+    assert_eq!(q.try_put(7), Err(PutError::Full(7)));
+    let t = Instant::now();
+    assert_eq!(q.put_timeout(7, TIMEOUT), Err(PutError::Timeout(7)));
+    assert!(t.elapsed() >= TIMEOUT, "put_timeout returned early");
+
+    // A child takes the six items; the parent's blocked put then goes through.
+    let rx = q.clone();
+    let child = fork(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let got: Vec<u32> = (0..6).map(|_| rx.get().unwrap()).collect();
+        i32::from(got != [1, 2, 3, 4, 5, 6])
+    });
+    q.put(7).unwrap();
+    assert_eq!(reap(child), Ok(0));
+    assert_eq!(q.get().unwrap(), 7);
+}
+
+/// test_get: a child puts four items after a delay; get, get_nowait, get(block, timeout)
+/// take them; on the empty queue every form of get fails with Empty or Timeout.
+#[test]
+fn get() {
+    let _w = watchdog("get", 30);
+    let q: Queue<u32> = Queue::new().unwrap();
+    let tx = q.clone();
+    let child = fork(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        for i in 1..=4 {
+            tx.put(i).unwrap();
+        }
+        0
+    });
+    assert_eq!(q.get().unwrap(), 1); // blocks until the child puts
+    assert_eq!(reap(child), Ok(0));
+    assert_eq!(q.get_timeout(TIMEOUT).unwrap(), 2);
+    assert_eq!(q.try_get().unwrap(), 3);
+    assert_eq!(q.get().unwrap(), 4);
+    assert!(q.empty());
+    assert_eq!(q.try_get(), Err(GetError::Empty));
+    let t = Instant::now();
+    assert_eq!(q.get_timeout(TIMEOUT), Err(GetError::Timeout));
+    assert!(t.elapsed() >= TIMEOUT, "get_timeout returned early");
+}
+
+/// test_fork: a queue made before fork carries items both ways; ten items put by the
+/// child arrive in order.
+#[test]
+fn fork_both_ways() {
+    let _w = watchdog("fork_both_ways", 30);
+    let to_child: Queue<String> = Queue::new().unwrap();
+    let to_parent: Queue<String> = Queue::new().unwrap();
+    let child = fork(|| {
+        let hello = to_child.get().unwrap();
+        for i in 0..10 {
+            to_parent.put(format!("{hello} {i}")).unwrap();
+        }
+        0
+    });
+    to_child.put("hello".into()).unwrap();
+    for i in 0..10 {
+        assert_eq!(to_parent.get().unwrap(), format!("hello {i}"));
+    }
+    assert_eq!(reap(child), Ok(0));
+}
+
+/// test_qsize: exact across processes, at once (no feeder thread to wait for).
+#[test]
+fn qsize_is_exact_across_processes() {
+    let _w = watchdog("qsize", 30);
+    let q: Queue<u64> = Queue::new().unwrap();
+    assert_eq!(q.qsize(), 0);
+    let child = fork(|| {
+        q.put(5).unwrap();
+        i32::from(q.qsize() != 1) // counted the moment put returns
+    });
+    assert_eq!(reap(child), Ok(0));
+    assert_eq!(q.qsize(), 1); // and the child never had to flush before exiting
+    q.put(6).unwrap();
+    assert_eq!(q.qsize(), 2);
+    q.get().unwrap();
+    assert_eq!(q.qsize(), 1);
+}
+
+/// test_task_done: four worker processes take 10 items each and call task_done; join
+/// returns when all are done. A fifth call too many is an error (Python's ValueError).
+#[test]
+fn task_done_and_join() {
+    let _w = watchdog("task_done", 30);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    assert!(q.task_done().is_err(), "task_done before any get must fail");
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            fork(|| {
+                for _ in 0..10 {
+                    q.get().unwrap();
+                    std::thread::sleep(Duration::from_millis(1));
+                    q.task_done().unwrap();
+                }
+                0
+            })
+        })
+        .collect();
+    for i in 0..40 {
+        q.put(i).unwrap();
+    }
+    q.join();
+    assert_eq!(q.unfinished(), 0);
+    for w in workers {
+        assert_eq!(reap(w), Ok(0));
+    }
+    assert!(q.task_done().is_err());
+}
+
+/// join_timeout on unfinished work returns false after at least the timeout.
+#[test]
+fn join_timeout_waits_its_duration() {
+    let _w = watchdog("join_timeout", 30);
+    let q: JoinableQueue<u8> = JoinableQueue::new().unwrap();
+    q.put(1).unwrap();
+    let t = Instant::now();
+    assert!(!q.join_timeout(TIMEOUT));
+    assert!(t.elapsed() >= TIMEOUT);
+    q.get().unwrap();
+    q.task_done().unwrap();
+    assert!(q.join_timeout(TIMEOUT));
+}
+
+/// test_closed_queue: put on a closed handle fails. Beyond Python: once every writer has
+/// closed or exited, get drains and then reports Closed instead of hanging (cpython #87971).
+#[test]
+fn closed_queue() {
+    let _w = watchdog("closed_queue", 30);
+    let mut q: Queue<u32> = Queue::new().unwrap();
+    let producers: Vec<_> = (0..3)
+        .map(|p| {
+            fork(|| {
+                for i in 0..100 {
+                    q.put(p * 1000 + i).unwrap();
+                }
+                0 // the child exits: its handles close with it
+            })
+        })
+        .collect();
+    q.close();
+    assert!(matches!(q.put(1), Err(PutError::Closed(1))));
+    let mut got = Vec::new();
+    loop {
+        match q.get() {
+            Ok(v) => got.push(v),
+            Err(GetError::Closed) => break,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    for p in producers {
+        assert_eq!(reap(p), Ok(0));
+    }
+    got.sort();
+    let want: Vec<u32> = (0..3)
+        .flat_map(|p| (0..100).map(move |i| p * 1000 + i))
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// A writer killed by SIGKILL counts as gone: the reader drains and gets Closed.
+#[test]
+fn killed_writer_closes_the_queue() {
+    let _w = watchdog("killed_writer", 30);
+    let mut q: Queue<u32> = Queue::new().unwrap();
+    let child = fork(|| {
+        q.put(1).unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    });
+    q.close();
+    assert_eq!(q.get().unwrap(), 1);
+    common::kill(child);
+    assert_eq!(reap(child), Err(libc::SIGKILL));
+    assert_eq!(q.get(), Err(GetError::Closed));
+}
+
+/// _TestSimpleQueue: empty, put, get between processes.
+#[test]
+fn simple_queue() {
+    let _w = watchdog("simple_queue", 30);
+    let q: SimpleQueue<String> = SimpleQueue::new().unwrap();
+    assert!(q.empty());
+    let child = fork(|| {
+        q.put("from child".into()).unwrap();
+        0
+    });
+    assert_eq!(q.get().unwrap(), "from child");
+    assert_eq!(reap(child), Ok(0));
+    assert!(q.empty());
+}

@@ -1,0 +1,135 @@
+//! Messages: every size up to the capacity, oversize refused at once, rich types round
+//! trip, byte frames, and corrupted records rejected by validation.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+
+use common::{fork, job, reap, watchdog, Job};
+use mp_queue::{ByteQueue, GetError, PutError, Queue};
+
+#[test]
+fn rich_types_round_trip_across_fork() {
+    let _w = watchdog("rich_types", 30);
+    let q: Queue<Job> = Queue::new().unwrap();
+    let child = fork(|| {
+        for i in 0..200 {
+            q.put(job(i, (i as usize * 37) % 3000)).unwrap();
+        }
+        0
+    });
+    for i in 0..200 {
+        let want = job(i, (i as usize * 37) % 3000);
+        if i % 2 == 0 {
+            assert_eq!(q.get().unwrap(), want);
+        } else {
+            let r = q.get_ref().unwrap(); // read in place
+            assert_eq!(r.id, want.id);
+            assert_eq!(r.name.as_str(), want.name);
+            assert_eq!(r.payload.as_slice(), &want.payload[..]);
+            assert_eq!(r.parent.is_some(), want.parent.is_some());
+            assert_eq!(r.deserialize().unwrap(), want);
+        }
+    }
+    assert_eq!(reap(child), Ok(0));
+}
+
+#[test]
+fn every_size_up_to_the_capacity() {
+    let _w = watchdog("every_size", 60);
+    let cap = 64 * 1024;
+    let q = ByteQueue::with(Queue::builder().capacity(cap), None).unwrap();
+    let mut sizes: Vec<usize> = (0..=64).collect();
+    sizes.extend((1..=16).map(|k| k * 4096 - 1));
+    sizes.extend([cap - 16, cap - 1, cap]);
+    for &n in &sizes {
+        let msg: Vec<u8> = (0..n).map(|i| (i * 7 + n) as u8).collect();
+        q.put(&msg).unwrap();
+        assert_eq!(&*q.get_ref().unwrap(), &msg[..], "size {n}");
+    }
+    // Typed: a Vec<u8> whose archive is just under the capacity fits; a larger one is
+    // refused at once with its size, and comes back.
+    let tq: Queue<Vec<u8>> = Queue::builder().capacity(cap).create().unwrap();
+    let fits = vec![1u8; cap - 64];
+    tq.put(fits.clone()).unwrap();
+    assert_eq!(tq.get().unwrap(), fits);
+    match tq.put(vec![2u8; cap + 1]) {
+        Err(PutError::TooLarge { value, len, max }) => {
+            assert_eq!(value.len(), cap + 1);
+            assert!(len > cap);
+            assert_eq!(max, cap);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        q.put(&vec![0; cap + 1]),
+        Err(PutError::TooLarge { .. })
+    ));
+    let e = tq.try_put(vec![0; 2 * cap]).unwrap_err();
+    assert!(e.to_string().contains("exceeds the queue capacity"), "{e}");
+}
+
+#[test]
+fn values_larger_than_the_last_one_take_the_spill_path() {
+    // The first put reserves the last size seen; a larger value spills and is re-put.
+    let q: Queue<String> = Queue::new().unwrap();
+    for n in [1usize, 5000, 3, 70_000, 0, 200_000] {
+        q.put("x".repeat(n)).unwrap();
+        assert_eq!(q.get().unwrap().len(), n);
+    }
+    // try_put with a stale large guess still fits a small value into a nearly full queue.
+    let small: Queue<String> = Queue::builder().capacity(4096).create().unwrap();
+    small.put("y".repeat(3000)).unwrap();
+    small.try_put("z".into()).unwrap();
+    assert_eq!(small.qsize(), 2);
+}
+
+#[test]
+fn corrupted_record_is_an_error_not_a_crash() {
+    let q: Queue<Job> = Queue::new().unwrap();
+    let bytes = ByteQueue::from_handle(q.handle()).unwrap();
+    // Garbage where a Job should be: validation refuses it, the queue goes on.
+    bytes.put(&[0xff; 40]).unwrap();
+    bytes.put(&[]).unwrap();
+    q.put(job(3, 10)).unwrap();
+    assert!(matches!(q.get(), Err(GetError::Invalid(_))));
+    assert!(matches!(q.get_ref(), Err(GetError::Invalid(_))));
+    assert_eq!(q.get().unwrap(), job(3, 10));
+    // A valid archive whose inner offsets are flipped at random never crashes the reader.
+    let mut rng = common::Rng::from_env("corrupt");
+    let clean = rkyv::to_bytes::<rkyv::rancor::Error>(&job(5, 64)).unwrap();
+    let (mut invalid, mut valid) = (0, 0);
+    for _ in 0..500 {
+        let mut b = clean.to_vec();
+        for _ in 0..1 + rng.below(4) {
+            let at = rng.below(b.len() as u64) as usize;
+            b[at] = rng.next_u64() as u8;
+        }
+        bytes.put(&b).unwrap();
+        match q.get() {
+            Ok(_) => valid += 1,
+            Err(GetError::Invalid(e)) => {
+                assert!(!e.to_string().is_empty());
+                invalid += 1
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(
+        invalid > 0,
+        "random corruption was never detected ({valid} valid)"
+    );
+}
+
+#[test]
+fn wrong_handle_kind_is_a_clear_error() {
+    let (a, _b) = mp_queue::pipe::<u8>(true).unwrap();
+    let h = a.handle().recv.unwrap();
+    let e = Queue::<u8>::from_handle(h).unwrap_err();
+    assert!(e.to_string().contains("Pipe"), "{e}");
+    let raw = ipc_core::ring::Ring::builder().create().unwrap();
+    raw.user_words()[0].store(0, Ordering::Release);
+    assert!(Queue::<u8>::from_handle(raw.handle()).is_err());
+    assert!("12".parse::<mp_queue::ConnectionHandle>().is_err());
+    assert!(Queue::<u8>::open("/definitely-not-there").is_err());
+}

@@ -1,0 +1,152 @@
+//! Every queue and connection reaches another process in three ways: inherited across
+//! fork, attached from a handle by a spawned program, and opened by name from an
+//! unrelated program (`mp-queue-peer`, a separate binary).
+
+mod common;
+
+use std::time::Duration;
+
+use common::{fork, job, reap, run_peer, watchdog, Job};
+use mp_queue::{pipe, Connection, GetError, JoinableQueue, Queue};
+
+fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "peer failed: {:?}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn queue_by_name_to_an_unrelated_program() {
+    let _w = watchdog("queue_by_name", 60);
+    let q: Queue<Job> = Queue::builder().create_named("mpq-test").unwrap();
+    let name = q.name().unwrap().to_string();
+    for i in 0..50 {
+        q.put(common::job(i, 100)).unwrap();
+    }
+    let out = run_peer(&["get-name", &name, "50"], &[]);
+    assert_eq!(stdout(&out), format!("sum {}", (0..50).sum::<u64>()));
+    // And the other way: the peer puts, we get.
+    let out = run_peer(&["put-name", &name, "20"], &[]);
+    stdout(&out);
+    for i in 0..20 {
+        assert_eq!(q.get().unwrap(), job(i, 100));
+    }
+    // The creator unlinks the name when it drops the queue.
+    drop(q);
+    assert!(Queue::<Job>::open(&name).is_err());
+}
+
+#[test]
+fn queue_by_handle_to_a_spawned_program() {
+    let _w = watchdog("queue_by_handle", 60);
+    let q: Queue<Job> = Queue::new().unwrap();
+    for i in 0..30 {
+        q.put(common::job(i, 100)).unwrap();
+    }
+    let h = q.handle();
+    let out = run_peer(&["get-handle", &h.to_string(), "30"], &[h.fd]);
+    assert_eq!(stdout(&out), format!("sum {}", (0..30).sum::<u64>()));
+    assert!(q.empty());
+}
+
+#[test]
+fn joinable_queue_by_handle() {
+    let _w = watchdog("joinable_by_handle", 60);
+    let q: JoinableQueue<Job> = JoinableQueue::new().unwrap();
+    for i in 0..25 {
+        q.put(job(i, 10)).unwrap();
+    }
+    let h = q.handle();
+    let out = run_peer(&["joinable-handle", &h.to_string()], &[h.fd]);
+    assert_eq!(stdout(&out), "done 25");
+    assert!(q.join_timeout(Duration::from_secs(5)));
+}
+
+#[test]
+fn pipe_across_fork_both_directions() {
+    let _w = watchdog("pipe_fork", 30);
+    let (a, b) = pipe::<String>(true).unwrap();
+    // The child holds copies of both ends (fork copies everything, as with Python and
+    // Unix pipes), so it cannot wait for Closed on `b` while its copy of `a` is open:
+    // it echoes a known number of messages.
+    let child = fork(|| {
+        for _ in 0..100 {
+            let s = b.recv().unwrap();
+            b.send(format!("{s} and back")).unwrap();
+        }
+        0
+    });
+    drop(b);
+    for i in 0..100 {
+        a.send(format!("msg {i}")).unwrap();
+        assert_eq!(a.recv().unwrap(), format!("msg {i} and back"));
+    }
+    assert_eq!(reap(child), Ok(0));
+    // The child exited: its copies of both ends closed with it.
+    assert_eq!(a.recv(), Err(GetError::Closed));
+}
+
+#[test]
+fn simplex_pipe_has_one_direction() {
+    let (r, w) = pipe::<u32>(false).unwrap();
+    w.send(1).unwrap();
+    assert_eq!(r.recv().unwrap(), 1);
+    assert!(
+        r.send(2).is_err(),
+        "the first end of a simplex pipe only receives"
+    );
+    assert!(w.try_recv().is_err(), "the second end only sends");
+}
+
+#[test]
+fn pipe_by_name_to_an_unrelated_program() {
+    let _w = watchdog("pipe_by_name", 60);
+    let conn = Connection::<String>::create_named("mpq-pipe", true).unwrap();
+    let name = conn.peer_name().unwrap();
+    let peer = std::thread::spawn(move || run_peer(&["echo-pipe", &name], &[]));
+    for i in 0..20 {
+        conn.send(format!("hello {i}")).unwrap();
+        assert_eq!(conn.recv().unwrap(), format!("hello {i} and back"));
+    }
+    drop(conn);
+    assert_eq!(stdout(&peer.join().unwrap()), "peer closed");
+}
+
+#[test]
+fn pipe_by_handle_to_a_spawned_program() {
+    let _w = watchdog("pipe_by_handle", 60);
+    let (mine, theirs) = pipe::<String>(true).unwrap();
+    let h = theirs.handle();
+    let fds = [h.send.unwrap().fd, h.recv.unwrap().fd];
+    let arg = h.to_string();
+    let peer = std::thread::spawn(move || {
+        let out = run_peer(&["echo-handle", &arg], &fds);
+        drop(theirs); // keep our copy of the peer's end open until the peer has attached
+        out
+    });
+    mine.send("one".into()).unwrap();
+    assert_eq!(mine.recv().unwrap(), "one and back");
+    drop(mine);
+    assert_eq!(stdout(&peer.join().unwrap()), "peer closed");
+}
+
+#[test]
+fn pipe_peer_gone_is_closed_not_a_hang() {
+    let _w = watchdog("pipe_peer_gone", 30);
+    let (a, b) = pipe::<u8>(true).unwrap();
+    let child = fork(|| {
+        b.send(9).unwrap();
+        0 // exits holding `a` and `b` copies: both close with the process
+    });
+    drop(b);
+    assert_eq!(reap(child), Ok(0));
+    assert_eq!(a.recv().unwrap(), 9);
+    assert_eq!(a.recv(), Err(GetError::Closed));
+    assert!(matches!(a.send(1), Err(mp_queue::PutError::Closed(1))));
+    // poll reports "recv would not block" for a closed pipe, as Python's poll on EOF.
+    assert!(a.poll(Some(Duration::from_millis(10))));
+}
