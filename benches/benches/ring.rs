@@ -13,11 +13,9 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
-use std::io::{Read, Write};
-use std::os::fd::FromRawFd;
 use std::time::{Duration, Instant};
 
-use benches::{cache_line_rtt, drain, fill, futex_rtt, ring_for, Peer};
+use benches::{cache_line_rtt, crossbeam_bounded, drain, fill, futex_rtt, pipe, ring_for, Peer};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ipc_core::ring::Ring;
 
@@ -136,9 +134,7 @@ fn round_trip(c: &mut Criterion) {
 fn baselines(c: &mut Criterion) {
     let mut g = c.benchmark_group("baseline");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("crossbeam/8B", |b| {
-        b.iter_custom(crossbeam_bounded::<8>)
-    });
+    g.bench_function("crossbeam/8B", |b| b.iter_custom(crossbeam_bounded::<8>));
     g.bench_function("crossbeam/1KiB", |b| {
         b.iter_custom(crossbeam_bounded::<1024>)
     });
@@ -157,53 +153,6 @@ fn baselines(c: &mut Criterion) {
     g.bench_function("cache_line_rtt", |b| b.iter_custom(cache_line_rtt));
     g.bench_function("futex_rtt", |b| b.iter_custom(futex_rtt));
     g.finish();
-}
-
-fn crossbeam_bounded<const N: usize>(iters: u64) -> Duration {
-    let (tx, rx) = crossbeam_channel::bounded::<[u8; N]>(1024);
-    let t = Instant::now();
-    let producer = std::thread::spawn(move || {
-        for _ in 0..iters {
-            tx.send([7u8; N]).unwrap();
-        }
-    });
-    for _ in 0..iters {
-        black_box(rx.recv().unwrap()[0]);
-    }
-    let took = t.elapsed();
-    producer.join().unwrap();
-    took
-}
-
-/// One write per message into a pipe; the reader reads exactly the bytes sent.
-fn pipe(size: usize, iters: u64) -> Duration {
-    let mut fds = [0; 2];
-    // SAFETY: `fds` is a valid out-array of two ints.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: both fds are fresh and owned here.
-    let (mut r, mut w) = unsafe {
-        (
-            std::fs::File::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    };
-    let msg = vec![7u8; size];
-    let child = ipc_core::testing::fork(|| {
-        for _ in 0..iters {
-            w.write_all(&msg).unwrap();
-        }
-        0
-    });
-    drop(w);
-    let mut buf = vec![0u8; size];
-    let t = Instant::now();
-    for _ in 0..iters {
-        r.read_exact(&mut buf).unwrap();
-        black_box(buf[0]);
-    }
-    let took = t.elapsed();
-    let _ = ipc_core::testing::reap(child);
-    took
 }
 
 criterion_group! {

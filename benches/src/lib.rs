@@ -5,6 +5,8 @@
 //! Every peer is forked once per benchmark, outside the timed part; each timed call tells
 //! it how many operations to do, and a `STOP` command ends it before it is reaped.
 
+use std::hint::black_box;
+use std::io::{Read, Write};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -163,5 +165,55 @@ pub fn futex_rtt(iters: u64) -> Duration {
     }
     let took = t.elapsed();
     let _ = reap(child);
+    took
+}
+
+/// crossbeam `bounded(1024)` between two threads of this process: `iters` arrays of `N`
+/// bytes; the in-process ceiling the ANCHORS targets compare with.
+pub fn crossbeam_bounded<const N: usize>(iters: u64) -> Duration {
+    let (tx, rx) = crossbeam_channel::bounded::<[u8; N]>(1024);
+    let t = Instant::now();
+    let producer = std::thread::spawn(move || {
+        for _ in 0..iters {
+            tx.send([7u8; N]).unwrap();
+        }
+    });
+    for _ in 0..iters {
+        black_box(rx.recv().unwrap()[0]);
+    }
+    let took = t.elapsed();
+    producer.join().unwrap();
+    took
+}
+
+/// A Unix pipe between two processes: one write per message of `size` bytes; the reader
+/// reads exactly the bytes sent.
+pub fn pipe(size: usize, iters: u64) -> Duration {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is a valid out-array of two ints.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds are fresh and owned here.
+    let (mut r, mut w) = unsafe {
+        (
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[0]),
+            <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]),
+        )
+    };
+    let msg = vec![7u8; size];
+    let child = ipc_core::testing::fork(|| {
+        for _ in 0..iters {
+            w.write_all(&msg).unwrap();
+        }
+        0
+    });
+    drop(w);
+    let mut buf = vec![0u8; size];
+    let t = Instant::now();
+    for _ in 0..iters {
+        r.read_exact(&mut buf).unwrap();
+        black_box(buf[0]);
+    }
+    let took = t.elapsed();
+    let _ = ipc_core::testing::reap(child);
     took
 }

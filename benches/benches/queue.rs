@@ -1,0 +1,266 @@
+//! mp-queue between processes, beside its peers in the same run.
+//!
+//! `cargo bench -p benches --bench queue` (all), or filter: `-- queue/1p1c`.
+//! Groups:
+//! - `queue/1p1c/...`: one producer process, this process consuming. `u64/{get,get_ref,
+//!   get_many}` is `Queue<u64>`; `bytes/SIZE/{get,get_ref}` is `ByteQueue` (`get` copies
+//!   into a new `Vec`, `get_ref` reads in place and touches one byte).
+//! - `queue/2p2c/...`: two producer and two consumer processes.
+//! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
+//!   a Unix pipe and `ipc-channel` between two processes, memcpy of 1 MiB in one thread.
+//! Python's `multiprocessing.Queue` and `faster-fifo` on the same sizes:
+//! `python3 benches/python/queue_bench.py` (see BENCHMARKS.md).
+
+// criterion's macros generate undocumented public functions.
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use benches::{crossbeam_bounded, pipe, Peer};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ipc_core::ring::Ring;
+use mp_queue::{ByteQueue, Queue};
+
+const SIZES: [usize; 4] = [64, 1024, 64 * 1024, 1024 * 1024];
+
+fn label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
+        s => format!("{s}B"),
+    }
+}
+
+fn byte_queue(size: usize) -> ByteQueue {
+    let opts = Queue::builder()
+        .capacity((8 * size).max(1 << 20))
+        .maxsize(8192);
+    ByteQueue::with(opts, None).expect("byte queue")
+}
+
+fn one_to_one(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue/1p1c");
+    g.throughput(Throughput::Elements(1));
+
+    let q: Queue<u64> = Queue::builder().maxsize(8192).create().unwrap();
+    let tx = q.clone();
+    let producer = Peer::spawn(None, move |n| {
+        for i in 0..n {
+            tx.put(i).expect("put");
+        }
+    });
+    g.bench_function("u64/get", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            producer.command(iters);
+            for _ in 0..iters {
+                black_box(q.get().unwrap());
+            }
+            t.elapsed()
+        })
+    });
+    g.bench_function("u64/get_ref", |b| {
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            producer.command(iters);
+            for _ in 0..iters {
+                black_box(*q.get_ref().unwrap());
+            }
+            t.elapsed()
+        })
+    });
+    g.bench_function("u64/get_many", |b| {
+        let mut buf = Vec::with_capacity(256);
+        b.iter_custom(|iters| {
+            let t = Instant::now();
+            producer.command(iters);
+            let mut got = 0;
+            while got < iters {
+                buf.clear();
+                got += q.get_many(&mut buf, 256).unwrap() as u64;
+                black_box(buf.last());
+            }
+            t.elapsed()
+        })
+    });
+    drop(producer);
+
+    for size in SIZES {
+        let q = byte_queue(size);
+        let tx = q.try_clone().unwrap();
+        let msg = vec![7u8; size];
+        let producer = Peer::spawn(None, move |n| {
+            for _ in 0..n {
+                tx.put(&msg).expect("put");
+            }
+        });
+        g.bench_function(
+            BenchmarkId::new("bytes", format!("{}/get", label(size))),
+            |b| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    producer.command(iters);
+                    for _ in 0..iters {
+                        black_box(q.get().unwrap());
+                    }
+                    t.elapsed()
+                })
+            },
+        );
+        g.bench_function(
+            BenchmarkId::new("bytes", format!("{}/get_ref", label(size))),
+            |b| {
+                b.iter_custom(|iters| {
+                    let t = Instant::now();
+                    producer.command(iters);
+                    for _ in 0..iters {
+                        black_box(q.get_ref().unwrap().first().copied());
+                    }
+                    t.elapsed()
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+/// Two producer and two consumer processes; each timed call moves `iters` messages and
+/// waits for all four peers to report done.
+fn two_by_two(c: &mut Criterion) {
+    let mut g = c.benchmark_group("queue/2p2c");
+    g.throughput(Throughput::Elements(1));
+    let done = Ring::builder().capacity(4096).create().unwrap();
+    let done_rx = done.consumer().unwrap();
+    let run = |peers: &[Peer], iters: u64| {
+        let half = iters.div_ceil(2);
+        let t = Instant::now();
+        for p in peers {
+            p.command(half);
+        }
+        for _ in 0..peers.len() {
+            done_rx.pop().unwrap();
+        }
+        t.elapsed()
+    };
+
+    let q: Queue<u64> = Queue::builder().maxsize(8192).create().unwrap();
+    let mut peers: Vec<Peer> = (0..2)
+        .map(|_| {
+            let rx = q.clone();
+            Peer::spawn(Some(&done), move |n| {
+                for _ in 0..n {
+                    black_box(rx.get().expect("get"));
+                }
+            })
+        })
+        .collect();
+    peers.extend((0..2).map(|_| {
+        let tx = q.clone();
+        Peer::spawn(Some(&done), move |n| {
+            for i in 0..n {
+                tx.put(i).expect("put");
+            }
+        })
+    }));
+    g.bench_function("u64/get", |b| b.iter_custom(|iters| run(&peers, iters)));
+    drop(peers);
+
+    for size in SIZES {
+        let q = byte_queue(size);
+        let msg = vec![7u8; size];
+        let mut peers: Vec<Peer> = (0..2)
+            .map(|_| {
+                let rx = q.try_clone().unwrap();
+                Peer::spawn(Some(&done), move |n| {
+                    for _ in 0..n {
+                        black_box(rx.get_ref().expect("get").first().copied());
+                    }
+                })
+            })
+            .collect();
+        peers.extend((0..2).map(|_| {
+            let tx = q.try_clone().unwrap();
+            let msg = msg.clone();
+            Peer::spawn(Some(&done), move |n| {
+                for _ in 0..n {
+                    tx.put(&msg).expect("put");
+                }
+            })
+        }));
+        g.bench_function(
+            BenchmarkId::new("bytes", format!("{}/get_ref", label(size))),
+            |b| b.iter_custom(|iters| run(&peers, iters)),
+        );
+    }
+    g.finish();
+}
+
+fn peers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("peer");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("crossbeam/u64", |b| b.iter_custom(crossbeam_bounded::<8>));
+    for size in SIZES {
+        g.bench_function(BenchmarkId::new("pipe", label(size)), |b| {
+            b.iter_custom(|n| pipe(size, n))
+        });
+    }
+    g.bench_function("ipc-channel/u64", |b| b.iter_custom(ipc_channel_u64));
+    for size in SIZES {
+        g.bench_function(BenchmarkId::new("ipc-channel", label(size)), |b| {
+            b.iter_custom(|n| ipc_channel_bytes(size, n))
+        });
+    }
+    g.bench_function("memcpy/1MiB", |b| {
+        let (src, mut dst) = (vec![1u8; 1 << 20], vec![0u8; 1 << 20]);
+        b.iter(|| {
+            dst.copy_from_slice(black_box(&src));
+            black_box(&dst);
+        })
+    });
+    g.finish();
+}
+
+/// Servo's ipc-channel between two processes: typed `u64` (serde + bincode).
+fn ipc_channel_u64(iters: u64) -> Duration {
+    let (tx, rx) = ipc_channel::ipc::channel::<u64>().expect("ipc-channel");
+    let child = ipc_core::testing::fork(|| {
+        for i in 0..iters {
+            tx.send(i).expect("send");
+        }
+        0
+    });
+    let t = Instant::now();
+    for _ in 0..iters {
+        black_box(rx.recv().expect("recv"));
+    }
+    let took = t.elapsed();
+    let _ = ipc_core::testing::reap(child);
+    took
+}
+
+/// ipc-channel's raw byte channel between two processes.
+fn ipc_channel_bytes(size: usize, iters: u64) -> Duration {
+    let (tx, rx) = ipc_channel::ipc::bytes_channel().expect("ipc-channel");
+    let msg = vec![7u8; size];
+    let child = ipc_core::testing::fork(|| {
+        for _ in 0..iters {
+            tx.send(&msg).expect("send");
+        }
+        0
+    });
+    let t = Instant::now();
+    for _ in 0..iters {
+        black_box(rx.recv().expect("recv").first().copied());
+    }
+    let took = t.elapsed();
+    let _ = ipc_core::testing::reap(child);
+    took
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(15).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
+    targets = one_to_one, two_by_two, peers
+}
+criterion_main!(benches);
