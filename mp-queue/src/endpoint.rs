@@ -61,23 +61,34 @@ impl Endpoint {
     }
 
     pub(crate) fn put<T: Message>(&self, value: T, wait: Wait) -> Result<(), PutError<T>> {
+        self.put_framed(&[], &value, wait)
+            .map_err(|e| e.map_value(|()| value))
+    }
+
+    /// Puts one record: `header`, then `value` serialized (see [`message::put`]).
+    pub(crate) fn put_framed<T: Message>(
+        &self,
+        header: &[u8],
+        value: &T,
+        wait: Wait,
+    ) -> Result<(), PutError<()>> {
         let Some(tx) = &self.tx else {
-            return Err(PutError::Closed(value));
+            return Err(PutError::Closed(()));
         };
         let guess = match self.guess.load(Ordering::Relaxed) {
-            0 => message::first_guess::<T>(),
+            0 => header.len() + message::first_guess::<T>(),
             g => g,
         };
         let (deadline, non_blocking) = match wait {
             Wait::No => (None, true),
             Wait::Until(d) => (d, false),
         };
-        match message::put(tx, &value, guess, deadline, non_blocking) {
+        match message::put(tx, header, value, guess, deadline, non_blocking) {
             Ok(len) => {
                 self.guess.store(len, Ordering::Relaxed);
                 Ok(())
             }
-            Err(e) => Err(PutError::from_fail(e, value)),
+            Err(e) => Err(PutError::from_fail(e, ())),
         }
     }
 

@@ -112,16 +112,24 @@ impl<T> PutError<T> {
 
     /// The same error without its value (e.g. to keep the reason after taking the value).
     pub fn without_value(self) -> PutError<()> {
+        self.map_value(|_| ())
+    }
+
+    /// The same reason, carrying `f(value)` instead.
+    pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> PutError<U> {
         match self {
-            PutError::Full(_) => PutError::Full(()),
-            PutError::Timeout(_) => PutError::Timeout(()),
-            PutError::Closed(_) => PutError::Closed(()),
-            PutError::TooLarge { len, max, .. } => PutError::TooLarge {
-                value: (),
+            PutError::Full(v) => PutError::Full(f(v)),
+            PutError::Timeout(v) => PutError::Timeout(f(v)),
+            PutError::Closed(v) => PutError::Closed(f(v)),
+            PutError::TooLarge { value, len, max } => PutError::TooLarge {
+                value: f(value),
                 len,
                 max,
             },
-            PutError::Failed { error, .. } => PutError::Failed { value: (), error },
+            PutError::Failed { value, error } => PutError::Failed {
+                value: f(value),
+                error,
+            },
         }
     }
 

@@ -109,11 +109,13 @@ pub(crate) enum PutFail {
     Serialize(rancor::Error),
 }
 
-/// Serializes `value` into the ring: first straight into a reservation of `guess` bytes,
-/// else (the value is larger) through the spill buffer with one extra copy.
-/// Returns the serialized length, a good next guess.
+/// Serializes `header` then `value` into one record: first straight into a reservation of
+/// `guess` bytes, else (the value is larger) through the spill buffer with one extra copy.
+/// `header.len()` must be a multiple of 16 so the archive stays aligned. Returns the
+/// record's length, a good next guess.
 pub(crate) fn put<T: Message>(
     tx: &Producer,
+    header: &[u8],
     value: &T,
     guess: usize,
     deadline: Option<Instant>,
@@ -136,7 +138,7 @@ pub(crate) fn put<T: Message>(
                     spill,
                     spilled: false,
                 };
-                let w = serialize(value, w).map_err(PutFail::Serialize)?;
+                let w = serialize(header, value, w).map_err(PutFail::Serialize)?;
                 let len = w.pos;
                 if !w.spilled {
                     slot.commit_len(len);
@@ -154,7 +156,7 @@ pub(crate) fn put<T: Message>(
                     spill,
                     spilled: false,
                 };
-                let w = serialize(value, w).map_err(PutFail::Serialize)?;
+                let w = serialize(header, value, w).map_err(PutFail::Serialize)?;
                 if !w.spilled {
                     w.spill.clear(); // an empty value: nothing was written
                 }
@@ -173,14 +175,29 @@ pub(crate) fn put<T: Message>(
 }
 
 fn serialize<'w, T: Message>(
+    header: &[u8],
     value: &T,
-    w: SlotWriter<'w>,
+    mut w: SlotWriter<'w>,
 ) -> Result<SlotWriter<'w>, rancor::Error> {
+    if !header.is_empty() {
+        Writer::<rancor::Error>::write(&mut w, header)?;
+    }
     rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, w)
 }
 
-/// Validates `bytes` as an archived `T` (rkyv's `access`: every offset and length checked).
-pub(crate) fn access<T: Message>(bytes: &[u8]) -> Result<&T::Archived, rancor::Error> {
+/// Validates `bytes` as an archived `T` (rkyv's checked `access`: every offset and length
+/// is bounds-checked), e.g. the tail of a [`ByteQueue::put_framed`](crate::ByteQueue::put_framed)
+/// record. `bytes` must start 16-byte aligned, as every record in a queue does.
+///
+/// # Examples
+///
+/// ```
+/// let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&vec![1u32, 2])?;
+/// assert_eq!(mp_queue::access::<Vec<u32>>(&bytes)?.len(), 2);
+/// assert!(mp_queue::access::<Vec<u32>>(&[0xff; 8]).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn access<T: Message>(bytes: &[u8]) -> Result<&T::Archived, rancor::Error> {
     rkyv::access::<T::Archived, rancor::Error>(bytes)
 }
 

@@ -558,6 +558,53 @@ impl ByteQueue {
         self.ep.put_bytes(bytes, Wait::No)
     }
 
+    /// Puts one record made of `header` (raw bytes, a multiple of 16 long) followed by
+    /// `value` serialized with rkyv, written straight into shared memory. The reader finds
+    /// the archive at `&record[header.len()..]` (see [`access`](crate::access)). This is
+    /// how mp-pool frames its tasks: a fixed header, then typed arguments, one copy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put_framed(&[9; 16], &String::from("typed tail"), None)?;
+    /// let rec = q.get_ref()?;
+    /// assert_eq!(rec[..16], [9; 16]);
+    /// let s = mp_queue::access::<String>(&rec[16..])?;
+    /// assert_eq!(s.as_str(), "typed tail");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Panics
+    /// If `header.len()` is not a multiple of 16.
+    pub fn put_framed<T: Message>(
+        &self,
+        header: &[u8],
+        value: &T,
+        timeout: Option<Duration>,
+    ) -> Result<(), PutError<()>> {
+        assert!(
+            header.len() % 16 == 0,
+            "put_framed: header length must be a multiple of 16"
+        );
+        let wait = timeout.map_or(Wait::Until(None), Wait::timeout);
+        self.ep.put_framed(header, value, wait)
+    }
+
+    /// [`put_framed`](Self::put_framed) only if there is room now.
+    ///
+    /// # Panics
+    /// If `header.len()` is not a multiple of 16.
+    pub fn try_put_framed<T: Message>(&self, header: &[u8], value: &T) -> Result<(), PutError<()>> {
+        assert!(
+            header.len() % 16 == 0,
+            "put_framed: header length must be a multiple of 16"
+        );
+        self.ep.put_framed(header, value, Wait::No)
+    }
+
     /// Takes the next message into a new `Vec`.
     pub fn get(&self) -> Result<Vec<u8>, GetError> {
         Ok(self.get_ref()?.to_vec())
