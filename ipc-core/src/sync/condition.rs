@@ -1,14 +1,18 @@
 //! `Condition`: a condition variable over a `Lock` or `RLock` in the same segment.
 //!
-//! Waiters are counted in one word, `waiters | signals << 32`, changed only by CAS:
-//! a waiter registers (`waiters += 1`) while it holds the lock; `notify(n)` moves up to `n`
-//! from `waiters` to `signals` and wakes that many sleepers; a woken waiter consumes a
-//! signal (`signals -= 1`), and one that times out takes a signal if there is one, or
-//! withdraws (`waiters -= 1`). So `notify(n)` releases at most `n` waiters, and every
-//! registered waiter is released by `notify_all`.
+//! Three counters, as in glibc's classic condition variable: `total` waiters ever
+//! registered, and one word `wakeup:32 | woken:32 << 32` of signals ever issued and ever
+//! consumed, changed by CAS. A waiter registers while it holds the lock (`total += 1`) and
+//! remembers `wakeup` as `val`; it may consume a signal (`woken += 1`) only when
+//! `wakeup != val` (a signal came after it registered) and `woken != wakeup` (one is left).
+//! So a waiter never steals a signal issued before it started waiting. `notify(n)` issues
+//! `min(n, total - wakeup)` signals and wakes the sleepers, which re-check. A waiter that
+//! times out with nothing to consume leaves by `wakeup += 1, woken += 1`, which keeps
+//! `total - wakeup` the number of waiters still owed a signal.
 //!
-//! A waiter that dies while waiting keeps its place in the count: a later `notify(1)` may be
-//! spent on it (the signal then wakes a later waiter spuriously). `notify_all` is unaffected.
+//! A waiter that dies while waiting stays counted in `total`: a later `notify(1)` may be
+//! spent on it (the signal then lets a later waiter return early, a spurious wake-up).
+//! `notify_all` always reaches every live waiter.
 
 use std::fmt;
 use std::sync::Arc;
@@ -20,7 +24,7 @@ use super::SharedState;
 use super::{kind, new_segment, process_word, Lock, LockGuard, Mapped, RLock, RLockGuard};
 use crate::error::{corrupted, Corrupted, OpenError};
 use crate::futex::Wake;
-use crate::primitive::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::segment::{Kind, Segment, SegmentHandle};
 use crate::waiter::EventCount;
 
@@ -29,82 +33,111 @@ const LOCK_OFFSET: usize = 64;
 
 #[repr(C)]
 pub(crate) struct RawCondition {
-    /// `waiters:32 | signals:32 << 32`.
-    count: AtomicU64,
+    /// `wakeup:32 | woken:32 << 32`.
+    seq: AtomicU64,
+    /// Waiters ever registered.
+    total: AtomicU32,
     ec: EventCount,
 }
 
 // SAFETY: repr(C), atomics only; all-zero is "nobody waiting".
 unsafe impl SharedState for RawCondition {}
 
+fn pack(wakeup: u32, woken: u32) -> u64 {
+    u64::from(wakeup) | u64::from(woken) << 32
+}
+
 impl RawCondition {
-    /// Applies `f` to the count with a CAS loop; `f` returns the new count and a result.
-    fn update<R>(&self, mut f: impl FnMut(u32, u32) -> (u64, R)) -> R {
-        let mut c = self.count.load(Ordering::SeqCst);
+    /// Applies `f` to `(wakeup, woken)` with a CAS loop; `f` returns the new pair (or
+    /// `None` to leave it) and a result.
+    fn update<R>(&self, mut f: impl FnMut(u32, u32) -> (Option<(u32, u32)>, R)) -> R {
+        let mut c = self.seq.load(Ordering::SeqCst);
         loop {
             let (new, r) = f(c as u32, (c >> 32) as u32);
-            // SYNC: SeqCst orders the count against the event count's waiter check.
-            match self
-                .count
-                .compare_exchange_weak(c, new, Ordering::SeqCst, Ordering::SeqCst)
-            {
+            let Some((wakeup, woken)) = new else {
+                return r;
+            };
+            // SYNC: SeqCst orders the counters against the event count's waiter check.
+            match self.seq.compare_exchange_weak(
+                c,
+                pack(wakeup, woken),
+                Ordering::SeqCst,
+                Ordering::SeqCst,
+            ) {
                 Ok(_) => return r,
                 Err(now) => c = now,
             }
         }
     }
 
-    fn register(&self) -> Result<(), Corrupted> {
-        self.update(|w, s| match w.checked_add(1) {
-            Some(w) => (u64::from(w) | u64::from(s) << 32, Ok(())),
-            None => (
-                u64::from(w) | u64::from(s) << 32,
-                Err(corrupted("condition waiter count overflow")),
-            ),
-        })
+    /// Registers a waiter (with the lock held); returns its `val`.
+    fn register(&self) -> u32 {
+        self.total.fetch_add(1, Ordering::SeqCst);
+        self.seq.load(Ordering::SeqCst) as u32
     }
 
-    fn take_signal(&self) -> bool {
-        self.update(|w, s| {
-            if s > 0 {
-                (u64::from(w) | u64::from(s - 1) << 32, true)
+    /// Consumes a signal issued after the waiter registered, if one is left.
+    fn consume(&self, val: u32) -> bool {
+        self.update(|wakeup, woken| {
+            if wakeup != val && woken != wakeup {
+                (Some((wakeup, woken.wrapping_add(1))), true)
             } else {
-                (u64::from(w), false)
+                (None, false)
             }
         })
     }
 
-    /// A timed-out waiter leaves: takes a signal if one is there (then it was notified).
-    fn withdraw(&self) -> bool {
-        self.update(|w, s| {
-            if s > 0 {
-                (u64::from(w) | u64::from(s - 1) << 32, true)
+    /// A timed-out waiter leaves: consumes a signal if it may (then it was notified), or
+    /// cancels its registration.
+    fn leave(&self, val: u32) -> bool {
+        self.update(|wakeup, woken| {
+            if wakeup != val && woken != wakeup {
+                (Some((wakeup, woken.wrapping_add(1))), true)
             } else {
-                (u64::from(w.saturating_sub(1)), false)
+                (Some((wakeup.wrapping_add(1), woken.wrapping_add(1))), false)
             }
         })
     }
 
     fn notify(&self, n: u32) {
-        let k = self.update(|w, s| {
-            let k = n.min(w).min(u32::MAX - s);
-            (u64::from(w - k) | u64::from(s + k) << 32, k)
+        let total = self.total.load(Ordering::SeqCst);
+        let k = self.update(|wakeup, woken| {
+            // A corrupted count (more owed than could exist) issues nothing.
+            let owed = total.wrapping_sub(wakeup);
+            let k = if owed > i32::MAX as u32 {
+                0
+            } else {
+                n.min(owed)
+            };
+            if k == 0 {
+                (None, 0)
+            } else {
+                (Some((wakeup.wrapping_add(k), woken)), k)
+            }
         });
         if k > 0 {
-            self.ec.notify(k);
+            // Wake every sleeper: only those a signal is for can consume it; the rest
+            // sleep again.
+            self.ec.notify(u32::MAX);
         }
     }
 
-    /// Sleeps until a signal is taken (true) or `deadline` passes (false).
-    fn sleep(&self, deadline: Option<Instant>) -> bool {
+    /// Waiters that have not returned yet.
+    fn pending(&self) -> u32 {
+        let woken = (self.seq.load(Ordering::SeqCst) >> 32) as u32;
+        self.total.load(Ordering::SeqCst).wrapping_sub(woken)
+    }
+
+    /// Sleeps until a signal is consumed (true) or `deadline` passes (false).
+    fn sleep(&self, val: u32, deadline: Option<Instant>) -> bool {
         loop {
             let token = self.ec.prepare();
-            if self.take_signal() {
+            if self.consume(val) {
                 self.ec.cancel(token);
                 return true;
             }
             if self.ec.wait(token, deadline) == Wake::TimedOut {
-                return self.withdraw();
+                return self.leave(val);
             }
         }
     }
@@ -453,9 +486,15 @@ impl<L: ConditionLock> Condition<L> {
         if !self.lock.owns(guard) {
             return Err(AcquireError::NotOwner);
         }
-        self.raw.register()?;
-        let saved = self.lock.unlock_for_wait()?;
-        let notified = self.raw.sleep(deadline);
+        let val = self.raw.register();
+        let saved = match self.lock.unlock_for_wait() {
+            Ok(saved) => saved,
+            Err(e) => {
+                self.raw.leave(val);
+                return Err(e.into());
+            }
+        };
+        let notified = self.raw.sleep(val, deadline);
         if self.lock.relock(saved)? {
             L::mark_owner_died(guard);
         }
@@ -473,6 +512,17 @@ impl<L: ConditionLock> Condition<L> {
     /// ```
     pub fn notify(&self, n: u32) {
         self.raw.notify(n);
+    }
+
+    /// Waiters that have not yet returned from `wait` (notified ones included until they
+    /// wake); 0 when the condition is idle.
+    ///
+    /// ```
+    /// assert_eq!(ipc_core::sync::Condition::new()?.n_waiting(), 0);
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
+    pub fn n_waiting(&self) -> u32 {
+        self.raw.pending()
     }
 
     /// Wakes every waiter.
