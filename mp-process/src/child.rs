@@ -12,14 +12,19 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use ipc_core::ProcessId;
 
 use crate::entry::{EntryCall, Payload};
-use crate::state::{Me, ParentInfo, ME};
+use crate::state::{Me, ParentInfo, S};
 use crate::sys;
 
 /// Runs `body` as this child's whole life and exits with its code.
 ///
 /// `daemon_parent`: for a daemon, the pid of the process whose death must kill us.
 pub(crate) fn run_child(me: Me, daemon_parent: Option<libc::pid_t>, body: impl FnOnce()) -> ! {
-    ME.set(me);
+    S.me.set(me);
+    run_as_child(daemon_parent, body)
+}
+
+/// [`run_child`] once the identity is in place.
+pub(crate) fn run_as_child(daemon_parent: Option<libc::pid_t>, body: impl FnOnce()) -> ! {
     if let Some(parent) = daemon_parent {
         sys::die_with_parent(parent);
     }

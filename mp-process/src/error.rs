@@ -131,8 +131,15 @@ impl From<ArgsError> for StartError {
 }
 
 /// [`Process::close`](crate::Process::close) on a process that still runs: the process
-/// is handed back.
-pub struct CloseError(pub crate::Process);
+/// is handed back by [`into_inner`](CloseError::into_inner).
+pub struct CloseError(pub(crate) Box<crate::Process>);
+
+impl CloseError {
+    /// The process that could not be closed.
+    pub fn into_inner(self) -> crate::Process {
+        *self.0
+    }
+}
 
 impl fmt::Debug for CloseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -36,12 +36,10 @@ use std::sync::Mutex;
 use crate::child;
 use crate::entry::{Args, Payload, KIND_FORKSERVER};
 use crate::error::StartError;
-use crate::state::{self, ForkLocal, CLIENT_FD};
+use crate::state::{self, S};
 use crate::{spawn, sys};
 
-/// The parent's connection to its forkserver (none until first used).
-pub(crate) static CLIENT: ForkLocal<Mutex<Option<Client>>> = ForkLocal::new();
-
+/// The parent's connection to its forkserver (in [`S`], none until first used).
 pub(crate) struct Client {
     sock: OwnedFd,
     server_pid: libc::pid_t,
@@ -67,7 +65,7 @@ impl Client {
         };
         let (pid, _pidfd) = spawn::spawn(&payload, &[theirs.as_raw_fd()])?;
         drop(theirs);
-        CLIENT_FD.store(ours.as_raw_fd(), Ordering::Relaxed);
+        S.client_fd.store(ours.as_raw_fd(), Ordering::Relaxed);
         Ok(Client {
             sock: ours,
             server_pid: pid,
@@ -139,7 +137,7 @@ pub(crate) fn start_child(
     for t in &targets {
         msg.extend_from_slice(&t.to_le_bytes());
     }
-    let cell = CLIENT.get_or_init(|| Mutex::new(None));
+    let cell = S.client.get_or_init(|| Mutex::new(None));
     let mut guard = state::lock(cell);
     if guard.as_ref().is_none_or(|c| c.dead) {
         *guard = Some(Client::launch()?);
@@ -164,7 +162,7 @@ pub(crate) fn start_child(
 /// The raw wait status of forkserver child `pid`, which has exited (its pidfd said so).
 /// `None` if the server died before reporting it.
 pub(crate) fn exit_status(pid: libc::pid_t) -> Option<libc::c_int> {
-    let mut guard = state::lock(CLIENT.get()?);
+    let mut guard = state::lock(S.client.get()?);
     let client = guard.as_mut()?;
     loop {
         if let Some(status) = client.exited.remove(&pid) {
@@ -180,11 +178,11 @@ pub(crate) fn exit_status(pid: libc::pid_t) -> Option<libc::c_int> {
 
 /// Closes the connection: the server exits; then reaps it.
 pub(crate) fn stop() {
-    let Some(cell) = CLIENT.get() else { return };
+    let Some(cell) = S.client.get() else { return };
     let Some(client) = state::lock(cell).take() else {
         return;
     };
-    CLIENT_FD.store(-1, Ordering::Relaxed);
+    S.client_fd.store(-1, Ordering::Relaxed);
     drop(client.sock);
     let _ = sys::wait_blocking(client.server_pid);
 }

@@ -58,6 +58,9 @@
 //! `ipc_core` segment or ring by its handle (`fd:size`) in the arguments and its fd with
 //! `pass_fd`; the child maps it with `from_handle`.
 
+// The hook's examples are about `main` itself.
+#![allow(clippy::needless_doctest_main)]
+
 mod child;
 mod entry;
 mod error;

@@ -362,24 +362,28 @@ impl Process {
         &self,
         body: Box<dyn FnOnce() + Send>,
     ) -> Result<(libc::pid_t, OwnedFd, bool), StartError> {
-        let me = Me {
+        // Built before the fork, so that the child allocates nothing to take it on.
+        let me = Box::into_raw(Box::new(Me {
             name: self.name.clone(),
             daemon: self.daemon,
             identity: self.identity.clone(),
             parent: Some(state::as_parent()),
-        };
+        }));
         let parent = sys::getpid();
         // Python flushes too: buffered output would otherwise be written twice.
         let _ = io::stdout().flush();
-        let _ = io::stderr().flush();
-        // SAFETY: the child only runs `body` and leaves with `_exit` (run_child); see
+        // SAFETY: the child only runs `body` and leaves with `_exit` (run_as_child); see
         // StartMethod for what a child of a multi-threaded parent may touch.
         let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            state::S.me.set_prebuilt(me);
+            child::run_as_child(self.daemon.then_some(parent), body);
+        }
+        // SAFETY: `me` came from Box::into_raw above and only the child (another process)
+        // took it over.
+        drop(unsafe { Box::from_raw(me) });
         if pid < 0 {
             return Err(StartError::os("fork", sys::errno()));
-        }
-        if pid == 0 {
-            child::run_child(me, self.daemon.then_some(parent), body);
         }
         match sys::pidfd_open(pid) {
             Ok(fd) => Ok((pid, fd, false)),
@@ -506,7 +510,7 @@ impl Process {
     /// still running (Python raises `ValueError`).
     pub fn close(self) -> Result<(), CloseError> {
         if self.is_alive() {
-            return Err(CloseError(self));
+            return Err(CloseError(Box::new(self)));
         }
         if let Some(c) = &self.child {
             state::unregister(c.pid());

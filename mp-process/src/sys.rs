@@ -316,7 +316,7 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<
         // SAFETY: a non-null cmsg from CMSG_FIRSTHDR/NXTHDR points at a whole header.
         let (level, ty, len) = unsafe { ((*cmsg).cmsg_level, (*cmsg).cmsg_type, (*cmsg).cmsg_len) };
         // SAFETY: pure size computation.
-        let data_len = len as usize - unsafe { libc::CMSG_LEN(0) } as usize;
+        let data_len = len.saturating_sub(unsafe { libc::CMSG_LEN(0) } as usize);
         // SAFETY: the data follows the header inside the control buffer.
         let data = unsafe { libc::CMSG_DATA(cmsg) };
         if level == libc::SOL_SOCKET && ty == libc::SCM_RIGHTS {
@@ -327,12 +327,13 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<
                 // SAFETY: each received fd is new in this process and ours alone.
                 out.fds.push(unsafe { OwnedFd::from_raw_fd(fd) });
             }
-        } else if level == libc::SOL_SOCKET && ty == libc::SCM_CREDENTIALS {
-            if data_len >= std::mem::size_of::<libc::ucred>() {
-                // SAFETY: the kernel wrote a whole ucred here.
-                let cred = unsafe { data.cast::<libc::ucred>().read_unaligned() };
-                out.sender_pid = Some(cred.pid);
-            }
+        } else if level == libc::SOL_SOCKET
+            && ty == libc::SCM_CREDENTIALS
+            && data_len >= std::mem::size_of::<libc::ucred>()
+        {
+            // SAFETY: the kernel wrote a whole ucred here.
+            let cred = unsafe { data.cast::<libc::ucred>().read_unaligned() };
+            out.sender_pid = Some(cred.pid);
         }
         // SAFETY: walks to the next header or null, within the buffer.
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
@@ -360,12 +361,11 @@ pub(crate) fn close_range(lo: u32, hi: u32) {
     }
 }
 
-/// Flushes Rust's stdout and stderr, then leaves at once with `code`: no exit handlers,
-/// no unwinding into anyone's stack.
+/// Flushes Rust's stdout (stderr is unbuffered), then leaves at once with `code`: no
+/// exit handlers, no unwinding into anyone's stack.
 pub(crate) fn exit_now(code: i32) -> ! {
     use std::io::Write;
     let _ = std::io::stdout().flush();
-    let _ = std::io::stderr().flush();
     // SAFETY: `_exit` ends the process; nothing runs after it.
     unsafe { libc::_exit(code) }
 }

@@ -16,6 +16,7 @@ fn spawn_and_forkserver_report_the_missing_hook() {
             .unwrap();
         let e = p.start().unwrap_err();
         assert!(e.is_hook_missing(), "{m}: {e}");
+        eprintln!("{m}: {e}");
         assert!(e.to_string().contains("mp_process::init()"), "{e}");
         assert_eq!(p.pid(), None);
     }

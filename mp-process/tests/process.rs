@@ -348,7 +348,7 @@ fn grandchildren_are_named_after_their_parent() {
 fn close_refuses_a_running_process() {
     let _w = watchdog("close", 60);
     let p = started(Process::new(|| std::thread::sleep(Duration::from_secs(60))));
-    let p = p.close().unwrap_err().0;
+    let p = p.close().unwrap_err().into_inner();
     p.kill().unwrap();
     p.join();
     p.close().unwrap();
