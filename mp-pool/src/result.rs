@@ -1,0 +1,400 @@
+//! Where results land: one store per call, read through [`AsyncResult`], [`MapResult`]
+//! and [`Imap`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::error::{NotReady, TaskError};
+
+type Callback<R> = Box<dyn FnOnce(&R) + Send>;
+type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
+
+/// The results of one call (`apply_async`: one item; `map_async`, `imap`: many), filled by
+/// the pool's result thread.
+pub(crate) struct Store<R> {
+    inner: Mutex<Inner<R>>,
+    cv: Condvar,
+    total: usize,
+}
+
+struct Inner<R> {
+    items: Vec<Option<Result<R, TaskError>>>,
+    /// Indices in the order they arrived (for `imap_unordered`).
+    arrivals: VecDeque<usize>,
+    done: usize,
+    callback: Option<Callback<R>>,
+    error_callback: Option<ErrorCallback>,
+}
+
+impl<R> Store<R> {
+    pub(crate) fn new(total: usize) -> Arc<Store<R>> {
+        Arc::new(Store {
+            inner: Mutex::new(Inner {
+                items: (0..total).map(|_| None).collect(),
+                arrivals: VecDeque::new(),
+                done: 0,
+                callback: None,
+                error_callback: None,
+            }),
+            cv: Condvar::new(),
+            total,
+        })
+    }
+
+    pub(crate) fn with_callbacks(
+        total: usize,
+        callback: Option<Callback<R>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> Arc<Store<R>> {
+        let s = Store::new(total);
+        {
+            let mut i = s.inner.lock();
+            i.callback = callback;
+            i.error_callback = error_callback;
+        }
+        s
+    }
+
+    /// Stores the results of items `start..start + results.len()`. The callbacks (one-item
+    /// stores) run here, in the result thread, before the result becomes ready, as Python's.
+    pub(crate) fn fill(&self, start: usize, results: Vec<Result<R, TaskError>>) {
+        let n = results.len();
+        let mut inner = self.inner.lock();
+        if inner.done + n >= self.total
+            && (inner.callback.is_some() || inner.error_callback.is_some())
+        {
+            let (cb, ecb) = (inner.callback.take(), inner.error_callback.take());
+            drop(inner);
+            run_callbacks(&results, cb, ecb);
+            inner = self.inner.lock();
+        }
+        for (k, r) in results.into_iter().enumerate() {
+            let slot = &mut inner.items[start + k];
+            if slot.is_none() {
+                *slot = Some(r);
+                inner.done += 1;
+                inner.arrivals.push_back(start + k);
+            }
+        }
+        drop(inner);
+        self.cv.notify_all();
+    }
+
+    /// Fails every item not yet done (the pool was terminated).
+    pub(crate) fn fail_rest(&self, e: &TaskError) {
+        let inner = self.inner.lock();
+        let missing: Vec<usize> = (0..self.total)
+            .filter(|&i| inner.items[i].is_none())
+            .collect();
+        drop(inner);
+        for i in missing {
+            self.fill(i, vec![Err(e.clone())]);
+        }
+    }
+
+    fn done(&self) -> usize {
+        self.inner.lock().done
+    }
+
+    /// Waits until every item is done or `deadline` passes; true if done.
+    fn wait_all(&self, deadline: Option<Instant>) -> bool {
+        let mut inner = self.inner.lock();
+        while inner.done < self.total {
+            match deadline {
+                None => self.cv.wait(&mut inner),
+                Some(d) => {
+                    if self.cv.wait_until(&mut inner, d).timed_out() && inner.done < self.total {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    fn take_all(&self) -> Vec<Result<R, TaskError>> {
+        let mut inner = self.inner.lock();
+        inner
+            .items
+            .iter_mut()
+            .map(|s| s.take().unwrap_or(Err(TaskError::AlreadyTaken)))
+            .collect()
+    }
+
+    fn all_ok(&self) -> bool {
+        self.inner
+            .lock()
+            .items
+            .iter()
+            .all(|s| matches!(s, Some(Ok(_)) | None))
+    }
+}
+
+fn run_callbacks<R>(
+    results: &[Result<R, TaskError>],
+    cb: Option<Callback<R>>,
+    ecb: Option<ErrorCallback>,
+) {
+    let Some(r) = results.first() else { return };
+    match r {
+        Ok(v) => {
+            if let Some(cb) = cb {
+                cb(v);
+            }
+        }
+        Err(e) => {
+            if let Some(ecb) = ecb {
+                ecb(e);
+            }
+        }
+    }
+}
+
+fn deadline(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// The pending result of [`Pool::apply_async`](crate::Pool::apply_async): Python's
+/// `AsyncResult`.
+///
+/// # Examples
+///
+/// ```
+/// # mp_process::hook!();
+/// use mp_pool::Pool;
+///
+/// let pool = Pool::new(2)?;
+/// let r = pool.apply_async(|x: u64| x * 2, 21)?;
+/// r.wait();
+/// assert!(r.ready());
+/// assert_eq!(r.successful(), Ok(true));
+/// assert_eq!(r.get(), Ok(42));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AsyncResult<R> {
+    pub(crate) store: Arc<Store<R>>,
+}
+
+impl<R> fmt::Debug for AsyncResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AsyncResult")
+            .field("ready", &self.ready())
+            .finish()
+    }
+}
+
+impl<R> AsyncResult<R> {
+    /// Waits for the result and returns it (or why there is none).
+    pub fn get(self) -> Result<R, TaskError> {
+        self.store.wait_all(None);
+        self.store
+            .take_all()
+            .pop()
+            .unwrap_or(Err(TaskError::AlreadyTaken))
+    }
+
+    /// Waits at most `timeout`: the result, or [`TaskError::Timeout`] with the task still
+    /// pending (call again later).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<R, TaskError> {
+        if !self.store.wait_all(deadline(timeout)) {
+            return Err(TaskError::Timeout);
+        }
+        self.store
+            .take_all()
+            .pop()
+            .unwrap_or(Err(TaskError::AlreadyTaken))
+    }
+
+    /// Waits until the result is ready.
+    pub fn wait(&self) {
+        self.store.wait_all(None);
+    }
+
+    /// Waits at most `timeout`; true if the result is ready.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.store.wait_all(deadline(timeout))
+    }
+
+    /// True once the result (or its error) is in.
+    pub fn ready(&self) -> bool {
+        self.store.done() == self.store.total
+    }
+
+    /// Whether the task succeeded; [`NotReady`] before it is done (Python's ValueError).
+    pub fn successful(&self) -> Result<bool, NotReady> {
+        if !self.ready() {
+            return Err(NotReady);
+        }
+        Ok(self.store.all_ok())
+    }
+}
+
+/// The pending results of [`Pool::map_async`](crate::Pool::map_async) (and
+/// `starmap_async`): one `Result` per item, in the order of the items.
+///
+/// # Examples
+///
+/// ```
+/// # mp_process::hook!();
+/// use mp_pool::Pool;
+///
+/// let pool = Pool::new(2)?;
+/// let r = pool.map_async(|x: u32| x + 1, vec![1, 2, 3], None)?;
+/// let (done, total) = r.progress(); // for a progress bar
+/// assert!(done <= total && total == 3);
+/// let out: Vec<u32> = r.get().into_iter().collect::<Result<_, _>>()?;
+/// assert_eq!(out, [2, 3, 4]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MapResult<R> {
+    pub(crate) store: Arc<Store<R>>,
+}
+
+impl<R> fmt::Debug for MapResult<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (done, total) = self.progress();
+        f.debug_struct("MapResult")
+            .field("done", &done)
+            .field("total", &total)
+            .finish()
+    }
+}
+
+impl<R> MapResult<R> {
+    /// Waits for every item; one `Result` per item, in order.
+    pub fn get(self) -> Vec<Result<R, TaskError>> {
+        self.store.wait_all(None);
+        self.store.take_all()
+    }
+
+    /// Waits at most `timeout`: every item's result, or [`TaskError::Timeout`] with the
+    /// work still going (call again later).
+    pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<Result<R, TaskError>>, TaskError> {
+        if !self.store.wait_all(deadline(timeout)) {
+            return Err(TaskError::Timeout);
+        }
+        Ok(self.store.take_all())
+    }
+
+    /// Waits until every item is done.
+    pub fn wait(&self) {
+        self.store.wait_all(None);
+    }
+
+    /// Waits at most `timeout`; true if every item is done.
+    pub fn wait_timeout(&self, timeout: Duration) -> bool {
+        self.store.wait_all(deadline(timeout))
+    }
+
+    /// True once every item is done.
+    pub fn ready(&self) -> bool {
+        self.store.done() == self.store.total
+    }
+
+    /// Whether every item succeeded; [`NotReady`] before all are done.
+    pub fn successful(&self) -> Result<bool, NotReady> {
+        if !self.ready() {
+            return Err(NotReady);
+        }
+        Ok(self.store.all_ok())
+    }
+
+    /// `(done, total)` items: enough to draw a progress bar.
+    pub fn progress(&self) -> (usize, usize) {
+        (self.store.done(), self.store.total)
+    }
+}
+
+/// The results of [`Pool::imap`](crate::Pool::imap) (in order) or
+/// [`Pool::imap_unordered`](crate::Pool::imap_unordered) (as they finish), as an iterator.
+///
+/// # Examples
+///
+/// ```
+/// # mp_process::hook!();
+/// use mp_pool::Pool;
+///
+/// let pool = Pool::new(2)?;
+/// let mut it = pool.imap(|x: u64| x * x, 0..5u64, None)?;
+/// assert_eq!(it.next(), Some(Ok(0)));
+/// let rest: Vec<u64> = it.map(Result::unwrap).collect();
+/// assert_eq!(rest, [1, 4, 9, 16]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Imap<R> {
+    pub(crate) store: Arc<Store<R>>,
+    pub(crate) ordered: bool,
+    pub(crate) yielded: usize,
+}
+
+impl<R> fmt::Debug for Imap<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (done, total) = self.progress();
+        f.debug_struct("Imap")
+            .field("ordered", &self.ordered)
+            .field("done", &done)
+            .field("total", &total)
+            .finish()
+    }
+}
+
+impl<R> Imap<R> {
+    /// `(done, total)` items finished by the workers (not necessarily yielded yet).
+    pub fn progress(&self) -> (usize, usize) {
+        (self.store.done(), self.store.total)
+    }
+
+    /// The next result, waiting at most `timeout`: `Some(Err(TaskError::Timeout))` if
+    /// none came in time (Python's `next(timeout)`), `None` after the last.
+    pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, TaskError>> {
+        self.next_deadline(deadline(timeout))
+    }
+
+    fn next_deadline(&mut self, deadline: Option<Instant>) -> Option<Result<R, TaskError>> {
+        let store = &self.store;
+        if self.yielded == store.total {
+            return None;
+        }
+        let mut inner = store.inner.lock();
+        loop {
+            let ready = if self.ordered {
+                inner.items[self.yielded].is_some().then_some(self.yielded)
+            } else {
+                inner.arrivals.pop_front()
+            };
+            if let Some(i) = ready {
+                self.yielded += 1;
+                return Some(
+                    inner.items[i]
+                        .take()
+                        .unwrap_or(Err(TaskError::AlreadyTaken)),
+                );
+            }
+            match deadline {
+                None => store.cv.wait(&mut inner),
+                Some(d) => {
+                    if store.cv.wait_until(&mut inner, d).timed_out() {
+                        return Some(Err(TaskError::Timeout));
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<R> Iterator for Imap<R> {
+    type Item = Result<R, TaskError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_deadline(None)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.store.total - self.yielded;
+        (left, Some(left))
+    }
+}
