@@ -8,7 +8,7 @@ use ipc_core::ring::{Consumer, Producer, ReadGuard, Ring};
 use ipc_core::OpenError;
 
 use crate::error::{Error, GetError, PutError};
-use crate::message::{self, Message};
+use crate::message::{self, Encode, Message};
 
 /// How long to wait: not at all, until a deadline, or forever.
 #[derive(Debug, Clone, Copy)]
@@ -66,7 +66,7 @@ impl Endpoint {
     }
 
     /// Puts one record: `header`, then `value` serialized (see [`message::put`]).
-    pub(crate) fn put_framed<T: Message>(
+    pub(crate) fn put_framed<T: Encode>(
         &self,
         header: &[u8],
         value: &T,
@@ -76,7 +76,8 @@ impl Endpoint {
             return Err(PutError::Closed(()));
         };
         let guess = match self.guess.load(Ordering::Relaxed) {
-            0 => header.len() + message::first_guess::<T>(),
+            // First put: the archived root, rounded up to the ring's 16-byte unit.
+            0 => header.len() + std::mem::size_of::<T::Archived>().next_multiple_of(16),
             g => g,
         };
         let (deadline, non_blocking) = match wait {

@@ -53,6 +53,18 @@ impl<T> Message for T where
 {
 }
 
+/// A value rkyv can serialize into a queue record: the put half of [`Message`]. Borrowing
+/// wrappers (e.g. a slice archived as a `Vec`) can be `Encode` without being `Message`.
+pub trait Encode:
+    for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
+impl<T> Encode for T where
+    T: for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+{
+}
+
 /// The rkyv writer that `put` serializes with: it writes into the space reserved in the
 /// ring and, if the value turns out larger than that space, moves what it wrote into a
 /// reusable per-thread buffer and goes on there. You never build one yourself; it appears
@@ -113,7 +125,7 @@ pub(crate) enum PutFail {
 /// `guess` bytes, else (the value is larger) through the spill buffer with one extra copy.
 /// `header.len()` must be a multiple of 16 so the archive stays aligned. Returns the
 /// record's length, a good next guess.
-pub(crate) fn put<T: Message>(
+pub(crate) fn put<T: Encode>(
     tx: &Producer,
     header: &[u8],
     value: &T,
@@ -174,7 +186,7 @@ pub(crate) fn put<T: Message>(
     })
 }
 
-fn serialize<'w, T: Message>(
+fn serialize<'w, T: Encode>(
     header: &[u8],
     value: &T,
     mut w: SlotWriter<'w>,
@@ -205,11 +217,4 @@ pub fn access<T: Message>(bytes: &[u8]) -> Result<&T::Archived, rancor::Error> {
 pub(crate) fn decode<T: Message>(bytes: &[u8]) -> Result<T, rancor::Error> {
     let archived = access::<T>(bytes)?;
     rkyv::deserialize::<T, rancor::Error>(archived)
-}
-
-/// The first reservation for a `T`: its archived root, rounded up to the ring's unit.
-pub(crate) fn first_guess<T: Message>() -> usize {
-    std::mem::size_of::<T::Archived>()
-        .next_multiple_of(16)
-        .max(16)
 }

@@ -11,7 +11,7 @@ use ipc_core::segment::SegmentHandle;
 
 use crate::endpoint::{Endpoint, Wait};
 use crate::error::{Error, GetError, PutError};
-use crate::message::{self, Message};
+use crate::message::{self, Encode, Message};
 
 /// Default capacity in bytes.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
@@ -579,7 +579,7 @@ impl ByteQueue {
     ///
     /// # Panics
     /// If `header.len()` is not a multiple of 16.
-    pub fn put_framed<T: Message>(
+    pub fn put_framed<T: Encode>(
         &self,
         header: &[u8],
         value: &T,
@@ -597,7 +597,7 @@ impl ByteQueue {
     ///
     /// # Panics
     /// If `header.len()` is not a multiple of 16.
-    pub fn try_put_framed<T: Message>(&self, header: &[u8], value: &T) -> Result<(), PutError<()>> {
+    pub fn try_put_framed<T: Encode>(&self, header: &[u8], value: &T) -> Result<(), PutError<()>> {
         assert!(
             header.len() % 16 == 0,
             "put_framed: header length must be a multiple of 16"
