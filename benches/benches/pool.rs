@@ -7,6 +7,7 @@
 //!   one byte per page), per task.
 //! - `bound/...`: rayon on two threads (the in-process bound) and the futex round-trip
 //!   floor between two processes.
+//!
 //! Python's `Pool` on the same work: `python3 benches/python/pool_bench.py`.
 
 // criterion's macros generate undocumented public functions.

@@ -8,6 +8,7 @@
 //! - `queue/2p2c/...`: two producer and two consumer processes.
 //! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
 //!   a Unix pipe and `ipc-channel` between two processes, memcpy of 1 MiB in one thread.
+//!
 //! Python's `multiprocessing.Queue` and `faster-fifo` on the same sizes:
 //! `python3 benches/python/queue_bench.py` (see BENCHMARKS.md).
 
