@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use crate::child;
@@ -46,7 +46,12 @@ pub(crate) struct Client {
     /// Exit statuses reported by the server and not yet asked for.
     exited: HashMap<libc::pid_t, libc::c_int>,
     dead: bool,
+    /// Which server this is: a child of an earlier server that died never gets its
+    /// status from this one.
+    generation: u64,
 }
+
+static GENERATION: AtomicU64 = AtomicU64::new(0);
 
 impl Client {
     fn launch() -> Result<Client, StartError> {
@@ -71,7 +76,17 @@ impl Client {
             server_pid: pid,
             exited: HashMap::new(),
             dead: false,
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed) + 1,
         })
+    }
+
+    /// Ends and reaps the server (our child): no zombie is left behind.
+    fn reap(self) {
+        S.client_fd.store(-1, Ordering::Relaxed);
+        drop(self.sock); // a live server sees EOF and exits
+                         // SAFETY: `server_pid` is our unreaped child, so the pid is still the server's.
+        unsafe { libc::kill(self.server_pid, libc::SIGKILL) };
+        let _ = sys::wait_blocking(self.server_pid);
     }
 
     /// Reads one message and files it: `Ok(Some(reply))` for a start reply.
@@ -115,11 +130,12 @@ enum Reply {
 }
 
 /// Asks the forkserver (starting it if needed) for a child that runs `payload` with
-/// `pass` installed at the same numbers. Returns the child's pid and pidfd.
+/// `pass` installed at the same numbers. Returns the child's pid, its pidfd and the
+/// server's generation (for [`exit_status`]).
 pub(crate) fn start_child(
     payload: &Payload,
     pass: &[RawFd],
-) -> Result<(libc::pid_t, OwnedFd), StartError> {
+) -> Result<(libc::pid_t, OwnedFd, u64), StartError> {
     let memfd = sys::memfd_with(&payload.to_bytes()?).map_err(|e| StartError::os("memfd", e))?;
     let mut fds = vec![memfd.as_raw_fd()];
     let mut msg = Vec::with_capacity(8 + 4 * (pass.len() + 4));
@@ -140,6 +156,9 @@ pub(crate) fn start_child(
     let cell = S.client.get_or_init(|| Mutex::new(None));
     let mut guard = state::lock(cell);
     if guard.as_ref().is_none_or(|c| c.dead) {
+        if let Some(old) = guard.take() {
+            old.reap();
+        }
         *guard = Some(Client::launch()?);
     }
     let Some(client) = guard.as_mut() else {
@@ -153,17 +172,17 @@ pub(crate) fn start_child(
     loop {
         match client.read_one().map_err(fail)? {
             None => continue,
-            Some(Reply::Started(pid, pidfd)) => return Ok((pid, pidfd)),
+            Some(Reply::Started(pid, pidfd)) => return Ok((pid, pidfd, client.generation)),
             Some(Reply::Failed(e)) => return Err(StartError::os("the forkserver's fork", e)),
         }
     }
 }
 
 /// The raw wait status of forkserver child `pid`, which has exited (its pidfd said so).
-/// `None` if the server died before reporting it.
-pub(crate) fn exit_status(pid: libc::pid_t) -> Option<libc::c_int> {
+/// `None` if the server (of that `generation`) died before reporting it.
+pub(crate) fn exit_status(pid: libc::pid_t, generation: u64) -> Option<libc::c_int> {
     let mut guard = state::lock(S.client.get()?);
-    let client = guard.as_mut()?;
+    let client = guard.as_mut().filter(|c| c.generation == generation)?;
     loop {
         if let Some(status) = client.exited.remove(&pid) {
             return Some(status);
@@ -179,12 +198,9 @@ pub(crate) fn exit_status(pid: libc::pid_t) -> Option<libc::c_int> {
 /// Closes the connection: the server exits; then reaps it.
 pub(crate) fn stop() {
     let Some(cell) = S.client.get() else { return };
-    let Some(client) = state::lock(cell).take() else {
-        return;
-    };
-    S.client_fd.store(-1, Ordering::Relaxed);
-    drop(client.sock);
-    let _ = sys::wait_blocking(client.server_pid);
+    if let Some(client) = state::lock(cell).take() {
+        client.reap();
+    }
 }
 
 /// The server's main loop (in the process the hook runs). Never returns.

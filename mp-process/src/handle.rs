@@ -28,7 +28,8 @@ pub(crate) struct Child {
     pidfd: OwnedFd,
     name: String,
     daemon: bool,
-    via_server: bool,
+    /// For a forkserver child, the server's generation (see `forkserver::exit_status`).
+    server: Option<u64>,
     state: Mutex<State>,
 }
 
@@ -49,14 +50,14 @@ impl Child {
         pidfd: OwnedFd,
         name: String,
         daemon: bool,
-        via_server: bool,
+        server: Option<u64>,
     ) -> Arc<Child> {
         let child = Arc::new(Child {
             pid,
             pidfd,
             name,
             daemon,
-            via_server,
+            server,
             state: Mutex::new(State::Running),
         });
         state::register(child.clone());
@@ -86,12 +87,12 @@ impl Child {
         if let State::Done(code) = *st {
             return Some(code);
         }
-        let code = if self.via_server {
+        let code = if let Some(generation) = self.server {
             // The pidfd tells whether it exited; the server tells how, moments later.
             if !sys::is_readable(self.pidfd.as_fd()).unwrap_or(true) {
                 return None;
             }
-            forkserver::exit_status(self.pid).map(sys::exit_code)
+            forkserver::exit_status(self.pid, generation).map(sys::exit_code)
         } else {
             match sys::try_wait(self.pid) {
                 Ok(None) => return None,

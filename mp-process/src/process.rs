@@ -304,7 +304,7 @@ impl Process {
             .take()
             .ok_or_else(StartError::already_started)?;
         let method = self.method.unwrap_or_else(get_start_method);
-        let (pid, pidfd, via_server) = match (target, method) {
+        let (pid, pidfd, server) = match (target, method) {
             (Target::Closure(f), StartMethod::Fork) => self.fork(f)?,
             (Target::Closure(f), m) => {
                 *self.target.get_mut().unwrap_or_else(|e| e.into_inner()) =
@@ -322,11 +322,12 @@ impl Process {
             }
             (Target::Entry(call), StartMethod::Spawn) => {
                 let (pid, fd) = spawn::spawn(&self.payload(call), &self.fds)?;
-                (pid, fd, false)
+                (pid, fd, None)
             }
             (Target::Entry(call), StartMethod::Forkserver) => {
-                let (pid, fd) = forkserver::start_child(&self.payload(call), &self.fds)?;
-                (pid, fd, true)
+                let (pid, fd, generation) =
+                    forkserver::start_child(&self.payload(call), &self.fds)?;
+                (pid, fd, Some(generation))
             }
         };
         self.child = Some(Child::new(
@@ -334,7 +335,7 @@ impl Process {
             pidfd,
             self.name.clone(),
             self.daemon,
-            via_server,
+            server,
         ));
         Ok(())
     }
@@ -361,7 +362,7 @@ impl Process {
     fn fork(
         &self,
         body: Box<dyn FnOnce() + Send>,
-    ) -> Result<(libc::pid_t, OwnedFd, bool), StartError> {
+    ) -> Result<(libc::pid_t, OwnedFd, Option<u64>), StartError> {
         // Built before the fork, so that the child allocates nothing to take it on.
         let me = Box::into_raw(Box::new(Me {
             name: self.name.clone(),
@@ -386,7 +387,7 @@ impl Process {
             return Err(StartError::os("fork", sys::errno()));
         }
         match sys::pidfd_open(pid) {
-            Ok(fd) => Ok((pid, fd, false)),
+            Ok(fd) => Ok((pid, fd, None)),
             Err(e) => {
                 // SAFETY: `pid` is our unreaped child.
                 unsafe { libc::kill(pid, libc::SIGKILL) };
