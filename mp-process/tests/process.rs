@@ -353,3 +353,13 @@ fn close_refuses_a_running_process() {
     p.join();
     p.close().unwrap();
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    // Fails to compile if a handle stops being shareable across threads (a pool's
+    // supervisor holds them).
+    fn check<T: Send + Sync>() {}
+    check::<Process>();
+    check::<mp_process::ActiveChild>();
+    check::<mp_process::StartError>();
+}
