@@ -11,7 +11,7 @@
 //! - `process/forkserver`: an entry function forked by the forkserver (started once,
 //!   before the timed part).
 //!
-//! Python's figures for the same three methods come from `mp-process/scripts/bench_python.py`.
+//! Python's figures for the same three methods come from `benches/python/process_bench.py`.
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
