@@ -25,7 +25,8 @@ type Chunk = (String, String, Vec<String>);
 fn copy_chunk((src, dst, files): Chunk) -> Result<u64, String> {
     let mut bytes = 0;
     for rel in files {
-        bytes += copy_one(Path::new(&src), Path::new(&dst), &rel).map_err(|e| format!("{rel}: {e}"))?;
+        bytes +=
+            copy_one(Path::new(&src), Path::new(&dst), &rel).map_err(|e| format!("{rel}: {e}"))?;
     }
     Ok(bytes)
 }
@@ -50,7 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [] => {
             let src = tmp.join("src");
             let (small, large) = if quick { (2_000, 1) } else { (20_000, 4) };
-            println!("generating {small} small files and {large} large ones in {}", src.display());
+            println!(
+                "generating {small} small files and {large} large ones in {}",
+                src.display()
+            );
             generate(&src, small, large, if quick { 4 << 20 } else { 32 << 20 })?;
             (src, tmp.clone(), true)
         }
@@ -62,6 +66,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 1. One process: copy every file in turn.
     let dst1 = dst_root.join("copy-single");
+    flush_to_disk(); // so the kernel's write-back of earlier files is not timed here
     let t = Instant::now();
     for (rel, _) in &files {
         copy_one(&src, &dst1, rel)?;
@@ -74,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dst2 = dst_root.join("copy-pool");
     let chunks = chunk(&src, &dst2, &files, workers);
     let n_chunks = chunks.len();
+    flush_to_disk();
     let t = Instant::now();
     let pool = Pool::new(workers)?;
     let copied: u64 = pool
@@ -84,7 +90,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pooled = t.elapsed().as_secs_f64();
     drop(pool);
     assert_eq!(copied, total);
-    report(&format!("pool of {workers} ({n_chunks} tasks)"), files.len(), total, pooled);
+    report(
+        &format!("pool of {workers} ({n_chunks} tasks)"),
+        files.len(),
+        total,
+        pooled,
+    );
     println!("speedup: {:.2}x", single / pooled);
 
     // 3. Both copies, byte for byte.
@@ -96,20 +107,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!("verified: both copies equal the source, byte for byte");
+    let cores = mp_process::cpu_count();
     println!(
         "\nWhy the speedup is what it is: copying a file is system calls plus a memory copy \
          inside the kernel (the files sit in the page cache after being written), so the \
-         work is CPU-bound in the kernel and splits across cores; with {} cores the bound \
-         is {}x, minus starting the pool's processes and the cost of many tiny files \
-         (open/create/close dominate them). On a disk-bound copy (files not cached) more \
-         processes mostly add seeks, and the speedup shrinks toward 1x.",
-        mp_process::cpu_count(),
-        mp_process::cpu_count()
+         work is CPU-bound in the kernel and splits across cores: with {cores} cores expect \
+         up to {cores}x, less the pool's start-up and the per-file cost of open/create/close \
+         that dominates tiny files. A figure above {cores}x means the one-process run was \
+         slowed by something else (other load, the disk's write-back): run it again. When \
+         the files are not cached and the disk is the bottleneck, more processes mostly add \
+         seeks and the speedup shrinks toward 1x."
     );
     if generated {
         fs::remove_dir_all(&tmp)?;
     }
     Ok(())
+}
+
+/// `sync(2)`: writes dirty pages out now, so neither timed copy pays for the other's.
+fn flush_to_disk() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
 }
 
 fn report(what: &str, files: usize, bytes: u64, secs: f64) {
@@ -154,7 +172,12 @@ fn list(root: &Path) -> std::io::Result<Vec<(String, u64)>> {
             if ty.is_dir() {
                 dirs.push(e.path());
             } else if ty.is_file() {
-                let rel = e.path().strip_prefix(root).expect("under root").to_string_lossy().into_owned();
+                let rel = e
+                    .path()
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .to_string_lossy()
+                    .into_owned();
                 out.push((rel, e.metadata()?.len()));
             }
         }
@@ -167,7 +190,10 @@ fn list(root: &Path) -> std::io::Result<Vec<(String, u64)>> {
 /// alone, so one worker is not left copying them all.
 fn chunk(src: &Path, dst: &Path, files: &[(String, u64)], workers: usize) -> Vec<Chunk> {
     let per = files.len().div_ceil(4 * workers).max(1);
-    let (s, d) = (src.to_string_lossy().into_owned(), dst.to_string_lossy().into_owned());
+    let (s, d) = (
+        src.to_string_lossy().into_owned(),
+        dst.to_string_lossy().into_owned(),
+    );
     let mut chunks = Vec::new();
     let (mut cur, mut bytes) = (Vec::new(), 0u64);
     for (rel, n) in files {
