@@ -42,7 +42,7 @@ fn copy_one(src: &Path, dst: &Path, rel: &str) -> std::io::Result<u64> {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _mp = mp_process::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
+    let quick = examples::quick(); // `--quick` or MP_EXAMPLES_QUICK=1
     let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
 
     let tmp = std::env::temp_dir().join(format!("mp-copy-files-{}", std::process::id()));

@@ -59,7 +59,7 @@ fn data_for(producer: u32, seq: u64) -> Vec<u8> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _mp = mp_process::init();
-    let quick = std::env::args().any(|a| a == "--quick");
+    let quick = examples::quick(); // `--quick` or MP_EXAMPLES_QUICK=1
     let run_for = Duration::from_millis(if quick { 300 } else { 3000 });
 
     println!("{PRODUCERS} producer processes -> Queue -> this process -> Pool(2) -> results");

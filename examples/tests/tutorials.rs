@@ -4,154 +4,19 @@
 //! The example binaries are the ones `cargo test -p examples` builds next to this test
 //! (`target/<profile>/examples/<name>`); cargo builds every example before running
 //! integration tests. Each run is bounded: its process group is killed after
-//! [`RUN_LIMIT`], and a watchdog aborts the test program if even that hangs.
+//! `RUN_LIMIT`, and a watchdog aborts the test program if even that hangs.
 //!
 //! Timing: only minimum durations are asserted (a timeout waited at least its length),
 //! never maximum ones; orderings are asserted only where the program makes them certain
 //! (a `join` or a message received), not where they depend on the scheduler.
 
 use std::collections::HashSet;
-use std::io::Read;
-use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
 
 use ipc_core::testing::watchdog;
 
-/// How long one example may run in quick mode before it is killed.
-const RUN_LIMIT: Duration = Duration::from_secs(30);
+mod common;
 
-/// `target/<profile>/examples/<name>`, found from this test binary's own path
-/// (`target/<profile>/deps/tutorials-<hash>`).
-fn example_path(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("the test binary lives in target/<profile>/deps");
-    let path = profile_dir.join("examples").join(name);
-    assert!(
-        path.is_file(),
-        "example binary {} not found; `cargo test -p examples` builds it, or run \
-         `cargo build -p examples --examples` first",
-        path.display()
-    );
-    path
-}
-
-/// What an example printed, line by line.
-struct Output {
-    name: &'static str,
-    lines: Vec<String>,
-}
-
-impl Output {
-    /// The index of the first line equal to `line`; panics with the whole output if none.
-    fn find(&self, line: &str) -> usize {
-        self.find_where(line, |l| l == line)
-    }
-
-    /// The index of the first line starting with `prefix`.
-    fn find_prefix(&self, prefix: &str) -> usize {
-        self.find_where(prefix, |l| l.starts_with(prefix))
-    }
-
-    fn find_where(&self, what: &str, pred: impl Fn(&str) -> bool) -> usize {
-        match self.lines.iter().position(|l| pred(l)) {
-            Some(i) => i,
-            None => panic!("{}: no line {what:?} in\n{}", self.name, self.text()),
-        }
-    }
-
-    /// The index of the first line equal to `line` at or after `from`.
-    fn find_after(&self, from: usize, line: &str) -> usize {
-        match self.lines[from..].iter().position(|l| l == line) {
-            Some(i) => from + i,
-            None => panic!(
-                "{}: no line {line:?} after line {from} in\n{}",
-                self.name,
-                self.text()
-            ),
-        }
-    }
-
-    fn count(&self, line: &str) -> usize {
-        self.lines.iter().filter(|l| *l == line).count()
-    }
-
-    /// Lines starting with `prefix`, with the prefix removed.
-    fn rest_of(&self, prefix: &str) -> Vec<&str> {
-        self.lines
-            .iter()
-            .filter_map(|l| l.strip_prefix(prefix))
-            .collect()
-    }
-
-    fn text(&self) -> String {
-        self.lines.join("\n")
-    }
-}
-
-/// Runs example `name` in quick mode (in its own process group, killed after
-/// [`RUN_LIMIT`]) and returns its output; asserts that it exited with 0.
-fn run(name: &'static str) -> Output {
-    let mut child = Command::new(example_path(name))
-        .env(examples::QUICK_ENV, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap_or_else(|e| panic!("{name}: cannot start: {e}"));
-    let pid = child.id() as libc::pid_t;
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let (mut o, mut e) = (String::new(), String::new());
-        let err_reader = std::thread::spawn(move || {
-            let _ = err.read_to_string(&mut e);
-            e
-        });
-        let _ = out.read_to_string(&mut o);
-        let e = err_reader.join().unwrap_or_default();
-        let status = child.wait();
-        let _ = tx.send((o, e, status));
-    });
-    let (stdout, stderr, status) = match rx.recv_timeout(RUN_LIMIT) {
-        Ok(r) => r,
-        Err(_) => {
-            // SAFETY: sends SIGKILL to the example's own process group (it was made the
-            // leader of a new group above); no memory is involved.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
-            panic!("{name}: still running after {RUN_LIMIT:?}; killed");
-        }
-    };
-    let status = status.expect("wait");
-    assert!(
-        status.success(),
-        "{name}: exited with {status}\nstdout:\n{stdout}\nstderr:\n{stderr}"
-    );
-    Output {
-        name,
-        lines: stdout.lines().map(str::to_owned).collect(),
-    }
-}
-
-/// The number in `s` (digits only, surrounding text removed).
-fn num(s: &str) -> u64 {
-    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number in {s:?}"))
-}
-
-/// `"pid: 12, ppid: 7"` -> (12, 7).
-fn pid_pair(s: &str) -> (u64, u64) {
-    let (a, b) = s.split_once(", ppid: ").expect("pid, ppid");
-    (num(a), num(b))
-}
+use common::{num, pid_pair, run, Output};
 
 /// Asserts `lines` are `{prefix}0` .. `{prefix}4` in order; returns their positions.
 fn five_in_order(o: &Output, prefix: &str) -> Vec<usize> {
