@@ -101,7 +101,7 @@ fn random_bytes_over_a_live_ring_give_errors_not_crashes() {
         drop(tx);
         let seg = Segment::from_handle(h, ipc_core::ring::RING_KIND).unwrap();
         // SAFETY: the payload starts HEADER_SIZE bytes into the mapping.
-    let base = unsafe { seg.payload_ptr().sub(HEADER_SIZE) };
+        let base = unsafe { seg.payload_ptr().sub(HEADER_SIZE) };
         let total = seg.payload_len() + HEADER_SIZE;
         for _ in 0..20 {
             std::thread::sleep(Duration::from_micros(rng.below(500)));
