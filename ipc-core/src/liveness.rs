@@ -31,19 +31,29 @@ extern "C" fn forget_pid_after_fork() {
 }
 
 /// The calling process's pid, cached; a `fork` clears the cache in the child.
+///
+/// No `Once` here: a child forked while another thread was inside `Once::call_once`
+/// would wait forever for a thread it does not have. Registering the fork handler is a
+/// CAS; until it is done, the pid is simply not cached.
 pub(crate) fn current_pid() -> u32 {
     let pid = PID.load(Ordering::Relaxed);
     if pid != 0 {
         return pid;
     }
-    static HOOK: std::sync::Once = std::sync::Once::new();
-    HOOK.call_once(|| {
+    static HOOK: AtomicU32 = AtomicU32::new(0); // 0: none, 1: registering, 2: registered
+    if HOOK
+        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
         // SAFETY: registers a handler that only performs an atomic store, which is
         // async-signal-safe and so allowed in a child after fork.
         unsafe { libc::pthread_atfork(None, None, Some(forget_pid_after_fork)) };
-    });
+        HOOK.store(2, Ordering::Release);
+    }
     let pid = std::process::id();
-    PID.store(pid, Ordering::Relaxed);
+    if HOOK.load(Ordering::Acquire) == 2 {
+        PID.store(pid, Ordering::Relaxed);
+    }
     pid
 }
 
