@@ -57,6 +57,8 @@ pub struct Producer {
 pub struct Consumer {
     pub(super) ring: Ring,
     pub(super) presence: Option<PresenceLock>,
+    /// When producers were last seen present: `closes:32 | ms:32` (see `producers_gone`).
+    pub(super) seen_producers: std::sync::atomic::AtomicU64,
 }
 
 impl fmt::Debug for Producer {
@@ -277,7 +279,7 @@ impl Consumer {
                 claim,
             });
         }
-        if ring.peers_present(Role::Producer) {
+        if !self.producers_gone() {
             return Err(PopError::Empty);
         }
         // No producer is left: whatever is still in the ring is the last of it.
@@ -296,6 +298,29 @@ impl Consumer {
                 Taken::Busy { .. } => return Err(PopError::Empty),
             }
         }
+    }
+
+    /// True if no producer handle is open anywhere. Asking costs a system call, so a
+    /// "present" answer is reused while no handle has closed and for up to
+    /// [`PRESENCE_TTL_MS`] ms: a producer killed without closing is noticed by `try_pop`
+    /// within that time (blocking pops check on every timed-out sleep anyway).
+    fn producers_gone(&self) -> bool {
+        use std::sync::atomic::Ordering as O;
+        let closes = self.ring.raw().closes().load(Ordering::Acquire);
+        let now = coarse_ms();
+        let seen = self.seen_producers.load(O::Relaxed);
+        if seen != 0
+            && (seen >> 32) as u32 == closes
+            && now.wrapping_sub(seen as u32) < PRESENCE_TTL_MS
+        {
+            return false;
+        }
+        let present = self.ring.peers_present(Role::Producer);
+        if present {
+            self.seen_producers
+                .store((u64::from(closes) << 32) | u64::from(now), O::Relaxed);
+        }
+        !present
     }
 
     /// Like [`pop`](Self::pop) but gives up with [`PopError::Timeout`] after `timeout`.
@@ -454,4 +479,22 @@ impl fmt::Debug for ReadGuard<'_> {
             .field("len", &self.claim.len)
             .finish()
     }
+}
+
+/// How long `try_pop` trusts a "producers are present" answer when no handle closed.
+pub const PRESENCE_TTL_MS: u32 = 5;
+
+/// Milliseconds on the monotonic clock, wrapping (only differences are used); 0 is
+/// skipped, since `producers_gone` reads it as "never checked". Read straight from the
+/// clock (no lazily initialised start instant: a lazy init could be mid-flight in another
+/// thread when a child is forked, and the child would wait for it forever).
+fn coarse_ms() -> u32 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    let ms = (ts.tv_sec as u64).wrapping_mul(1000) + ts.tv_nsec as u64 / 1_000_000;
+    (ms as u32).max(1)
 }

@@ -216,6 +216,7 @@ impl Ring {
         Ok(Consumer {
             ring: self.clone(),
             presence: Some(presence),
+            seen_producers: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -423,7 +424,7 @@ fn nap(
 }
 
 mod handles;
-pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
+pub use handles::{Consumer, Producer, ReadGuard, WriteSlot, PRESENCE_TTL_MS};
 
 /// `Ring`, `Producer` and `Consumer` are shared between threads; the guards are not `Send`
 /// across the handle they borrow.
