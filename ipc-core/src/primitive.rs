@@ -1,6 +1,6 @@
 //! The one place atomics come from, so the ring's protocol can run under loom.
 //!
-//! `RUSTFLAGS="--cfg loom" cargo test -p ipc-core --release --lib loom` swaps in loom's
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p ipc-core --release --lib loom` swaps in loom's
 //! model-checked atomics (crossbeam-epoch's `mod primitive` does the same).
 
 #[cfg(loom)]

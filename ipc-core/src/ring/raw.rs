@@ -76,6 +76,10 @@ struct Control {
     head: Line<AtomicU32>,
     /// `seq:32 | pos:32` of the oldest record whose space is not yet released.
     free: Line<AtomicU64>,
+    /// A recent value of `free`, for producers: it changes once per lap of the ring
+    /// rather than once per record, so producers do not pull `free`'s line from the
+    /// consumers on every claim. Never ahead of `free`, so it can only understate room.
+    free_seen: Line<AtomicU64>,
     not_empty: Line<EventCount>,
     not_full: Line<EventCount>,
     /// Bumped whenever a handle closes; waiters then re-check who is present.
@@ -94,7 +98,7 @@ struct Control {
 pub(crate) const USER_WORDS: usize = 16;
 
 /// One record's descriptor.
-#[repr(C, align(32))]
+#[repr(C, align(64))]
 struct Desc {
     /// `seq | state | owner`: who may touch the record, for which lap.
     claim: AtomicU64,
@@ -230,6 +234,7 @@ impl RawRing {
                 tail: Line(AtomicU64::new(0)),
                 head: Line(AtomicU32::new(0)),
                 free: Line(AtomicU64::new(0)),
+                free_seen: Line(AtomicU64::new(0)),
                 not_empty: Line(EventCount::new()),
                 not_full: Line(EventCount::new()),
                 closes: Line(AtomicU32::new(0)),
@@ -365,13 +370,27 @@ impl RawRing {
         debug_assert!(units <= self.lay.cap_units as usize);
         let c = self.ctl();
         let mask = self.lay.cap_units - 1;
+        let mut fresh = false;
         for _ in 0..MAX_RETRIES {
-            // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is free.
-            let free = c.free.0.load(Ordering::SeqCst);
+            let free = if fresh {
+                // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is
+                // free. The Release store hands that on to readers of `free_seen`.
+                let f = c.free.0.load(Ordering::SeqCst);
+                c.free_seen.0.store(f, Ordering::Release);
+                f
+            } else {
+                // SYNC: pairs with the Release store above (in whichever producer made it).
+                c.free_seen.0.load(Ordering::Acquire)
+            };
             let tail = c.tail.0.load(Ordering::Acquire);
             let (s, pos) = (seq_of(tail), lo(tail));
             let (in_items, in_units) = (s.wrapping_sub(seq_of(free)), pos.wrapping_sub(lo(free)));
-            if in_items > self.lay.n_desc || in_units > self.lay.cap_units {
+            let out_of_range = in_items > self.lay.n_desc || in_units > self.lay.cap_units;
+            if !fresh && out_of_range {
+                fresh = true; // a stale copy: look at `free` itself
+                continue;
+            }
+            if out_of_range {
                 if c.free.0.load(Ordering::SeqCst) != free {
                     continue; // the free cursor moved between our loads
                 }
@@ -386,6 +405,10 @@ impl RawRing {
                 self.lay.maxsize
             };
             if in_items >= limit || in_units + need > self.lay.cap_units {
+                if !fresh {
+                    fresh = true; // the copy may be stale: is there really no room?
+                    continue;
+                }
                 if self.skip_padding()? {
                     continue;
                 }
@@ -777,3 +800,6 @@ impl RawRing {
 
 #[cfg(all(test, not(loom)))]
 mod tests;
+
+#[cfg(all(test, loom))]
+mod loom_tests;
