@@ -83,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t = Instant::now();
     let pool = Pool::new(workers)?;
     let copied: u64 = pool
-        .map(copy_chunk, chunks, Some(1))?
+        .map_progress(copy_chunk, chunks, Some(1))? // a progress bar on stderr
         .into_iter()
         .map(|r| r.map_err(|e| e.to_string()).and_then(|r| r))
         .sum::<Result<u64, String>>()?;

@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use mp_process::{Process, StartMethod};
-use mp_queue::{ByteQueue, GetError, Message, PutError, Queue};
+use mp_queue::{ByteQueue, GetError, Message, PutError, Queue, ReadGuard};
 use parking_lot::Mutex;
 
 use crate::error::{PoolError, TaskError};
@@ -22,6 +22,9 @@ use crate::task::{
 
 /// How often the supervisor looks for dead workers when no result wakes it sooner.
 const TICK: Duration = Duration::from_millis(10);
+
+/// Most results the supervisor settles under one lock.
+const RESULT_BATCH: usize = 64;
 
 /// Options for a [`Pool`]: [`Pool::builder`].
 ///
@@ -383,6 +386,51 @@ impl Pool {
             Arc::clone(&store),
         )?;
         Ok(MapResult { store })
+    }
+
+    /// [`map`](Self::map) drawing a progress bar on stderr while it waits (cargo feature
+    /// `progress`; no extra dependency). The bar is redrawn at most 10 times a second.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let out = pool.map_progress(|x: u32| x * 2, 0..100, None)?;
+    /// assert_eq!(out.len(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[cfg(feature = "progress")]
+    pub fn map_progress<A, R, I>(
+        &self,
+        f: fn(A) -> R,
+        items: I,
+        chunksize: Option<usize>,
+    ) -> Result<Vec<Result<R, TaskError>>, PoolError>
+    where
+        A: Message + Send + 'static,
+        R: Message + Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        use std::io::Write;
+        let r = self.map_async(f, items, chunksize)?;
+        let draw = |done: usize, total: usize| {
+            let filled = (done * 30).checked_div(total).unwrap_or(30);
+            eprint!(
+                "\r[{}{}] {done}/{total}",
+                "#".repeat(filled),
+                " ".repeat(30 - filled)
+            );
+            let _ = std::io::stderr().flush();
+        };
+        while !r.wait_timeout(Duration::from_millis(100)) {
+            let (done, total) = r.progress();
+            draw(done, total);
+        }
+        let (done, total) = r.progress();
+        draw(done, total);
+        eprintln!();
+        Ok(r.get())
     }
 
     /// `f` over every item, yielding results in order as they are ready (Python's `imap`;
@@ -798,9 +846,21 @@ impl Shared {
     /// The supervisor thread: results, dead workers, and the end of the pool.
     fn supervise(&self) {
         let mut last_check = Instant::now();
+        let mut batch = Vec::with_capacity(RESULT_BATCH);
         loop {
             match self.results.get_ref_timeout(TICK) {
-                Ok(rec) => self.on_result(&rec),
+                Ok(rec) => {
+                    // Take whatever else is ready too: one lock and one dispatch per batch.
+                    batch.push(rec);
+                    while batch.len() < RESULT_BATCH {
+                        match self.results.try_get_ref() {
+                            Ok(rec) => batch.push(rec),
+                            Err(_) => break,
+                        }
+                    }
+                    self.on_results(&batch);
+                    batch.clear(); // frees the records' space in the ring
+                }
                 Err(GetError::Timeout | GetError::Empty) => {}
                 Err(_) => std::thread::sleep(TICK), // corrupted ring: keep supervising workers
             }
@@ -822,38 +882,28 @@ impl Shared {
         }
     }
 
-    fn on_result(&self, rec: &[u8]) {
-        let Some((chunk, status)) = task::parse_result(rec) else {
-            return; // not a result record: nothing to deliver
-        };
-        let (job_id, index) = split(chunk);
+    /// Settles a batch of result records: bookkeeping and refilling the workers under one
+    /// lock, then delivery (which may run user callbacks) outside it.
+    fn on_results(&self, recs: &[ReadGuard<'_>]) {
         let mut later = Later::new();
-        let job = {
+        let mut deliveries = Vec::with_capacity(recs.len());
+        {
             let mut st = self.state.lock();
             let now = Instant::now();
-            for w in st.workers.iter_mut() {
-                if let Some(pos) = w.in_flight.iter().position(|&(c, _)| c == chunk) {
-                    let (_, sent_at) = w.in_flight.remove(pos).unwrap_or((chunk, now));
-                    let began = sent_at.max(w.last_result);
-                    w.last_result = now;
-                    let took = now.duration_since(began).as_nanos() as f64;
-                    st.ema_ns = if st.ema_ns.is_finite() {
-                        0.9 * st.ema_ns + 0.1 * took
-                    } else {
-                        took
-                    };
-                    break;
+            for rec in recs {
+                let Some((chunk, status)) = task::parse_result(rec) else {
+                    continue; // not a result record: nothing to deliver
+                };
+                Self::answered(&mut st, chunk, now);
+                let (job_id, index) = split(chunk);
+                if let Some(job) = st.jobs.get(&job_id).cloned() {
+                    Self::chunk_done(&mut st, job_id);
+                    deliveries.push((job, index, status, &rec[RESULT_HEADER..]));
                 }
             }
-            let job = st.jobs.get(&job_id).cloned();
-            if job.is_some() {
-                Self::chunk_done(&mut st, job_id);
-            }
             self.dispatch(&mut st, &mut later);
-            job
-        };
-        if let Some(job) = job {
-            let body = &rec[RESULT_HEADER..];
+        }
+        for (job, index, status, body) in deliveries {
             match status {
                 STATUS_OK => job.deliver(index, body),
                 STATUS_TOO_LARGE => {
@@ -874,6 +924,24 @@ impl Shared {
         run_later(later);
     }
 
+    /// Takes `chunk` off its worker's in-flight list and updates the time per chunk.
+    fn answered(st: &mut State, chunk: u64, now: Instant) {
+        for w in st.workers.iter_mut() {
+            if let Some(pos) = w.in_flight.iter().position(|&(c, _)| c == chunk) {
+                let (_, sent_at) = w.in_flight.remove(pos).unwrap_or((chunk, now));
+                let began = sent_at.max(w.last_result);
+                w.last_result = now;
+                let took = now.duration_since(began).as_nanos() as f64;
+                st.ema_ns = if st.ema_ns.is_finite() {
+                    0.9 * st.ema_ns + 0.1 * took
+                } else {
+                    took
+                };
+                return;
+            }
+        }
+    }
+
     /// Reaps dead workers: their finished results are read first, their untaken chunks
     /// go back to the front of the queue, the chunk they were running fails, and a
     /// replacement starts.
@@ -888,8 +956,14 @@ impl Shared {
             return;
         }
         // Everything the dead finished is already in the result ring: read it all first.
-        while let Ok(rec) = self.results.try_get_ref() {
-            self.on_result(&rec);
+        loop {
+            let batch: Vec<_> = std::iter::from_fn(|| self.results.try_get_ref().ok())
+                .take(RESULT_BATCH)
+                .collect();
+            if batch.is_empty() {
+                break;
+            }
+            self.on_results(&batch);
         }
         let mut later = Later::new();
         {

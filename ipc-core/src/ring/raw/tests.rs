@@ -201,6 +201,9 @@ fn threads_as_participants_mpmc_exactly_once() {
 }
 
 #[test]
+// Byte stores over atomic words are mixed-size accesses, which Miri does not model (it
+// stops with an internal error); the cross-process corruption tests cover this instead.
+#[cfg_attr(miri, ignore)]
 fn corrupted_bytes_give_errors_not_crashes() {
     let rounds = if cfg!(miri) { 20 } else { 3000 };
     let mut x = 0x9E37_79B9_7F4A_7C15u64;
