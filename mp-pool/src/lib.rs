@@ -47,6 +47,7 @@ mod error;
 mod job;
 mod pool;
 mod result;
+mod supervisor;
 mod task;
 
 pub use error::{NotReady, PoolError, TaskError};

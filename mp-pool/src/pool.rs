@@ -1,30 +1,28 @@
-//! The pool: worker processes, each with its own task ring, one shared result ring, and
-//! one supervisor thread in the parent that reads results, refills the workers and
-//! replaces the dead.
+//! The pool's public face: [`Builder`] and [`Pool`] with Python's methods. The parent's
+//! machinery (shared state, the supervisor thread, starting workers) is in
+//! `supervisor.rs`; the wire to the workers and their loop in `task.rs`.
+//!
+//! Shape: worker processes, each with its own task ring; one result ring they all write;
+//! one supervisor thread here that reads results, refills the workers and replaces the
+//! dead.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use mp_process::{Process, StartMethod};
-use mp_queue::{ByteQueue, GetError, Message, PutError, Queue, ReadGuard};
+use mp_process::StartMethod;
+use mp_queue::{ByteQueue, Message, Queue};
 use parking_lot::Mutex;
 
 use crate::error::{PoolError, TaskError};
 use crate::job::{ItemsJob, Job};
 use crate::result::{AsyncResult, Imap, MapResult, Store};
-use crate::task::{
-    self, Trampoline, WorkerSetup, EXIT, RESULT_HEADER, STATUS_FAILED, STATUS_OK, STATUS_TOO_LARGE,
+use crate::supervisor::{
+    chunk_id, random_key, run_later, Later, Pending, Running, Shared, State, Worker,
 };
-
-/// How often the supervisor looks for dead workers when no result wakes it sooner.
-const TICK: Duration = Duration::from_millis(10);
-
-/// Most results the supervisor settles under one lock.
-const RESULT_BATCH: usize = 64;
+use crate::task::{self, Trampoline};
 
 /// Options for a [`Pool`]: [`Pool::builder`].
 ///
@@ -42,11 +40,11 @@ const RESULT_BATCH: usize = 64;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Builder {
-    processes: Option<usize>,
-    initializer: Option<fn()>,
-    maxtasksperchild: u64,
-    start_method: Option<StartMethod>,
-    ring_capacity: usize,
+    pub(crate) processes: Option<usize>,
+    pub(crate) initializer: Option<fn()>,
+    pub(crate) maxtasksperchild: u64,
+    pub(crate) start_method: Option<StartMethod>,
+    pub(crate) ring_capacity: usize,
 }
 
 impl Default for Builder {
@@ -142,65 +140,6 @@ impl fmt::Debug for Pool {
             .field("workers", &self.worker_pids())
             .finish()
     }
-}
-
-struct Shared {
-    state: Mutex<State>,
-    /// Results from every worker; only the supervisor reads it.
-    results: ByteQueue,
-    key: u64,
-    cfg: Builder,
-    method: StartMethod,
-    processes: usize,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Running {
-    Run,
-    Closed,
-    Terminated,
-}
-
-struct State {
-    running: Running,
-    join_requested: bool,
-    workers: Vec<Worker>,
-    pending: VecDeque<Pending>,
-    jobs: HashMap<u32, Arc<dyn Job>>,
-    /// Chunks each job still waits for.
-    remaining: HashMap<u32, u32>,
-    next_job: u32,
-    /// Mean time a worker spends per chunk (ns): decides how deep to prefetch.
-    ema_ns: f64,
-}
-
-struct Worker {
-    process: Process,
-    pid: i32,
-    tasks: ByteQueue,
-    /// Chunks written to its ring and not yet answered, oldest first, with when they
-    /// were written.
-    in_flight: VecDeque<(u64, Instant)>,
-    last_result: Instant,
-    sent: u64,
-}
-
-enum Pending {
-    /// A chunk of a job, not yet written anywhere.
-    Chunk(u64),
-    /// A chunk taken back from a dead worker's ring, as written.
-    Raw(u64, Vec<u8>),
-}
-
-/// Work to finish after the state lock is released (deliveries run user callbacks).
-type Later = Vec<(Arc<dyn Job>, u32, TaskError)>;
-
-fn chunk_id(job: u32, index: u32) -> u64 {
-    (u64::from(job) << 32) | u64::from(index)
-}
-
-fn split(chunk: u64) -> (u32, u32) {
-    ((chunk >> 32) as u32, chunk as u32)
 }
 
 impl Pool {
@@ -686,370 +625,4 @@ impl Drop for Pool {
             let _ = self.join();
         }
     }
-}
-
-fn run_later(later: Later) {
-    for (job, index, e) in later {
-        job.fail(index, e);
-    }
-}
-
-fn random_key() -> u64 {
-    let mut k = [0u8; 8];
-    // SAFETY: getrandom writes at most `k.len()` bytes into `k`.
-    let n = unsafe { libc::getrandom(k.as_mut_ptr().cast(), k.len(), 0) };
-    let mut key = u64::from_le_bytes(k);
-    if n != 8 {
-        // No randomness: still distinct per pool, enough to catch corruption.
-        key = std::process::id() as u64
-            ^ Instant::now().elapsed().as_nanos() as u64
-            ^ 0x9e37_79b9_7f4a_7c15;
-    }
-    key
-}
-
-impl Shared {
-    /// Starts one worker process with a fresh task ring.
-    fn start_worker(&self) -> Result<Worker, PoolError> {
-        let err = |e: &dyn fmt::Display| PoolError::Start(e.to_string());
-        let tasks = ByteQueue::with(
-            Queue::builder()
-                .capacity(self.cfg.ring_capacity)
-                .maxsize(256)
-                .processes(8),
-            None,
-        )
-        .map_err(|e| err(&e))?;
-        let kind = match self.method {
-            StartMethod::Fork => "ForkPoolWorker",
-            StartMethod::Spawn => "SpawnPoolWorker",
-            StartMethod::Forkserver => "ForkServerPoolWorker",
-        };
-        let builder = Process::builder()
-            .name(format!("{kind}-{}", next_worker_number()))
-            .daemon(true)
-            .start_method(self.method);
-        let initializer = self.cfg.initializer.map(|f| task::offset_of(f as usize));
-        let mut process = if self.method == StartMethod::Fork {
-            let setup = WorkerSetup {
-                tasks: tasks.try_clone().map_err(|e| err(&e))?,
-                results: self.results.try_clone().map_err(|e| err(&e))?,
-                key: self.key,
-                initializer,
-                maxtasks: self.cfg.maxtasksperchild,
-            };
-            builder.target(move || std::process::exit(task::worker_loop(setup)))
-        } else {
-            let (t, r) = (tasks.handle(), self.results.handle());
-            let args = WorkerArgs {
-                tasks: t.to_string(),
-                results: r.to_string(),
-                key: self.key,
-                initializer,
-                maxtasks: self.cfg.maxtasksperchild,
-            };
-            builder
-                .pass_fd(t.fd as RawFd)
-                .pass_fd(r.fd as RawFd)
-                .entry(worker_entry, &args)
-                .map_err(|e| err(&e))?
-        };
-        process.start().map_err(|e| err(&e))?;
-        let pid = process.pid().unwrap_or(0);
-        Ok(Worker {
-            process,
-            pid,
-            tasks,
-            in_flight: VecDeque::new(),
-            last_result: Instant::now(),
-            sent: 0,
-        })
-    }
-
-    /// How many chunks a worker may hold: one while tasks take long (so an idle worker
-    /// takes the next, as with Python's shared queue), more when they are short (so
-    /// tiny tasks do not wait a round trip each).
-    fn depth(st: &State) -> usize {
-        if st.ema_ns.is_finite() {
-            (2_000_000.0 / st.ema_ns.max(1.0)).clamp(1.0, 64.0) as usize
-        } else {
-            1
-        }
-    }
-
-    /// Writes pending chunks into workers with room, least loaded first.
-    fn dispatch(&self, st: &mut State, later: &mut Later) {
-        let depth = Self::depth(st);
-        let max = self.cfg.maxtasksperchild;
-        while let Some(p) = st.pending.front() {
-            let Some(wi) = (0..st.workers.len())
-                .filter(|&i| {
-                    let w = &st.workers[i];
-                    w.in_flight.len() < depth && (max == 0 || w.sent < max)
-                })
-                .min_by_key(|&i| st.workers[i].in_flight.len())
-            else {
-                return;
-            };
-            let id = match p {
-                Pending::Chunk(id) | Pending::Raw(id, _) => *id,
-            };
-            let (job_id, index) = split(id);
-            let Some(job) = st.jobs.get(&job_id).cloned() else {
-                st.pending.pop_front(); // its job was failed or terminated
-                continue;
-            };
-            let w = &st.workers[wi];
-            let written = match p {
-                Pending::Chunk(_) => {
-                    let (tramp, func) = job.code();
-                    job.write(
-                        index,
-                        &task::task_header(self.key, id, tramp, func),
-                        &w.tasks,
-                    )
-                }
-                Pending::Raw(_, bytes) => w.tasks.try_put(bytes),
-            };
-            match written {
-                Ok(()) => {
-                    st.pending.pop_front();
-                    let w = &mut st.workers[wi];
-                    w.in_flight.push_back((id, Instant::now()));
-                    w.sent += 1;
-                }
-                Err(PutError::Full(())) => return, // this worker's ring is full of bytes: later
-                Err(e) => {
-                    st.pending.pop_front();
-                    let e = match e {
-                        PutError::TooLarge { len, max, .. } => TaskError::TooLarge { len, max },
-                        e => TaskError::Failed(e.to_string()),
-                    };
-                    Self::chunk_done(st, job_id);
-                    later.push((job, index, e));
-                }
-            }
-        }
-    }
-
-    /// Counts chunk of `job_id` as answered; forgets the job after its last chunk.
-    fn chunk_done(st: &mut State, job_id: u32) {
-        if let Some(r) = st.remaining.get_mut(&job_id) {
-            *r -= 1;
-            if *r == 0 {
-                st.remaining.remove(&job_id);
-                st.jobs.remove(&job_id);
-            }
-        }
-    }
-
-    /// The supervisor thread: results, dead workers, and the end of the pool.
-    fn supervise(&self) {
-        let mut last_check = Instant::now();
-        let mut batch = Vec::with_capacity(RESULT_BATCH);
-        loop {
-            match self.results.get_ref_timeout(TICK) {
-                Ok(rec) => {
-                    // Take whatever else is ready too: one lock and one dispatch per batch.
-                    batch.push(rec);
-                    while batch.len() < RESULT_BATCH {
-                        match self.results.try_get_ref() {
-                            Ok(rec) => batch.push(rec),
-                            Err(_) => break,
-                        }
-                    }
-                    self.on_results(&batch);
-                    batch.clear(); // frees the records' space in the ring
-                }
-                Err(GetError::Timeout | GetError::Empty) => {}
-                Err(_) => std::thread::sleep(TICK), // corrupted ring: keep supervising workers
-            }
-            if last_check.elapsed() >= TICK {
-                last_check = Instant::now();
-                self.check_workers();
-            }
-            let mut st = self.state.lock();
-            if st.running == Running::Terminated {
-                return;
-            }
-            if st.join_requested && st.jobs.is_empty() {
-                for w in &st.workers {
-                    let _ = w.tasks.put(&task::task_header(0, EXIT, 0, 0));
-                }
-                st.workers.iter_mut().for_each(|w| w.sent = u64::MAX);
-                return;
-            }
-        }
-    }
-
-    /// Settles a batch of result records: bookkeeping and refilling the workers under one
-    /// lock, then delivery (which may run user callbacks) outside it.
-    fn on_results(&self, recs: &[ReadGuard<'_>]) {
-        let mut later = Later::new();
-        let mut deliveries = Vec::with_capacity(recs.len());
-        {
-            let mut st = self.state.lock();
-            let now = Instant::now();
-            for rec in recs {
-                let Some((chunk, status)) = task::parse_result(rec) else {
-                    continue; // not a result record: nothing to deliver
-                };
-                Self::answered(&mut st, chunk, now);
-                let (job_id, index) = split(chunk);
-                if let Some(job) = st.jobs.get(&job_id).cloned() {
-                    Self::chunk_done(&mut st, job_id);
-                    deliveries.push((job, index, status, &rec[RESULT_HEADER..]));
-                }
-            }
-            self.dispatch(&mut st, &mut later);
-        }
-        for (job, index, status, body) in deliveries {
-            match status {
-                STATUS_OK => job.deliver(index, body),
-                STATUS_TOO_LARGE => {
-                    let (len, max) = mp_queue::access::<(u64, u64)>(body)
-                        .map(|t| (t.0.to_native() as usize, t.1.to_native() as usize))
-                        .unwrap_or((0, 0));
-                    job.fail(index, TaskError::TooLarge { len, max });
-                }
-                STATUS_FAILED => {
-                    let msg = mp_queue::access::<String>(body)
-                        .map(|s| s.to_string())
-                        .unwrap_or_default();
-                    job.fail(index, TaskError::Failed(msg));
-                }
-                _ => job.fail(index, TaskError::Failed("unknown result status".into())),
-            }
-        }
-        run_later(later);
-    }
-
-    /// Takes `chunk` off its worker's in-flight list and updates the time per chunk.
-    fn answered(st: &mut State, chunk: u64, now: Instant) {
-        for w in st.workers.iter_mut() {
-            if let Some(pos) = w.in_flight.iter().position(|&(c, _)| c == chunk) {
-                let (_, sent_at) = w.in_flight.remove(pos).unwrap_or((chunk, now));
-                let began = sent_at.max(w.last_result);
-                w.last_result = now;
-                let took = now.duration_since(began).as_nanos() as f64;
-                st.ema_ns = if st.ema_ns.is_finite() {
-                    0.9 * st.ema_ns + 0.1 * took
-                } else {
-                    took
-                };
-                return;
-            }
-        }
-    }
-
-    /// Reaps dead workers: their finished results are read first, their untaken chunks
-    /// go back to the front of the queue, the chunk they were running fails, and a
-    /// replacement starts.
-    fn check_workers(&self) {
-        let dead: Vec<usize> = {
-            let st = self.state.lock();
-            (0..st.workers.len())
-                .filter(|&i| st.workers[i].process.exitcode().is_some())
-                .collect()
-        };
-        if dead.is_empty() {
-            return;
-        }
-        // Everything the dead finished is already in the result ring: read it all first.
-        loop {
-            let batch: Vec<_> = std::iter::from_fn(|| self.results.try_get_ref().ok())
-                .take(RESULT_BATCH)
-                .collect();
-            if batch.is_empty() {
-                break;
-            }
-            self.on_results(&batch);
-        }
-        let mut later = Later::new();
-        {
-            let mut st = self.state.lock();
-            for &i in dead.iter().rev() {
-                let w = st.workers.swap_remove(i);
-                let exitcode = w.process.exitcode().unwrap_or(0);
-                let mut untaken = Vec::new();
-                while let Ok(rec) = w.tasks.try_get_ref() {
-                    if let Some(id) = task::task_chunk(&rec).filter(|&c| c != EXIT) {
-                        untaken.push(Pending::Raw(id, rec.to_vec()));
-                    }
-                }
-                let back: Vec<u64> = untaken
-                    .iter()
-                    .map(|p| match p {
-                        Pending::Chunk(id) | Pending::Raw(id, _) => *id,
-                    })
-                    .collect();
-                for p in untaken.into_iter().rev() {
-                    st.pending.push_front(p);
-                }
-                for (id, _) in w.in_flight.iter().filter(|(id, _)| !back.contains(id)) {
-                    let (job_id, index) = split(*id);
-                    if let Some(job) = st.jobs.get(&job_id).cloned() {
-                        Self::chunk_done(&mut st, job_id);
-                        later.push((
-                            job,
-                            index,
-                            TaskError::WorkerDied {
-                                pid: w.pid,
-                                exitcode,
-                            },
-                        ));
-                    }
-                }
-            }
-            let wanted = match st.running {
-                Running::Terminated => 0,
-                Running::Closed if st.join_requested && st.jobs.is_empty() => 0,
-                _ => self.processes,
-            };
-            while st.workers.len() < wanted {
-                match self.start_worker() {
-                    Ok(w) => st.workers.push(w),
-                    Err(e) => {
-                        eprintln!("mp-pool: cannot start a replacement worker: {e}");
-                        break;
-                    }
-                }
-            }
-            self.dispatch(&mut st, &mut later);
-        }
-        run_later(later);
-    }
-}
-
-fn next_worker_number() -> usize {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    static N: AtomicUsize = AtomicUsize::new(1);
-    N.fetch_add(1, Ordering::Relaxed)
-}
-
-/// Start arguments of a spawned or forkserver worker.
-#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
-struct WorkerArgs {
-    tasks: String,
-    results: String,
-    key: u64,
-    initializer: Option<i64>,
-    maxtasks: u64,
-}
-
-/// The entry of a spawned or forkserver worker.
-fn worker_entry(args: WorkerArgs) {
-    let attach = |h: &str| -> Option<ByteQueue> { ByteQueue::from_handle(h.parse().ok()?).ok() };
-    let (Some(tasks), Some(results)) = (attach(&args.tasks), attach(&args.results)) else {
-        eprintln!("mp-pool worker: cannot attach to the pool's rings");
-        std::process::exit(3);
-    };
-    let code = task::worker_loop(WorkerSetup {
-        tasks,
-        results,
-        key: args.key,
-        initializer: args.initializer,
-        maxtasks: args.maxtasks,
-    });
-    std::process::exit(code);
 }
