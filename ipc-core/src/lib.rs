@@ -44,6 +44,13 @@
 //! # Never trusting shared memory
 //! Every length, offset and state read from a segment is checked before use: corruption
 //! gives a [`Corrupted`] error, never undefined behaviour, a panic or a hang.
+//!
+//! The trust model, stated plainly: checks protect against bytes that are wrong when they
+//! are read (a crashed, buggy or confused peer, random corruption). A [`ring::ReadGuard`]
+//! or [`ring::WriteSlot`] hands out a slice into shared memory; a peer that keeps writing
+//! into a record another process holds is outside that model, because shared memory
+//! cannot stop a writer racing a reader. (`sync::Value` and friends copy with atomic
+//! accesses instead, so even that race is harmless there.)
 
 mod error;
 pub mod futex;

@@ -88,7 +88,9 @@ pub struct Segment {
     size: usize,
     fd: OwnedFd,
     name: Option<String>,
-    unlink_on_drop: bool,
+    /// The creator's pid while it should unlink the name on drop (0: never). A pid,
+    /// not a flag: a forked child holds a copy of this struct and must not unlink.
+    unlink_by: u32,
 }
 
 // SAFETY: the mapping is shared memory accessed only through atomics or through the ring's
@@ -243,7 +245,7 @@ impl Segment {
 
     /// Removes the name now (new opens fail; existing mappings stay valid).
     pub fn unlink(&mut self) -> io::Result<()> {
-        self.unlink_on_drop = false;
+        self.unlink_by = 0;
         let Some(name) = &self.name else {
             return Ok(());
         };
@@ -292,7 +294,11 @@ impl Segment {
             ptr,
             size,
             fd,
-            unlink_on_drop: name.is_some(),
+            unlink_by: if name.is_some() {
+                std::process::id()
+            } else {
+                0
+            },
             name,
         };
         let h = seg.header();
@@ -330,7 +336,7 @@ impl Segment {
             size: file,
             fd,
             name: None,
-            unlink_on_drop: false,
+            unlink_by: 0,
         };
         let h = seg.header();
         // SYNC: pairs with the Release store in `mark_initialized`.
@@ -392,7 +398,7 @@ fn map(fd: &OwnedFd, size: usize) -> Result<NonNull<u8>, OpenError> {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        if self.unlink_on_drop {
+        if self.unlink_by != 0 && self.unlink_by == std::process::id() {
             let _ = self.unlink();
         }
         // SAFETY: `ptr`/`size` are exactly what mmap returned; nothing borrows the mapping

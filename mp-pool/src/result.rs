@@ -26,6 +26,8 @@ struct Inner<R> {
     /// Indices in the order they arrived (for `imap_unordered`).
     arrivals: VecDeque<usize>,
     done: usize,
+    /// Iterators waiting for the next item (not for all): they need a wake per arrival.
+    waiting_for_next: usize,
     callback: Option<Callback<R>>,
     error_callback: Option<ErrorCallback>,
 }
@@ -37,6 +39,7 @@ impl<R> Store<R> {
                 items: (0..total).map(|_| None).collect(),
                 arrivals: VecDeque::new(),
                 done: 0,
+                waiting_for_next: 0,
                 callback: None,
                 error_callback: None,
             }),
@@ -80,8 +83,13 @@ impl<R> Store<R> {
                 inner.arrivals.push_back(start + k);
             }
         }
+        // Waiters for the whole call need one wake, at the end; iterators need one per
+        // arrival. A wake per chunk for nobody costs a futex call each.
+        let wake = inner.done == self.total || inner.waiting_for_next > 0;
         drop(inner);
-        self.cv.notify_all();
+        if wake {
+            self.cv.notify_all();
+        }
     }
 
     /// Fails every item not yet done (the pool was terminated).
@@ -360,6 +368,7 @@ impl<R> Imap<R> {
             return None;
         }
         let mut inner = store.inner.lock();
+        let mut timed_out = false;
         loop {
             let ready = if self.ordered {
                 inner.items[self.yielded].is_some().then_some(self.yielded)
@@ -374,14 +383,18 @@ impl<R> Imap<R> {
                         .unwrap_or(Err(TaskError::AlreadyTaken)),
                 );
             }
-            match deadline {
-                None => store.cv.wait(&mut inner),
-                Some(d) => {
-                    if store.cv.wait_until(&mut inner, d).timed_out() {
-                        return Some(Err(TaskError::Timeout));
-                    }
-                }
+            if timed_out {
+                return Some(Err(TaskError::Timeout)); // and nothing came at the last moment
             }
+            inner.waiting_for_next += 1;
+            timed_out = match deadline {
+                None => {
+                    store.cv.wait(&mut inner);
+                    false
+                }
+                Some(d) => store.cv.wait_until(&mut inner, d).timed_out(),
+            };
+            inner.waiting_for_next -= 1;
         }
     }
 }

@@ -289,7 +289,11 @@ impl Shared {
                 let Some((chunk, status)) = task::parse_result(rec) else {
                     continue; // not a result record: nothing to deliver
                 };
-                Self::answered(&mut st, chunk, now);
+                // Only a chunk some worker holds is settled: a corrupted or repeated id
+                // must not end a job whose real results are still coming.
+                if !Self::answered(&mut st, chunk, now) {
+                    continue;
+                }
                 let (job_id, index) = split(chunk);
                 if let Some(job) = st.jobs.get(&job_id).cloned() {
                     Self::chunk_done(&mut st, job_id);
@@ -319,8 +323,9 @@ impl Shared {
         run_later(later);
     }
 
-    /// Takes `chunk` off its worker's in-flight list and updates the time per chunk.
-    fn answered(st: &mut State, chunk: u64, now: Instant) {
+    /// Takes `chunk` off its worker's in-flight list and updates the time per chunk; false
+    /// if no worker holds it.
+    fn answered(st: &mut State, chunk: u64, now: Instant) -> bool {
         for w in st.workers.iter_mut() {
             if let Some(pos) = w.in_flight.iter().position(|&(c, _)| c == chunk) {
                 let (_, sent_at) = w.in_flight.remove(pos).unwrap_or((chunk, now));
@@ -332,9 +337,10 @@ impl Shared {
                 } else {
                     took
                 };
-                return;
+                return true;
             }
         }
+        false
     }
 
     /// Reaps dead workers: their finished results are read first, their untaken chunks

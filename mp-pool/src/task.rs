@@ -13,7 +13,10 @@
 //! Offsets, not addresses: a spawned worker is the same binary re-executed at another
 //! base address, where `anchor + offset` is the same function. The check word's key is
 //! private to the pool and its workers (it travels in their start arguments, not in the
-//! ring), so a corrupted record is refused instead of jumping to a wild address.
+//! ring), so a corrupted record is refused instead of jumping to a wild address. It is a
+//! keyed checksum against corruption, not a cryptographic MAC: a process that can write
+//! the rings and study them at leisure is outside the trust model, as it is for every
+//! shared-memory structure here.
 //!
 //! A result record is a 16-byte header (chunk id, status), then an archive: for
 //! `STATUS_OK` a `Vec<Result<R, String>>` (one per item; `Err` holds a panic message),
@@ -135,8 +138,9 @@ pub(crate) fn run_map<A: Message, R: Message>(
     out: &ByteQueue,
     chunk: u64,
 ) {
-    // SAFETY: `f` passed the check word, so it is what the pool wrote: the address of an
-    // `fn(A) -> R` of this binary, sent with this trampoline instantiated for `A`, `R`.
+    // SAFETY: `f` passed the check word, so it is what the pool wrote (see the module
+    // docs for what the check does and does not cover): the address of an `fn(A) -> R`
+    // of this binary, sent with this trampoline instantiated for `A`, `R`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(f) };
     run_items(rec, out, chunk, f);
 }
@@ -262,8 +266,9 @@ pub(crate) fn worker_loop(setup: WorkerSetup) -> i32 {
             );
             continue;
         }
-        // SAFETY: the check word proves the pool wrote this trampoline's offset: a
-        // `Trampoline` of this binary.
+        // SAFETY: the check word matched, so (corruption aside, which it catches, and a
+        // hostile writer aside, which is out of scope: see the module docs) the pool wrote
+        // this trampoline's offset: a `Trampoline` of this binary.
         let run = unsafe { std::mem::transmute::<usize, Trampoline>(addr_of(tramp)) };
         run(addr_of(func), rec, &results, chunk);
         done += 1;

@@ -22,9 +22,9 @@ const JOINERS: usize = 3;
 /// settles one, and [`join`](Self::join) waits until all are settled. Python's
 /// `multiprocessing.JoinableQueue`.
 ///
-/// A process that dies between `get` and `task_done` leaves its task unsettled, so `join`
-/// then waits until its timeout (as in Python); use [`join_timeout`](Self::join_timeout)
-/// where workers may die.
+/// A process that dies between `get` and `task_done` (or in the middle of a `put`) leaves
+/// a task unsettled: `join` then waits forever, as in Python. Use
+/// [`join_timeout`](Self::join_timeout) where workers may die.
 ///
 /// # Examples
 ///

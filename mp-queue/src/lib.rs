@@ -2,6 +2,8 @@
 //!
 //! ```
 //! use mp_queue::Queue;
+//! // A bare fork helper keeps this example inside mp-queue; programs start children
+//! // with mp-process (`Process::new`, spawn, forkserver).
 //! use ipc_core::testing::{fork, reap};
 //!
 //! let q: Queue<String> = Queue::new()?;
@@ -17,14 +19,18 @@
 //! # Queues
 //! [`Queue<T>`] is `multiprocessing.Queue`: `put`, `put_timeout`, `try_put` (Python's
 //! `put(block=False)`), `get`, `get_timeout`, `try_get`, [`get_ref`](Queue::get_ref) (read
-//! in place, no copy), `put_many` / `get_many`, exact `qsize` / `empty` / `full`, and
+//! in place, no copy), `put_many` / `get_many`, `qsize` / `empty` / `full`, and
 //! `close`. [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
 //! minimal form; [`ByteQueue`] carries raw frames without serialization.
 //!
 //! Differences from Python, on purpose:
 //! - `put` writes straight into shared memory. There is no feeder thread: an item is in
-//!   the queue when `put` returns, `qsize` is exact, and a child never has to flush
-//!   before it exits (Python's "joining processes that use queues" deadlock cannot happen).
+//!   the queue when `put` returns, `qsize` counts it at once, and a child never has to
+//!   flush before it exits (Python's "joining processes that use queues" deadlock cannot
+//!   happen).
+//! - Messages are bounded: a queue holds at most its capacity in bytes (default 1 MiB,
+//!   [`QueueBuilder::capacity`]), and a serialized message larger than that is refused at
+//!   once with [`PutError::TooLarge`]; pipes likewise ([`pipe_with_capacity`]).
 //! - When every handle that can put is closed or gone (its process exited or was killed),
 //!   `get` drains what is left and then returns [`GetError::Closed`]; Python blocks forever.
 //! - Errors hand the value back ([`PutError::Full`], [`PutError::Closed`], ...).
@@ -62,6 +68,6 @@ pub use ipc_core::ring::ReadGuard;
 pub use ipc_core::segment::SegmentHandle;
 pub use joinable::{JoinableQueue, SimpleQueue};
 pub use message::{access, Encode, Message, SlotWriter};
-pub use pipe::{pipe, Connection, ConnectionHandle, PIPE_CAPACITY};
+pub use pipe::{pipe, pipe_with_capacity, Connection, ConnectionHandle, PIPE_CAPACITY};
 pub use queue::{ByteQueue, Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
 pub use rkyv;

@@ -85,9 +85,12 @@ impl Positional for SlotWriter<'_> {
 
 impl<E> Writer<E> for SlotWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), E> {
+        if bytes.is_empty() {
+            return Ok(()); // nothing to copy (and `slot` may be null when `cap` is 0)
+        }
         if !self.spilled && self.pos + bytes.len() <= self.cap {
-            // SAFETY: `slot` is valid for `cap` bytes (see `SlotWriter::new`) and
-            // `pos + len <= cap`; `bytes` is a distinct Rust slice.
+            // SAFETY: here `0 < pos + len <= cap`, so `cap > 0` and `slot` points at the
+            // `cap` reserved bytes of a write slot; `bytes` is a distinct Rust slice.
             unsafe {
                 std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.slot.add(self.pos), bytes.len())
             };

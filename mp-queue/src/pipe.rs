@@ -1,6 +1,7 @@
 //! `pipe(duplex)` and `Connection<T>`: Python's `multiprocessing.Pipe`, one ring per
 //! direction.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
@@ -41,12 +42,26 @@ pub const PIPE_CAPACITY: usize = 1 << 20;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn pipe<T: Message>(duplex: bool) -> Result<(Connection<T>, Connection<T>), Error> {
+    pipe_with_capacity(duplex, PIPE_CAPACITY)
+}
+
+/// [`pipe`] with `bytes` of shared memory per direction instead of [`PIPE_CAPACITY`]:
+/// also the largest message.
+///
+/// # Examples
+///
+/// ```
+/// let (a, b) = mp_queue::pipe_with_capacity::<Vec<u8>>(false, 16 << 20)?;
+/// b.send(vec![7; 4 << 20])?; // 4 MiB: too large for the default 1 MiB pipe
+/// assert_eq!(a.recv()?.len(), 4 << 20);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn pipe_with_capacity<T: Message>(
+    duplex: bool,
+    bytes: usize,
+) -> Result<(Connection<T>, Connection<T>), Error> {
     let ring = || -> Result<Ring, Error> {
-        tagged(
-            QueueBuilder::default()
-                .capacity(PIPE_CAPACITY)
-                .create_ring(None)?,
-        )
+        tagged(QueueBuilder::default().capacity(bytes).create_ring(None)?)
     };
     let forward = ring()?; // second end -> first end
     let first_recv = Endpoint::new(forward.clone(), false, true)?;
@@ -75,8 +90,8 @@ fn tagged(ring: Ring) -> Result<Ring, Error> {
 pub struct Connection<T> {
     send: Option<Endpoint>,
     recv: Option<Endpoint>,
-    /// A message `poll` took off the ring before `recv` asked for it.
-    stash: Mutex<Option<Vec<u8>>>,
+    /// Messages `poll` took off the ring before `recv` asked for them, oldest first.
+    stash: Mutex<VecDeque<Vec<u8>>>,
     /// The ring's close count when the peer was last seen present.
     seen_closes: AtomicU32,
     _t: PhantomData<fn(T) -> T>,
@@ -97,7 +112,7 @@ impl<T: Message> Connection<T> {
         Connection {
             send,
             recv,
-            stash: Mutex::new(None),
+            stash: Mutex::new(VecDeque::new()),
             seen_closes: AtomicU32::new(seen),
             _t: PhantomData,
         }
@@ -216,6 +231,11 @@ impl<T: Message> Connection<T> {
         self.send_wait(value, Wait::Until(None))
     }
 
+    /// [`send`](Self::send) only if there is room now ([`PutError::Full`] otherwise).
+    pub fn try_send(&self, value: T) -> Result<(), PutError<T>> {
+        self.send_wait(value, Wait::No)
+    }
+
     /// [`send`](Self::send) waiting at most `timeout` for room.
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.send_wait(value, Wait::timeout(timeout))
@@ -250,7 +270,10 @@ impl<T: Message> Connection<T> {
     }
 
     fn take_stash(&self) -> Option<Vec<u8>> {
-        self.stash.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.stash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
     }
 
     /// Receives the next value, waiting. [`GetError::Closed`] once the peer end is gone
@@ -279,11 +302,25 @@ impl<T: Message> Connection<T> {
 
     /// Receives the next message's raw bytes.
     pub fn recv_bytes(&self) -> Result<Vec<u8>, GetError> {
+        self.recv_bytes_wait(Wait::Until(None))
+    }
+
+    /// [`recv_bytes`](Self::recv_bytes) waiting at most `timeout`.
+    pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
+        self.recv_bytes_wait(Wait::timeout(timeout))
+    }
+
+    /// [`recv_bytes`](Self::recv_bytes) only if a message is ready.
+    pub fn try_recv_bytes(&self) -> Result<Vec<u8>, GetError> {
+        self.recv_bytes_wait(Wait::No)
+    }
+
+    fn recv_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>, GetError> {
         let ep = self.receiver()?;
         if let Some(bytes) = self.take_stash() {
             return Ok(bytes);
         }
-        Ok(ep.pop(Wait::Until(None))?.to_vec())
+        Ok(ep.pop(wait)?.to_vec())
     }
 
     /// Receives the next message into `buf`, returning its length. A message longer than
@@ -340,8 +377,12 @@ impl<T: Message> Connection<T> {
         let Ok(ep) = self.receiver() else {
             return false;
         };
-        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-        if stash.is_some() {
+        if !self
+            .stash
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_empty()
+        {
             return true;
         }
         let wait = match timeout {
@@ -349,9 +390,16 @@ impl<T: Message> Connection<T> {
             Some(t) => Wait::timeout(t),
             None => Wait::Until(None),
         };
+        // The stash is not locked while we wait: a `recv_timeout` on another thread keeps
+        // its own timeout.
         match ep.pop(wait) {
             Ok(record) => {
-                *stash = Some(record.to_vec());
+                let bytes = record.to_vec();
+                drop(record);
+                self.stash
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back(bytes);
                 true
             }
             Err(GetError::Empty | GetError::Timeout) => false,

@@ -376,8 +376,9 @@ impl<T: Message> Queue<T> {
 }
 
 impl<T> Queue<T> {
-    /// Items in the queue now. Exact: an item counts from the moment `put` returns until
-    /// a `get` takes it.
+    /// Items in the queue now: an item counts from the moment `put` returns until a `get`
+    /// takes it (a `put` still writing counts too). With no put or get in flight this is
+    /// exact; there is no feeder thread whose backlog it would miss, as Python's has.
     pub fn qsize(&self) -> usize {
         self.ep.ring.len()
     }
@@ -387,7 +388,8 @@ impl<T> Queue<T> {
         self.qsize() == 0
     }
 
-    /// True when a put would wait (maxsize items, or no byte space left).
+    /// True when the queue holds `maxsize` items. (A put can also wait for byte space
+    /// when large messages fill the capacity first.)
     pub fn full(&self) -> bool {
         self.ep.ring.is_full()
     }
@@ -419,6 +421,20 @@ impl<T> Queue<T> {
     pub fn handle(&self) -> SegmentHandle {
         self.ep.ring.handle()
     }
+}
+
+/// A framed record's header must keep the archive after it 16-byte aligned.
+fn check_header(header: &[u8]) -> Result<(), PutError<()>> {
+    if header.len() % 16 == 0 {
+        return Ok(());
+    }
+    Err(PutError::Failed {
+        value: (),
+        error: Error::handle(format!(
+            "a put_framed header of {} bytes is not a multiple of 16; pad it",
+            header.len()
+        )),
+    })
 }
 
 pub(crate) fn check_tag(ring: &Ring, tag: u32) -> Result<(), Error> {
@@ -577,31 +593,24 @@ impl ByteQueue {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     ///
-    /// # Panics
-    /// If `header.len()` is not a multiple of 16.
+    /// A header whose length is not a multiple of 16 is refused with
+    /// [`PutError::Failed`] (the archive after it would be misaligned).
     pub fn put_framed<T: Encode>(
         &self,
         header: &[u8],
         value: &T,
         timeout: Option<Duration>,
     ) -> Result<(), PutError<()>> {
-        assert!(
-            header.len() % 16 == 0,
-            "put_framed: header length must be a multiple of 16"
-        );
+        check_header(header)?;
         let wait = timeout.map_or(Wait::Until(None), Wait::timeout);
         self.ep.put_framed(header, value, wait)
     }
 
     /// [`put_framed`](Self::put_framed) only if there is room now.
     ///
-    /// # Panics
-    /// If `header.len()` is not a multiple of 16.
+    /// A header whose length is not a multiple of 16 is refused, as in `put_framed`.
     pub fn try_put_framed<T: Encode>(&self, header: &[u8], value: &T) -> Result<(), PutError<()>> {
-        assert!(
-            header.len() % 16 == 0,
-            "put_framed: header length must be a multiple of 16"
-        );
+        check_header(header)?;
         self.ep.put_framed(header, value, Wait::No)
     }
 

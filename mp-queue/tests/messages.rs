@@ -133,3 +133,13 @@ fn wrong_handle_kind_is_a_clear_error() {
     assert!("12".parse::<mp_queue::ConnectionHandle>().is_err());
     assert!(Queue::<u8>::open("/definitely-not-there").is_err());
 }
+
+#[test]
+fn a_misaligned_frame_header_is_an_error_not_a_panic() {
+    let q = ByteQueue::new().unwrap();
+    let e = q.put_framed(&[0u8; 8], &1u32, None).unwrap_err();
+    assert!(e.to_string().contains("multiple of 16"), "{e}");
+    assert!(q.try_put_framed(&[0u8; 24], &1u32).is_err());
+    q.put_framed(&[0u8; 16], &1u32, None).unwrap();
+    assert_eq!(q.qsize(), 1);
+}

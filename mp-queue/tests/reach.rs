@@ -150,3 +150,41 @@ fn pipe_peer_gone_is_closed_not_a_hang() {
     // poll reports "recv would not block" for a closed pipe, as Python's poll on EOF.
     assert!(a.poll(Some(Duration::from_millis(10))));
 }
+
+#[test]
+fn poll_on_one_thread_does_not_hold_up_recv_timeout_on_another() {
+    let _w = watchdog("poll_and_recv_timeout", 30);
+    let (a, b) = pipe::<u32>(true).unwrap();
+    std::thread::scope(|s| {
+        // The poller waits with no limit: if recv_timeout waited for it, nothing would
+        // ever send, and the watchdog would fail the test.
+        let poller = s.spawn(|| a.poll(None));
+        std::thread::sleep(Duration::from_millis(20)); // the poller is now waiting
+        let t = std::time::Instant::now();
+        assert_eq!(
+            a.recv_timeout(Duration::from_millis(50)),
+            Err(GetError::Timeout)
+        );
+        assert!(t.elapsed() >= Duration::from_millis(50));
+        b.send(7).unwrap();
+        assert!(poller.join().unwrap());
+    });
+    assert_eq!(a.recv().unwrap(), 7); // the message poll took is the next one received
+}
+
+#[test]
+fn connection_try_and_timeout_variants() {
+    let (a, b) = mp_queue::pipe_with_capacity::<u64>(true, 4096).unwrap();
+    assert_eq!(a.try_recv_bytes(), Err(GetError::Empty));
+    assert_eq!(
+        a.recv_bytes_timeout(Duration::from_millis(10)),
+        Err(GetError::Timeout)
+    );
+    let mut sent = 0;
+    while b.try_send(sent).is_ok() {
+        sent += 1;
+    }
+    assert!(matches!(b.try_send(99), Err(mp_queue::PutError::Full(99))));
+    assert!(sent > 0);
+    assert_eq!(a.recv().unwrap(), 0);
+}

@@ -3,6 +3,8 @@
 //!
 //! ```
 //! use ipc_core::sync::{Lock, Value};
+//! // A bare fork helper keeps this example inside ipc-core; programs start children
+//! // with mp-process (`Process::new`, spawn, forkserver).
 //! use ipc_core::testing::{fork, reap};
 //!
 //! let counter = Value::new(0u64)?; // a u64 in shared memory, with its own Lock
