@@ -9,6 +9,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::error::{LockError, ViewError};
 use super::lock::RawLock;
@@ -264,6 +265,24 @@ impl<T: Plain> Value<T> {
         self.lock.acquire().map(wrap)
     }
 
+    /// Takes the lock, waiting at most `timeout` ([`LockError::Timeout`] after that).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let v = ipc_core::sync::Value::new(0u32)?;
+    /// let g = v.lock_timeout(Duration::from_millis(10))?;
+    /// assert!(v.lock_timeout(Duration::from_millis(10)).is_err()); // held above
+    /// g.set(1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, LockError> {
+        let wrap = |g| ValueGuard {
+            value: self,
+            _guard: g,
+        };
+        self.lock.acquire_timeout(timeout).map(wrap)
+    }
+
     /// The lock (Python's `get_lock()`), to hold across several values.
     ///
     /// ```
@@ -462,6 +481,15 @@ impl<T: Plain> Array<T> {
             _guard: g,
         };
         self.lock.acquire().map(wrap)
+    }
+
+    /// Takes the lock, waiting at most `timeout` ([`LockError::Timeout`] after that).
+    pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, LockError> {
+        let wrap = |g| ArrayGuard {
+            array: self,
+            _guard: g,
+        };
+        self.lock.acquire_timeout(timeout).map(wrap)
     }
 
     /// The lock (Python's `get_lock()`).
