@@ -12,6 +12,11 @@
 //! Either the notifier sees `waiters > 0` and bumps `epoch` (so the wait returns at once or
 //! is woken), or the waiter's re-check sees the published change. Nobody pays a syscall
 //! when nobody sleeps: `notify` is one load in that case.
+//!
+//! `notify_all_once` (the ring's wake) also clears an `armed` flag that every `prepare`
+//! sets, and skips the syscall when it is clear: between a wake and the woken waiter
+//! running, a producer publishing on every record would otherwise pay `FUTEX_WAKE` each
+//! time.
 
 use std::time::Instant;
 
@@ -23,6 +28,9 @@ use crate::primitive::{fence, spin_hint, AtomicU32, Ordering};
 pub(crate) struct EventCount {
     epoch: AtomicU32,
     waiters: AtomicU32,
+    /// Set by every `prepare`, cleared by `notify_all_once`: "someone went to sleep since
+    /// the last wake".
+    armed: AtomicU32,
 }
 
 /// What a waiter saw before it re-checked its condition.
@@ -34,6 +42,7 @@ impl EventCount {
         EventCount {
             epoch: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
+            armed: AtomicU32::new(0),
         }
     }
 
@@ -48,11 +57,26 @@ impl EventCount {
         }
     }
 
+    /// Wakes every sleeper, but pays the wake system call at most once per sleep: a
+    /// second call before any waiter went back to sleep costs two atomic operations, not
+    /// a syscall. (With `notify`, a notifier calling on every record kept paying
+    /// `FUTEX_WAKE` until the woken waiter got a core and took itself off the count.)
+    #[inline]
+    pub(crate) fn notify_all_once(&self) {
+        // SYNC: as in `notify`; `armed` is stored by `prepare` before its fence, so either
+        // we see it set, or the waiter's re-check sees what we published.
+        if self.waiters.load(Ordering::SeqCst) != 0 && self.armed.swap(0, Ordering::SeqCst) != 0 {
+            self.epoch.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&self.epoch, u32::MAX);
+        }
+    }
+
     /// Registers as a waiter. The caller must re-check its condition, then call
     /// [`wait`](Self::wait) or [`cancel`](Self::cancel).
     pub(crate) fn prepare(&self) -> Token {
         let t = self.epoch.load(Ordering::SeqCst);
         self.waiters.fetch_add(1, Ordering::SeqCst);
+        self.armed.store(1, Ordering::SeqCst);
         // SYNC: pairs with the SeqCst load of `waiters` in `notify`.
         fence(Ordering::SeqCst);
         Token(t)

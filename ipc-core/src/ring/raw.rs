@@ -437,7 +437,7 @@ impl RawRing {
                         c.paddings.fetch_add(1, Ordering::Relaxed);
                         // SYNC: SeqCst for the wake handshake with sleeping consumers.
                         d.claim.store(word(s, PADDING, 0), Ordering::SeqCst);
-                        self.not_empty().notify(1);
+                        self.not_empty().notify_all_once();
                         continue;
                     }
                     d.data.store(pack(pos, len as u32), Ordering::Relaxed);
@@ -533,7 +533,7 @@ impl RawRing {
         // `try_take`); SeqCst for the wake handshake in `EventCount::notify`.
         d.claim
             .store(word(claim.seq, READY, claim.owner), Ordering::SeqCst);
-        self.not_empty().notify(1);
+        self.not_empty().notify_all_once();
     }
 
     /// Withdraws a claimed record: it becomes padding that consumers skip.
@@ -543,7 +543,7 @@ impl RawRing {
         self.desc(claim.seq)
             .claim
             .store(word(claim.seq, PADDING, 0), Ordering::SeqCst);
-        self.not_empty().notify(1);
+        self.not_empty().notify_all_once();
     }
 
     /// Takes the record at the head for participant `me`, if one is ready.
@@ -662,9 +662,16 @@ impl RawRing {
             if end.wrapping_sub(lo(f)) > self.lay.cap_units {
                 return Err(corrupted("record extent is out of range"));
             }
-            // The free cursor never passes the tail: help the tail first.
-            let t = c.tail.0.load(Ordering::Acquire);
-            if seq_of(t) == fs {
+            // The free cursor never passes the tail: help the tail first. Only a record a
+            // recovery padded can still have the tail on it (its producer died before
+            // moving the tail); a DONE record's producer moved the tail before publishing,
+            // so consumers need not pull the producers' tail line for every record.
+            let t = if state_of(cur) == PADDING {
+                c.tail.0.load(Ordering::Acquire)
+            } else {
+                0
+            };
+            if state_of(cur) == PADDING && seq_of(t) == fs {
                 let _ = c.tail.0.compare_exchange(
                     t,
                     pack(fs.wrapping_add(1), end),
@@ -692,7 +699,7 @@ impl RawRing {
             }
         }
         if freed {
-            self.not_full().notify(u32::MAX);
+            self.not_full().notify_all_once();
         }
         Ok(())
     }
