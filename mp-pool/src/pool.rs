@@ -500,6 +500,23 @@ impl Pool {
         R: Message + Send + 'static,
         I: IntoIterator<Item = (A, B, C)>,
     {
+        Ok(self.starmap3_async(f, items, chunksize)?.get())
+    }
+
+    /// [`starmap3`](Self::starmap3) without waiting.
+    pub fn starmap3_async<A, B, C, R, I>(
+        &self,
+        f: fn(A, B, C) -> R,
+        items: I,
+        chunksize: Option<usize>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Message + Send + 'static,
+        B: Message + Send + 'static,
+        C: Message + Send + 'static,
+        R: Message + Send + 'static,
+        I: IntoIterator<Item = (A, B, C)>,
+    {
         let items: Vec<(A, B, C)> = items.into_iter().collect();
         let cs = chunksize.unwrap_or_else(|| self.default_chunksize(items.len()));
         let store = Store::new(items.len());
@@ -510,7 +527,7 @@ impl Pool {
             cs,
             Arc::clone(&store),
         )?;
-        Ok(MapResult { store }.get())
+        Ok(MapResult { store })
     }
 
     /// Python's default chunksize: `len / (4 * processes)`, rounded up.
@@ -614,6 +631,59 @@ impl Pool {
             w.process.join();
         }
         Ok(())
+    }
+
+    /// [`join`](Self::join) waiting at most `timeout`: `Ok(true)` once the work is done and
+    /// the workers have exited, `Ok(false)` if that did not happen in time (call `join` or
+    /// `join_timeout` again later, or `terminate`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    ///
+    /// let mut pool = mp_pool::Pool::new(1)?;
+    /// let _slow = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300)?;
+    /// pool.close();
+    /// assert_eq!(pool.join_timeout(Duration::from_millis(10))?, false); // still working
+    /// assert_eq!(pool.join_timeout(Duration::from_secs(30))?, true);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, PoolError> {
+        let deadline = std::time::Instant::now() + timeout;
+        {
+            let mut st = self.shared.state.lock();
+            if st.running == Running::Run {
+                return Err(PoolError::StillRunning);
+            }
+            st.join_requested = true;
+        }
+        if let Some(t) = &self.supervisor {
+            while !t.is_finished() {
+                if std::time::Instant::now() >= deadline {
+                    return Ok(false);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        if let Some(t) = self.supervisor.take() {
+            let _ = t.join();
+        }
+        loop {
+            let all_exited = {
+                let mut st = self.shared.state.lock();
+                st.workers.retain(|w| w.process.exitcode().is_none());
+                st.workers.is_empty()
+            };
+            if all_exited {
+                return Ok(true);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

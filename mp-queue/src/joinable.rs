@@ -131,6 +131,23 @@ impl<T: Message> JoinableQueue<T> {
         self.taken(self.q.try_get())
     }
 
+    /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
+    /// [`task_done`](Self::task_done) when it is processed.
+    pub fn get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
+        let r = self.q.get_ref();
+        if r.is_ok() || matches!(r, Err(GetError::Invalid(_))) {
+            self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
+        }
+        r
+    }
+
+    /// Another handle on the same queue, or an error if out of file descriptors.
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Ok(JoinableQueue {
+            q: self.q.try_clone()?,
+        })
+    }
+
     fn taken(&self, r: Result<T, GetError>) -> Result<T, GetError> {
         if r.is_ok() || matches!(r, Err(GetError::Invalid(_))) {
             self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
@@ -224,9 +241,19 @@ impl<T> JoinableQueue<T> {
         self.q.empty()
     }
 
-    /// True when a put would wait.
+    /// True when the queue holds `maxsize` items.
     pub fn full(&self) -> bool {
         self.q.full()
+    }
+
+    /// The most items the queue holds at once.
+    pub fn maxsize(&self) -> usize {
+        self.q.maxsize()
+    }
+
+    /// Bytes of message space; also the largest serialized message.
+    pub fn capacity(&self) -> usize {
+        self.q.capacity()
     }
 
     /// Ends putting through this handle (see [`Queue::close`]).

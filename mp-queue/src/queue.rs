@@ -654,9 +654,19 @@ impl ByteQueue {
         self.qsize() == 0
     }
 
-    /// True when a put would wait.
+    /// True when the queue holds `maxsize` messages.
     pub fn full(&self) -> bool {
         self.ep.ring.is_full()
+    }
+
+    /// The most messages the queue holds at once.
+    pub fn maxsize(&self) -> usize {
+        self.ep.ring.maxsize()
+    }
+
+    /// Bytes of message space; also the largest message.
+    pub fn capacity(&self) -> usize {
+        self.ep.ring.capacity()
     }
 
     /// Ends putting through this handle (see [`Queue::close`]).

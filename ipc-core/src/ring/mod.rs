@@ -302,7 +302,7 @@ impl Ring {
     }
 
     fn register(&self) -> Result<u32, RegisterError> {
-        let me = ProcessId::current().map_err(|_| RegisterError)?;
+        let me = ProcessId::current().map_err(|_| RegisterError::Full)?;
         let raw = self.raw();
         let n = raw.layout().slots;
         let slots = (0..n).filter_map(|i| raw.slot(i).map(|s| (i, s)));
@@ -330,7 +330,7 @@ impl Ring {
                         continue;
                     }
                     // Dead: settle its records, then free the slot (only one reclaimer wins).
-                    self.recover_owner(i).map_err(|_| RegisterError)?;
+                    self.recover_owner(i).map_err(RegisterError::Corrupted)?;
                     if start == 0
                         || s.start_time
                             .compare_exchange(start, 0, Ordering::AcqRel, Ordering::Relaxed)
@@ -349,7 +349,7 @@ impl Ring {
                 }
             }
         }
-        Err(RegisterError)
+        Err(RegisterError::Full)
     }
 
     /// Settles every in-flight record owned by the dead participant `owner`.
@@ -394,17 +394,30 @@ impl Ring {
     }
 }
 
+/// Why a process could not take a participant slot.
 #[derive(Debug)]
-struct RegisterError;
+enum RegisterError {
+    /// Every slot is held by a live process (or this process cannot read its own
+    /// `/proc/self/stat`, which leaves it nothing to register with).
+    Full,
+    /// Settling a dead participant's records found corrupted state.
+    Corrupted(crate::Corrupted),
+}
 
 impl From<RegisterError> for PushError {
-    fn from(_: RegisterError) -> Self {
-        PushError::TooManyProcesses
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Full => PushError::TooManyProcesses,
+            RegisterError::Corrupted(c) => PushError::Corrupted(c),
+        }
     }
 }
 impl From<RegisterError> for PopError {
-    fn from(_: RegisterError) -> Self {
-        PopError::TooManyProcesses
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Full => PopError::TooManyProcesses,
+            RegisterError::Corrupted(c) => PopError::Corrupted(c),
+        }
     }
 }
 
