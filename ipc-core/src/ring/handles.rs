@@ -213,6 +213,17 @@ impl Producer {
                     claim: Some(claim),
                 });
             }
+            if no_consumers {
+                return Err(PushError::Closed);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(PushError::Timeout);
+            }
+            // While spinning, only retry the claim: the checks below read the consumers'
+            // lines (free, head, descriptors) and would slow the very consumers we wait for.
+            if backoff.snooze() {
+                continue;
+            }
             raw.advance_free()?; // a releaser may have died before moving the free cursor
             let held = raw.oldest_held();
             if let Some((seq, w)) = held {
@@ -220,15 +231,6 @@ impl Producer {
                     raw.abandon_read(seq, w)?;
                     continue;
                 }
-            }
-            if no_consumers {
-                return Err(PushError::Closed);
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(PushError::Timeout);
-            }
-            if backoff.snooze() {
-                continue;
             }
             let ev = raw.not_full();
             let token = ev.prepare();
