@@ -317,6 +317,28 @@ impl<T: Message> SimpleQueue<T> {
         })
     }
 
+    /// A simple queue that unrelated programs open by [`name`](Self::name) with
+    /// [`SimpleQueue::open`] (see [`QueueBuilder::create_named`]).
+    pub fn create_named(prefix: &str) -> Result<Self, Error> {
+        Ok(SimpleQueue {
+            q: QueueBuilder::default().create_named(prefix)?,
+        })
+    }
+
+    /// Opens a named simple queue (or a named [`Queue`] of the same `T`).
+    pub fn open(name: &str) -> Result<Self, Error> {
+        Ok(SimpleQueue {
+            q: Queue::open(name)?,
+        })
+    }
+
+    /// Another handle on the same queue.
+    pub fn try_clone(&self) -> Result<Self, Error> {
+        Ok(SimpleQueue {
+            q: self.q.try_clone()?,
+        })
+    }
+
     /// Puts `value`, waiting for room.
     pub fn put(&self, value: T) -> Result<(), PutError<T>> {
         self.q.put(value)
@@ -332,6 +354,11 @@ impl<T> SimpleQueue<T> {
     /// True when no item is in the queue.
     pub fn empty(&self) -> bool {
         self.q.empty()
+    }
+
+    /// The name of a named queue.
+    pub fn name(&self) -> Option<&str> {
+        self.q.name()
     }
 
     /// Ends putting through this handle.

@@ -14,7 +14,7 @@
 mod job;
 
 use job::{job, Job};
-use mp_queue::{Connection, GetError, JoinableQueue, Queue};
+use mp_queue::{ByteQueue, Connection, GetError, JoinableQueue, Queue, SimpleQueue};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +46,41 @@ fn main() {
                 n += 1;
             }
             println!("done {n}");
+        }
+        "simple" => {
+            // `simple name=NAME N` or `simple handle=FD:SIZE N`: take N strings, print them.
+            let q = match arg(1).split_once('=') {
+                Some(("name", n)) => SimpleQueue::<String>::open(n).expect("open"),
+                Some(("handle", h)) => {
+                    SimpleQueue::<String>::from_handle(h.parse().expect("handle")).expect("attach")
+                }
+                _ => panic!("simple name=.. or handle=.."),
+            };
+            let got: Vec<String> = (0..n()).map(|_| q.get().expect("get")).collect();
+            println!("{}", got.join(","));
+        }
+        "bytes" => {
+            // `bytes name=NAME N` or `bytes handle=FD:SIZE N`: take N frames, print each
+            // as text (the tests send UTF-8).
+            let q = match arg(1).split_once('=') {
+                Some(("name", n)) => ByteQueue::open(n).expect("open"),
+                Some(("handle", h)) => {
+                    ByteQueue::from_handle(h.parse().expect("handle")).expect("attach")
+                }
+                _ => panic!("bytes name=.. or handle=.."),
+            };
+            let got: Vec<String> = (0..n())
+                .map(|_| String::from_utf8(q.get().expect("get")).expect("utf-8"))
+                .collect();
+            println!("{}", got.join(","));
+        }
+        "joinable-name" => {
+            let q = JoinableQueue::<Job>::open(arg(1)).expect("open");
+            for _ in 0..n() {
+                let j = q.get().expect("get");
+                assert_eq!(j, job(j.id, 10));
+                q.task_done().expect("task_done");
+            }
         }
         other => {
             eprintln!("unknown mode {other:?}");

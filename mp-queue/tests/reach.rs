@@ -188,3 +188,40 @@ fn connection_try_and_timeout_variants() {
     assert!(sent > 0);
     assert_eq!(a.recv().unwrap(), 0);
 }
+
+#[test]
+fn simple_byte_and_joinable_queues_reach_other_programs_by_name_and_handle() {
+    let _w = watchdog("other_queues", 60);
+    // SimpleQueue: by name, then by handle.
+    let q: mp_queue::SimpleQueue<String> =
+        mp_queue::SimpleQueue::create_named("mpq-simple").unwrap();
+    for s in ["a", "b", "c"] {
+        q.put(s.into()).unwrap();
+    }
+    let name = format!("name={}", q.name().unwrap());
+    assert_eq!(stdout(&run_peer(&["simple", &name, "2"], &[])), "a,b");
+    let h = q.handle();
+    let arg = format!("handle={h}");
+    assert_eq!(stdout(&run_peer(&["simple", &arg, "1"], &[h.fd])), "c");
+
+    // ByteQueue: by name, then by handle.
+    let opts = Queue::builder().capacity(1 << 16);
+    let bq = mp_queue::ByteQueue::with(opts, Some("mpq-bytes")).unwrap();
+    for f in ["frame one", "", "three"] {
+        bq.put(f.as_bytes()).unwrap();
+    }
+    let name = format!("name={}", bq.name().unwrap());
+    assert_eq!(stdout(&run_peer(&["bytes", &name, "2"], &[])), "frame one,");
+    let h = bq.handle();
+    let arg = format!("handle={h}");
+    assert_eq!(stdout(&run_peer(&["bytes", &arg, "1"], &[h.fd])), "three");
+
+    // JoinableQueue by name: the peer settles every task; join returns.
+    let jq: JoinableQueue<Job> =
+        JoinableQueue::with(Queue::builder(), Some("mpq-joinable")).unwrap();
+    for i in 0..10 {
+        jq.put(job(i, 10)).unwrap();
+    }
+    stdout(&run_peer(&["joinable-name", jq.name().unwrap(), "10"], &[]));
+    assert!(jq.join_timeout(Duration::from_secs(10)));
+}
