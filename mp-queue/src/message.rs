@@ -1,7 +1,7 @@
 //! How typed values become records: rkyv serialization straight into the ring, and
 //! validated access to records in place.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::time::Instant;
 
 use ipc_core::ring::Producer;
@@ -41,7 +41,7 @@ pub trait Message:
     + Archive<
         Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
                       + Deserialize<Self, HighDeserializer<rancor::Error>>,
-    > + for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+    > + for<'a> Serialize<HighSerializer<SlotWriter, ArenaHandle<'a>, rancor::Error>>
 {
 }
 
@@ -49,19 +49,19 @@ impl<T> Message for T where
     T: Archive<
             Archived: for<'a> CheckBytes<HighValidator<'a, rancor::Error>>
                           + Deserialize<T, HighDeserializer<rancor::Error>>,
-        > + for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+        > + for<'a> Serialize<HighSerializer<SlotWriter, ArenaHandle<'a>, rancor::Error>>
 {
 }
 
 /// A value rkyv can serialize into a queue record: the put half of [`Message`]. Borrowing
 /// wrappers (e.g. a slice archived as a `Vec`) can be `Encode` without being `Message`.
 pub trait Encode:
-    for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+    for<'a> Serialize<HighSerializer<SlotWriter, ArenaHandle<'a>, rancor::Error>>
 {
 }
 
 impl<T> Encode for T where
-    T: for<'a, 'b> Serialize<HighSerializer<SlotWriter<'b>, ArenaHandle<'a>, rancor::Error>>
+    T: for<'a> Serialize<HighSerializer<SlotWriter, ArenaHandle<'a>, rancor::Error>>
 {
 }
 
@@ -69,43 +69,56 @@ impl<T> Encode for T where
 /// ring and, if the value turns out larger than that space, moves what it wrote into a
 /// reusable per-thread buffer and goes on there. You never build one yourself; it appears
 /// only in [`Message`]'s bounds.
-pub struct SlotWriter<'a> {
+pub struct SlotWriter {
     slot: *mut u8,
     cap: usize,
     pos: usize,
-    spill: &'a mut AlignedVec<16>,
-    spilled: bool,
+    /// Taken from the thread's cache only when the value outgrows the slot, so a value
+    /// that fits touches no thread-local at all.
+    spill: Option<AlignedVec<16>>,
 }
 
-impl Positional for SlotWriter<'_> {
+impl SlotWriter {
+    fn new(slot: *mut u8, cap: usize) -> SlotWriter {
+        SlotWriter {
+            slot,
+            cap,
+            pos: 0,
+            spill: None,
+        }
+    }
+}
+
+impl Positional for SlotWriter {
     fn pos(&self) -> usize {
         self.pos
     }
 }
 
-impl<E> Writer<E> for SlotWriter<'_> {
+impl<E> Writer<E> for SlotWriter {
     fn write(&mut self, bytes: &[u8]) -> Result<(), E> {
         if bytes.is_empty() {
             return Ok(()); // nothing to copy (and `slot` may be null when `cap` is 0)
         }
-        if !self.spilled && self.pos + bytes.len() <= self.cap {
+        if self.spill.is_none() && self.pos + bytes.len() <= self.cap {
             // SAFETY: here `0 < pos + len <= cap`, so `cap > 0` and `slot` points at the
             // `cap` reserved bytes of a write slot; `bytes` is a distinct Rust slice.
             unsafe {
                 std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.slot.add(self.pos), bytes.len())
             };
         } else {
-            if !self.spilled {
-                self.spill.clear();
-                if self.pos > 0 {
+            let (slot, pos) = (self.slot, self.pos);
+            let spill = self.spill.get_or_insert_with(|| {
+                let mut v = SPILL.take().unwrap_or_default();
+                v.clear();
+                if pos > 0 {
                     // SAFETY: the first `pos <= cap` bytes of `slot` were written above
                     // (and `slot` is non-null whenever `cap > 0`).
-                    let written = unsafe { std::slice::from_raw_parts(self.slot, self.pos) };
-                    self.spill.extend_from_slice(written);
+                    v.extend_from_slice(unsafe { std::slice::from_raw_parts(slot, pos) });
                 }
-                self.spilled = true;
-            }
-            self.spill.extend_from_slice(bytes);
+                v
+            });
+            spill.extend_from_slice(bytes);
         }
         self.pos += bytes.len();
         Ok(())
@@ -113,9 +126,9 @@ impl<E> Writer<E> for SlotWriter<'_> {
 }
 
 thread_local! {
-    /// Where values larger than their reservation are serialized; reused, so steady-state
-    /// puts never allocate.
-    static SPILL: RefCell<AlignedVec<16>> = RefCell::new(AlignedVec::new());
+    /// Where values larger than their reservation are serialized; the buffer is handed
+    /// back after each use, so steady-state puts never allocate.
+    static SPILL: Cell<Option<AlignedVec<16>>> = const { Cell::new(None) };
 }
 
 /// Why [`put`] failed, before the caller hands the value back.
@@ -143,57 +156,47 @@ pub(crate) fn put<T: Encode>(
     } else {
         tx.reserve_deadline(guess, deadline)
     };
-    SPILL.with_borrow_mut(|spill| {
-        let len = match slot {
-            Ok(mut slot) => {
-                let w = SlotWriter {
-                    slot: slot.as_mut_ptr(),
-                    cap: slot.len(),
-                    pos: 0,
-                    spill,
-                    spilled: false,
-                };
-                let w = serialize(header, value, w).map_err(PutFail::Serialize)?;
-                let len = w.pos;
-                if !w.spilled {
-                    slot.commit_len(len);
-                    return Ok(len);
-                }
-                drop(slot); // cancel the reservation; push the exact size below
-                len
+    let w = match slot {
+        Ok(mut slot) => {
+            let w = serialize(
+                header,
+                value,
+                SlotWriter::new(slot.as_mut_ptr(), slot.len()),
+            )
+            .map_err(PutFail::Serialize)?;
+            if w.spill.is_none() {
+                slot.commit_len(w.pos);
+                return Ok(w.pos);
             }
-            // A guess that does not fit now may still leave room for the real value.
-            Err(PushError::Full) if non_blocking => {
-                let w = SlotWriter {
-                    slot: std::ptr::null_mut(),
-                    cap: 0,
-                    pos: 0,
-                    spill,
-                    spilled: false,
-                };
-                let w = serialize(header, value, w).map_err(PutFail::Serialize)?;
-                if !w.spilled {
-                    w.spill.clear(); // an empty value: nothing was written
-                }
-                w.pos
-            }
-            Err(e) => return Err(PutFail::Push(e)),
-        };
-        let bytes = &spill[..len];
-        let pushed = if non_blocking {
-            tx.try_push(bytes)
-        } else {
-            tx.push_deadline(bytes, deadline)
-        };
-        pushed.map(|()| len).map_err(PutFail::Push)
-    })
+            drop(slot); // cancel the reservation; push the exact size below
+            w
+        }
+        // A guess that does not fit now may still leave room for the real value.
+        Err(PushError::Full) if non_blocking => {
+            serialize(header, value, SlotWriter::new(std::ptr::null_mut(), 0))
+                .map_err(PutFail::Serialize)?
+        }
+        Err(e) => return Err(PutFail::Push(e)),
+    };
+    let len = w.pos;
+    // No spill buffer: an empty value, nothing was written.
+    let bytes: &[u8] = w.spill.as_deref().map_or(&[], |s| &s[..len]);
+    let pushed = if non_blocking {
+        tx.try_push(bytes)
+    } else {
+        tx.push_deadline(bytes, deadline)
+    };
+    if let Some(spill) = w.spill {
+        SPILL.set(Some(spill)); // back to the cache for the next large value
+    }
+    pushed.map(|()| len).map_err(PutFail::Push)
 }
 
-fn serialize<'w, T: Encode>(
+fn serialize<T: Encode>(
     header: &[u8],
     value: &T,
-    mut w: SlotWriter<'w>,
-) -> Result<SlotWriter<'w>, rancor::Error> {
+    mut w: SlotWriter,
+) -> Result<SlotWriter, rancor::Error> {
     if !header.is_empty() {
         Writer::<rancor::Error>::write(&mut w, header)?;
     }
