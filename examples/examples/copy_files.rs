@@ -140,22 +140,18 @@ fn report(what: &str, files: usize, bytes: u64, secs: f64) {
 
 /// Writes `small` files of 100 B - 8 KiB in 100 folders, and `large` files of `big` bytes.
 fn generate(root: &Path, small: usize, large: usize, big: usize) -> std::io::Result<()> {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut rand = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut rng = examples::Rng::with_seed(0x2545_f491_4f6c_dd1d); // the same data every run
     for i in 0..small {
         let dir = root.join(format!("dir{:03}", i % 100));
         fs::create_dir_all(&dir)?;
-        let len = 100 + (rand() % 8000) as usize;
+        let len = rng.range(100, 8100) as usize;
         let data: Vec<u8> = (0..len).map(|j| (j as u64 ^ i as u64) as u8).collect();
         fs::write(dir.join(format!("file{i:05}.dat")), data)?;
     }
     for i in 0..large {
-        let data: Vec<u8> = (0..big).map(|j| (rand() >> 56) as u8 ^ j as u8).collect();
+        let data: Vec<u8> = (0..big)
+            .map(|j| (rng.next_u64() >> 56) as u8 ^ j as u8)
+            .collect();
         fs::write(root.join(format!("large{i}.bin")), data)?;
     }
     Ok(())

@@ -108,6 +108,7 @@ fn imap_in_order_and_unordered_complete() {
 
 #[test]
 fn make_pool_checks_its_size() {
+    let _w = watchdog("make_pool_checks_its_size", 60);
     assert!(matches!(Pool::new(0), Err(PoolError::Start(_))));
     let pool = Pool::builder().build().unwrap(); // default: cpu_count workers
     assert_eq!(pool.processes(), mp_process::cpu_count());
@@ -134,6 +135,7 @@ fn terminate_while_busy() {
 
 #[test]
 fn empty_iterable() {
+    let _w = watchdog("empty_iterable", 60);
     let pool = Pool::new(1).unwrap();
     assert_eq!(pool.map(sqr, Vec::<u64>::new(), None).unwrap(), []);
     assert_eq!(pool.imap(sqr, Vec::<u64>::new(), None).unwrap().count(), 0);

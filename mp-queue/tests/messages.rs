@@ -71,6 +71,7 @@ fn every_size_up_to_the_capacity() {
 
 #[test]
 fn values_larger_than_the_last_one_take_the_spill_path() {
+    let _w = watchdog("values_larger_than_the_last_one_take_the_spill_path", 60);
     // The first put reserves the last size seen; a larger value spills and is re-put.
     let q: Queue<String> = Queue::new().unwrap();
     for n in [1usize, 5000, 3, 70_000, 0, 200_000] {
@@ -86,6 +87,7 @@ fn values_larger_than_the_last_one_take_the_spill_path() {
 
 #[test]
 fn corrupted_record_is_an_error_not_a_crash() {
+    let _w = watchdog("corrupted_record_is_an_error_not_a_crash", 60);
     let q: Queue<Job> = Queue::new().unwrap();
     let bytes = ByteQueue::from_handle(q.handle()).unwrap();
     // Garbage where a Job should be: validation refuses it, the queue goes on.

@@ -47,6 +47,7 @@ fn allocations(f: impl FnOnce()) -> usize {
 
 #[test]
 fn steady_state_put_and_get_do_not_allocate() {
+    let _w = ipc_core::testing::watchdog("steady_state_put_and_get_do_not_allocate", 60);
     let q: Queue<u64> = Queue::new().unwrap();
     let bytes = ByteQueue::new().unwrap();
     let frame = [7u8; 1000];

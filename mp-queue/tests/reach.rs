@@ -92,6 +92,7 @@ fn pipe_across_fork_both_directions() {
 
 #[test]
 fn simplex_pipe_has_one_direction() {
+    let _w = watchdog("simplex_pipe_has_one_direction", 60);
     let (r, w) = pipe::<u32>(false).unwrap();
     w.send(1).unwrap();
     assert_eq!(r.recv().unwrap(), 1);
@@ -174,6 +175,7 @@ fn poll_on_one_thread_does_not_hold_up_recv_timeout_on_another() {
 
 #[test]
 fn connection_try_and_timeout_variants() {
+    let _w = watchdog("connection_try_and_timeout_variants", 60);
     let (a, b) = mp_queue::pipe_with_capacity::<u64>(true, 4096).unwrap();
     assert_eq!(a.try_recv_bytes(), Err(GetError::Empty));
     assert_eq!(

@@ -258,11 +258,10 @@ impl<T: Plain> Value<T> {
 
     /// Takes the lock (see [`LockGuard::owner_died`] for a holder that died).
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError> {
-        let wrap = |g| ValueGuard {
+        self.lock.acquire().map(|g| ValueGuard {
             value: self,
             _guard: g,
-        };
-        self.lock.acquire().map(wrap)
+        })
     }
 
     /// Takes the lock, waiting at most `timeout` ([`LockError::Timeout`] after that).
@@ -276,11 +275,10 @@ impl<T: Plain> Value<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ValueGuard<'_, T>, LockError> {
-        let wrap = |g| ValueGuard {
+        self.lock.acquire_timeout(timeout).map(|g| ValueGuard {
             value: self,
             _guard: g,
-        };
-        self.lock.acquire_timeout(timeout).map(wrap)
+        })
     }
 
     /// The lock (Python's `get_lock()`), to hold across several values.
@@ -476,20 +474,18 @@ impl<T: Plain> Array<T> {
 
     /// Takes the lock.
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError> {
-        let wrap = |g| ArrayGuard {
+        self.lock.acquire().map(|g| ArrayGuard {
             array: self,
             _guard: g,
-        };
-        self.lock.acquire().map(wrap)
+        })
     }
 
     /// Takes the lock, waiting at most `timeout` ([`LockError::Timeout`] after that).
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, LockError> {
-        let wrap = |g| ArrayGuard {
+        self.lock.acquire_timeout(timeout).map(|g| ArrayGuard {
             array: self,
             _guard: g,
-        };
-        self.lock.acquire_timeout(timeout).map(wrap)
+        })
     }
 
     /// The lock (Python's `get_lock()`).
