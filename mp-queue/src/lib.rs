@@ -48,7 +48,9 @@
 //!
 //! # Messages
 //! Any type implementing rkyv's `Archive + Serialize + Deserialize` is a [`Message`]:
-//! derive them. `put` serializes straight into the ring; `get` validates the record with
+//! derive them. `put` serializes straight into the ring (a value of at most
+//! [`ipc_core::ring::INLINE_MAX`] bytes is built on the stack and copied in, since it
+//! lives in the descriptor line the consumer polls); `get` validates the record with
 //! rkyv's checked access (offsets and lengths bounds-checked, so a corrupted record gives
 //! [`GetError::Invalid`], never undefined behaviour) and deserializes it.
 //!

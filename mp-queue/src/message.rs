@@ -4,12 +4,12 @@
 use std::cell::Cell;
 use std::time::Instant;
 
-use ipc_core::ring::Producer;
+use ipc_core::ring::{Producer, INLINE_MAX};
 use ipc_core::PushError;
 use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
-use rkyv::ser::allocator::ArenaHandle;
+use rkyv::ser::allocator::{Arena, ArenaHandle};
 use rkyv::ser::{Positional, Writer};
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
@@ -139,6 +139,9 @@ pub(crate) enum PutFail {
 
 /// Serializes `header` then `value` into one record: first straight into a reservation of
 /// `guess` bytes, else (the value is larger) through the spill buffer with one extra copy.
+/// A guess of at most `INLINE_MAX` bytes is served from the stack and copied in: such a
+/// record lives in its descriptor, and holding that line through serialization while the
+/// consumer polls it made `Queue<u64>` 15-30% slower across processes.
 /// `header.len()` must be a multiple of 16 so the archive stays aligned. Returns the
 /// record's length, a good next guess.
 pub(crate) fn put<T: Encode>(
@@ -151,6 +154,28 @@ pub(crate) fn put<T: Encode>(
 ) -> Result<usize, PutFail> {
     let max = tx.ring().capacity();
     let guess = guess.max(16).min(max);
+    if guess <= INLINE_MAX {
+        // A small record lives in its descriptor, the line the consumer polls: build it on
+        // the stack and copy it in at once, so the claim is held for a copy, not for
+        // serialization.
+        let mut buf = Small([0; INLINE_MAX]);
+        let w = serialize(
+            header,
+            value,
+            SlotWriter::new(buf.0.as_mut_ptr(), INLINE_MAX),
+        )
+        .map_err(PutFail::Serialize)?;
+        if w.spill.is_none() {
+            let bytes = &buf.0[..w.pos];
+            let pushed = if non_blocking {
+                tx.try_push(bytes)
+            } else {
+                tx.push_deadline(bytes, deadline)
+            };
+            return pushed.map(|()| w.pos).map_err(PutFail::Push);
+        }
+        return push_spilled(tx, w, deadline, non_blocking);
+    }
     let slot = if non_blocking {
         tx.try_reserve(guess)
     } else {
@@ -178,6 +203,21 @@ pub(crate) fn put<T: Encode>(
         }
         Err(e) => return Err(PutFail::Push(e)),
     };
+    push_spilled(tx, w, deadline, non_blocking)
+}
+
+/// 16-byte aligned stack room for a record small enough to live in its descriptor.
+#[repr(C, align(16))]
+struct Small([u8; INLINE_MAX]);
+
+/// Pushes a value [`serialize`] wrote (into its spill buffer, unless it was empty) as one
+/// record of its exact size, and hands the buffer back to the thread's cache.
+fn push_spilled(
+    tx: &Producer,
+    w: SlotWriter,
+    deadline: Option<Instant>,
+    non_blocking: bool,
+) -> Result<usize, PutFail> {
     let len = w.pos;
     // No spill buffer: an empty value, nothing was written.
     let bytes: &[u8] = w.spill.as_deref().map_or(&[], |s| &s[..len]);
@@ -200,7 +240,18 @@ fn serialize<T: Encode>(
     if !header.is_empty() {
         Writer::<rancor::Error>::write(&mut w, header)?;
     }
-    rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, w)
+    // rkyv's `to_bytes_in` does the same with its own thread-local arena, but checks and
+    // shrinks it twice per call; this keeps one arena per thread and shrinks it once.
+    let mut arena = ARENA.take().unwrap_or_default();
+    let r =
+        rkyv::api::high::to_bytes_in_with_alloc::<_, _, rancor::Error>(value, w, arena.acquire());
+    ARENA.set(Some(arena));
+    r
+}
+
+thread_local! {
+    /// Scratch space for serializers (e.g. a `Vec`'s elements are resolved through it).
+    static ARENA: Cell<Option<Arena>> = const { Cell::new(None) };
 }
 
 /// Validates `bytes` as an archived `T` (rkyv's checked `access`: every offset and length

@@ -423,7 +423,12 @@ impl Deref for WriteSlot<'_> {
         let Some(c) = &self.claim else { return &[] };
         // SAFETY: the claim gives this slot sole access to `len` bytes at `off` inside the
         // data area (checked by `try_claim`) until it is published or cancelled.
-        unsafe { std::slice::from_raw_parts(self.producer.ring.raw().data_ptr(c.off), c.len) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.producer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
+                c.len,
+            )
+        }
     }
 }
 
@@ -431,7 +436,12 @@ impl DerefMut for WriteSlot<'_> {
     fn deref_mut(&mut self) -> &mut [u8] {
         let Some(c) = &self.claim else { return &mut [] };
         // SAFETY: as in `deref`; `&mut self` makes this the only live view.
-        unsafe { std::slice::from_raw_parts_mut(self.producer.ring.raw().data_ptr(c.off), c.len) }
+        unsafe {
+            std::slice::from_raw_parts_mut(
+                self.producer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
+                c.len,
+            )
+        }
     }
 }
 
@@ -464,7 +474,12 @@ impl Deref for ReadGuard<'_> {
         let c = &self.claim;
         // SAFETY: `try_take` checked that `len` bytes at `off` lie inside the data area, and
         // the READING state keeps producers off them until this guard drops.
-        unsafe { std::slice::from_raw_parts(self.consumer.ring.raw().data_ptr(c.off), c.len) }
+        unsafe {
+            std::slice::from_raw_parts(
+                self.consumer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
+                c.len,
+            )
+        }
     }
 }
 

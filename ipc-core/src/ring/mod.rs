@@ -31,6 +31,12 @@ use raw::{Layout, RawRing};
 /// How often a sleeping waiter wakes to check whether its peers are still alive.
 pub const POLL: Duration = Duration::from_millis(20);
 
+/// Records of at most this many bytes are stored inside their descriptor rather than in
+/// the data area, so producer and consumer share one cache line per record. They take no
+/// room in the data area (only a place in `maxsize`). A writer that fills such a record in
+/// place should prepare it first and copy it in one go: the consumer polls that line.
+pub const INLINE_MAX: usize = raw::INLINE;
+
 /// The segment kind of a ring.
 pub const RING_KIND: Kind = Kind(0x5249_4E47);
 

@@ -59,6 +59,20 @@ pub(crate) fn units_for(len: usize) -> usize {
     len.div_ceil(UNIT)
 }
 
+/// Records of at most this many bytes live inside their descriptor, not in the data
+/// area: producer and consumer then share one cache line per record instead of two.
+pub(crate) const INLINE: usize = 32;
+
+/// Units of the data area a claim of `len` bytes takes (0 when it fits inline).
+#[inline]
+fn claim_units(len: usize) -> usize {
+    if len <= INLINE {
+        0
+    } else {
+        units_for(len)
+    }
+}
+
 #[repr(C, align(64))]
 struct Line<T>(T);
 
@@ -106,6 +120,11 @@ struct Desc {
     extent: AtomicU64,
     /// `start:32 | len:32`: payload start (units, wrapping) and exact length in bytes.
     data: AtomicU64,
+    _spare: AtomicU64,
+    /// The payload of a record claimed with at most [`INLINE`] bytes (its extent is then
+    /// empty). Written and read through raw pointers under the claim protocol, like the
+    /// data area; 16-byte aligned, as archives need.
+    inline: std::cell::UnsafeCell<[u8; INLINE]>,
 }
 
 /// A participating process: pid and start time (0 while registering).
@@ -182,20 +201,23 @@ pub(crate) enum Taken {
     },
 }
 
-/// A claimed region to write: `off` bytes into the data area, `len` bytes long.
+/// A claimed region to write, `len` bytes long: inside the descriptor when `inline`, else
+/// `off` bytes into the data area.
 #[derive(Debug)]
 pub(crate) struct WriteClaim {
     pub(crate) seq: u32,
     pub(crate) off: usize,
+    pub(crate) inline: bool,
     pub(crate) len: usize,
     pub(crate) owner: u32,
 }
 
-/// A taken record to read.
+/// A taken record to read, placed as in [`WriteClaim`].
 #[derive(Debug)]
 pub(crate) struct ReadClaim {
     pub(crate) seq: u32,
     pub(crate) off: usize,
+    pub(crate) inline: bool,
     pub(crate) len: usize,
 }
 
@@ -255,6 +277,8 @@ impl RawRing {
                     claim: AtomicU64::new(word(i, FREE, 0)),
                     extent: AtomicU64::new(pack(i.wrapping_sub(1), 0)),
                     data: AtomicU64::new(0),
+                    _spare: AtomicU64::new(0),
+                    inline: std::cell::UnsafeCell::new([0; INLINE]),
                 });
             }
         }
@@ -338,6 +362,16 @@ impl RawRing {
         })
     }
 
+    /// Where record `seq`'s payload lies: in its descriptor, or `off` bytes into the data
+    /// area.
+    pub(crate) fn payload_ptr(&self, seq: u32, inline: bool, off: usize) -> *mut u8 {
+        if inline {
+            self.desc(seq).inline.get().cast()
+        } else {
+            self.data_ptr(off)
+        }
+    }
+
     /// Pointer to `off` bytes into the data area.
     pub(crate) fn data_ptr(&self, off: usize) -> *mut u8 {
         debug_assert!(off <= self.lay.capacity());
@@ -366,7 +400,7 @@ impl RawRing {
     /// Claims space for a record of `len` bytes for participant `me`.
     /// `Ok(None)`: no room right now (in items or bytes).
     pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
-        let units = units_for(len);
+        let units = claim_units(len);
         debug_assert!(units <= self.lay.cap_units as usize);
         let c = self.ctl();
         let mask = self.lay.cap_units - 1;
@@ -415,10 +449,22 @@ impl RawRing {
                 return Ok(None);
             }
             let d = self.desc(s);
+            // The descriptor is ready for record `s` when it is fresh (`FREE(s)`) or still
+            // holds last lap's released record: the room check above saw `free` past
+            // `s - n_desc`, and nobody but a claimer changes a record behind `free`.
+            let cur = d.claim.load(Ordering::Acquire);
+            let last_lap = s.wrapping_sub(self.lay.n_desc);
+            let ready = cur == word(s, FREE, 0)
+                || cur == word(last_lap, DONE, 0)
+                || cur == word(last_lap, PADDING, 0);
+            if !ready {
+                self.help_tail(tail, s, cur)?;
+                continue;
+            }
             // SYNC: the AcqRel claim orders our later extent/data/payload writes after the
-            // previous lap's release (the freer's CAS that recycled this descriptor).
+            // previous lap's release (the consumer's Release store of `DONE`).
             match d.claim.compare_exchange(
-                word(s, FREE, 0),
+                cur,
                 word(s, WRITING, me),
                 Ordering::AcqRel,
                 Ordering::Acquire,
@@ -445,6 +491,7 @@ impl RawRing {
                     return Ok(Some(WriteClaim {
                         seq: s,
                         off,
+                        inline: units == 0,
                         len,
                         owner: me,
                     }));
@@ -499,20 +546,6 @@ impl RawRing {
             } else {
                 spin_hint(); // the owner is between its claim and its extent store
             }
-        } else if cs == s.wrapping_sub(self.lay.n_desc) && (st == DONE || st == PADDING) {
-            // Last lap's record: recycle it if the free cursor already passed it.
-            let fs = seq_of(c.free.0.load(Ordering::SeqCst));
-            if (fs.wrapping_sub(cs) as i32) > 0 {
-                let fresh = word(s, FREE, 0);
-                let _ = self.desc(s).claim.compare_exchange(
-                    cur,
-                    fresh,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            } else {
-                spin_hint();
-            }
         } else if c.tail.0.load(Ordering::Acquire) == tail && (cs != s || st != FREE) {
             if (cs.wrapping_sub(s) as i32) < 0 && (s.wrapping_sub(cs)) <= self.lay.n_desc {
                 spin_hint(); // a release in progress
@@ -527,8 +560,10 @@ impl RawRing {
     pub(crate) fn publish(&self, claim: &WriteClaim, len: usize) {
         debug_assert!(len <= claim.len);
         let d = self.desc(claim.seq);
-        let start = seq_of(d.data.load(Ordering::Relaxed));
-        d.data.store(pack(start, len as u32), Ordering::Relaxed);
+        if len != claim.len {
+            let start = seq_of(d.data.load(Ordering::Relaxed));
+            d.data.store(pack(start, len as u32), Ordering::Relaxed);
+        }
         // SYNC: publishes the payload and `data` to consumers (pairs with the AcqRel CAS in
         // `try_take`); SeqCst for the wake handshake in `EventCount::notify`.
         d.claim
@@ -583,7 +618,12 @@ impl RawRing {
                         Ordering::Relaxed,
                     );
                     return match self.payload_range(h) {
-                        Ok((off, len)) => Ok(Taken::Record(ReadClaim { seq: h, off, len })),
+                        Ok((off, inline, len)) => Ok(Taken::Record(ReadClaim {
+                            seq: h,
+                            off,
+                            inline,
+                            len,
+                        })),
                         Err(e) => {
                             self.release(h)?;
                             Err(e)
@@ -609,23 +649,31 @@ impl RawRing {
         Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
     }
 
-    /// Checks a record's payload lies inside its extent and the data area.
-    fn payload_range(&self, seq: u32) -> Result<(usize, usize), Corrupted> {
+    /// Checks a record's payload lies inside its extent and the data area, or inside its
+    /// descriptor when the extent is empty. Returns `(offset, inline, len)`.
+    fn payload_range(&self, seq: u32) -> Result<(usize, bool, usize), Corrupted> {
         let d = self.desc(seq);
         let data = d.data.load(Ordering::Relaxed);
         let (start, len) = (seq_of(data), lo(data) as usize);
         let ext = d.extent.load(Ordering::Acquire);
-        let units = units_for(len) as u32;
         let phys = start & (self.lay.cap_units - 1);
         let span = lo(ext).wrapping_sub(start);
-        if seq_of(ext) != seq
-            || units > span
-            || span > self.lay.cap_units
-            || phys + units > self.lay.cap_units
-        {
-            return Err(corrupted("record length or offset is out of range"));
+        let bad = || corrupted("record length or offset is out of range");
+        if seq_of(ext) != seq {
+            return Err(bad());
         }
-        Ok((phys as usize * UNIT, len))
+        if span == 0 {
+            return if len <= INLINE {
+                Ok((0, true, len))
+            } else {
+                Err(bad())
+            };
+        }
+        let units = units_for(len) as u32;
+        if units > span || span > self.lay.cap_units || phys + units > self.lay.cap_units {
+            return Err(bad());
+        }
+        Ok((phys as usize * UNIT, false, len))
     }
 
     /// Ends a read: the record's space may be reused.
@@ -691,10 +739,8 @@ impl RawRing {
                 )
                 .is_ok()
             {
-                let fresh = word(fs.wrapping_add(self.lay.n_desc), FREE, 0);
-                let _ = d
-                    .claim
-                    .compare_exchange(cur, fresh, Ordering::AcqRel, Ordering::Relaxed);
+                // The descriptor keeps `DONE(fs)`: the producer of `fs + n_desc` claims it
+                // from that state directly, which saves the consumers a CAS per record.
                 freed = true;
             }
         }

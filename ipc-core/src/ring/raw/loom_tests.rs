@@ -48,7 +48,11 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) {
         if let Some(c) = r.try_claim(me, bytes.len()).unwrap() {
             // SAFETY: the claim owns `len` bytes at `off`.
             unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.data_ptr(c.off), bytes.len())
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    r.payload_ptr(c.seq, c.inline, c.off),
+                    bytes.len(),
+                )
             };
             r.publish(&c, bytes.len());
             return;
@@ -62,7 +66,9 @@ fn pop(r: &RawRing, me: u32) -> Vec<u8> {
     loop {
         if let Taken::Record(c) = r.try_take(me).unwrap() {
             // SAFETY: the read claim owns `len` bytes at `off`.
-            let v = unsafe { std::slice::from_raw_parts(r.data_ptr(c.off), c.len) }.to_vec();
+            let v =
+                unsafe { std::slice::from_raw_parts(r.payload_ptr(c.seq, c.inline, c.off), c.len) }
+                    .to_vec();
             r.release(c.seq).unwrap();
             return v;
         }

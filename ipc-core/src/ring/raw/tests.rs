@@ -47,7 +47,11 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
         Some(c) => {
             // SAFETY: the claim owns `len` bytes at `off`.
             unsafe {
-                std::ptr::copy_nonoverlapping(bytes.as_ptr(), r.data_ptr(c.off), bytes.len())
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    r.payload_ptr(c.seq, c.inline, c.off),
+                    bytes.len(),
+                )
             };
             r.publish(&c, bytes.len());
             true
@@ -61,7 +65,9 @@ fn pop(r: &RawRing, me: u32) -> Option<Vec<u8>> {
         Taken::Record(c) => {
             assert_eq!(c.off % UNIT, 0, "payloads are 16-byte aligned");
             // SAFETY: the read claim owns `len` bytes at `off`.
-            let v = unsafe { std::slice::from_raw_parts(r.data_ptr(c.off), c.len) }.to_vec();
+            let v =
+                unsafe { std::slice::from_raw_parts(r.payload_ptr(c.seq, c.inline, c.off), c.len) }
+                    .to_vec();
             r.release(c.seq).unwrap();
             Some(v)
         }
@@ -105,9 +111,12 @@ fn bounded_in_items_and_in_bytes() {
 fn a_record_of_the_whole_capacity_fits_once_the_ring_drains() {
     let h = Heap::new(256, 4);
     let r = &h.ring;
-    assert!(push(r, 0, b"x"));
+    assert!(
+        push(r, 0, &[1; INLINE + 1]),
+        "too long to live in its descriptor"
+    );
     assert!(!push(r, 0, &[9; 256]));
-    assert_eq!(pop(r, 0).unwrap(), b"x");
+    assert_eq!(pop(r, 0).unwrap(), vec![1; INLINE + 1]);
     assert!(push(r, 0, &[9; 256]), "pads to the start, then fits");
     assert_eq!(pop(r, 0).unwrap(), vec![9; 256]);
 }
@@ -236,4 +245,46 @@ fn corrupted_bytes_give_errors_not_crashes() {
         // SAFETY: the region is still allocated and aligned; attach must validate it.
         let _ = unsafe { RawRing::attach(h.ptr, h.layout.size()) };
     }
+}
+
+#[test]
+fn small_records_live_in_their_descriptors() {
+    let h = Heap::new(64, 8);
+    let r = &h.ring;
+    // The data area holds 64 bytes; eight records of INLINE bytes take none of it.
+    for i in 0..8u8 {
+        assert!(push(r, 0, &[i; INLINE]), "record {i}");
+    }
+    assert!(!push(r, 0, b"ninth"), "maxsize 8");
+    assert!(push_room_left(r, 64), "the data area is untouched");
+    for i in 0..8u8 {
+        assert_eq!(pop(r, 0).unwrap(), vec![i; INLINE]);
+    }
+    assert!(push(r, 0, &[]), "an empty record is inline too");
+    assert_eq!(pop(r, 0).unwrap(), Vec::<u8>::new());
+}
+
+/// True if a record of `len` bytes would fit in the data area now (claimed, then cancelled).
+fn push_room_left(r: &RawRing, len: usize) -> bool {
+    let c = r.ctl();
+    let (tail, free) = (
+        c.tail.0.load(Ordering::SeqCst),
+        c.free.0.load(Ordering::SeqCst),
+    );
+    lo(tail).wrapping_sub(lo(free)) as usize + units_for(len) <= r.lay.cap_units as usize
+}
+
+#[test]
+fn an_inline_record_claiming_more_than_fits_is_refused() {
+    let h = Heap::new(256, 8);
+    let r = &h.ring;
+    assert!(push(r, 0, b"short"));
+    let d = r.desc(0);
+    let data = d.data.load(Ordering::Relaxed);
+    d.data
+        .store(pack(seq_of(data), INLINE as u32 + 1), Ordering::Relaxed);
+    assert!(
+        r.try_take(1).is_err(),
+        "an empty extent holds at most INLINE bytes"
+    );
 }
