@@ -8,6 +8,8 @@
 //! - `queue/2p2c/...`: two producer and two consumer processes.
 //! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
 //!   a Unix pipe and `ipc-channel` between two processes, memcpy of 1 MiB in one thread.
+//! - `one_thread/...`: ring push+pop, `Queue<u64>` put+get and crossbeam send+recv in one
+//!   thread: the instruction cost alone, with no cache line moving between cores.
 //!
 //! Python's `multiprocessing.Queue` and `faster-fifo` on the same sizes:
 //! `python3 benches/python/queue_bench.py` (see BENCHMARKS.md).
@@ -222,6 +224,36 @@ fn peers(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same operations in one thread, where no cache line moves between cores: what each
+/// costs in instructions and atomic read-modify-writes alone.
+fn one_thread(c: &mut Criterion) {
+    let mut g = c.benchmark_group("one_thread");
+    g.throughput(Throughput::Elements(1));
+    let ring = Ring::builder().maxsize(8192).create().unwrap();
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    g.bench_function("ring_push_pop/8B", |b| {
+        b.iter(|| {
+            tx.push(black_box(&[7u8; 8])).unwrap();
+            black_box(rx.pop().unwrap()[0]);
+        })
+    });
+    let q: Queue<u64> = Queue::builder().maxsize(8192).create().unwrap();
+    g.bench_function("queue_put_get/u64", |b| {
+        b.iter(|| {
+            q.put(black_box(5)).unwrap();
+            black_box(q.get().unwrap());
+        })
+    });
+    let (ctx, crx) = crossbeam_channel::bounded::<u64>(1024);
+    g.bench_function("crossbeam_send_recv/u64", |b| {
+        b.iter(|| {
+            ctx.send(black_box(5)).unwrap();
+            black_box(crx.recv().unwrap());
+        })
+    });
+    g.finish();
+}
+
 /// Servo's ipc-channel between two processes: typed `u64` (serde + bincode).
 fn ipc_channel_u64(iters: u64) -> Duration {
     let (tx, rx) = ipc_channel::ipc::channel::<u64>().expect("ipc-channel");
@@ -262,6 +294,6 @@ fn ipc_channel_bytes(size: usize, iters: u64) -> Duration {
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(15).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = one_to_one, two_by_two, peers
+    targets = one_to_one, two_by_two, peers, one_thread
 }
 criterion_main!(benches);

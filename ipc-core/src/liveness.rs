@@ -35,11 +35,17 @@ extern "C" fn forget_pid_after_fork() {
 /// No `Once` here: a child forked while another thread was inside `Once::call_once`
 /// would wait forever for a thread it does not have. Registering the fork handler is a
 /// CAS; until it is done, the pid is simply not cached.
+#[inline]
 pub(crate) fn current_pid() -> u32 {
     let pid = PID.load(Ordering::Relaxed);
     if pid != 0 {
         return pid;
     }
+    cache_pid()
+}
+
+#[cold]
+fn cache_pid() -> u32 {
     static HOOK: AtomicU32 = AtomicU32::new(0); // 0: none, 1: registering, 2: registered
     if HOOK
         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)

@@ -126,6 +126,7 @@ impl Producer {
     }
 
     /// Copies `bytes` into the ring as one record, waiting while it is full.
+    #[inline]
     pub fn push(&self, bytes: &[u8]) -> Result<(), PushError> {
         self.push_deadline(bytes, None)
     }
@@ -144,6 +145,7 @@ impl Producer {
     }
 
     /// Like [`push`](Self::push) but gives up at `deadline` (`None`: never).
+    #[inline]
     pub fn push_deadline(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), PushError> {
         let mut slot = self.reserve_deadline(bytes.len(), deadline)?;
         slot.copy_from_slice(bytes);
@@ -192,7 +194,28 @@ impl Producer {
     /// assert_eq!(rx.pop()?.len(), 8);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    #[inline]
     pub fn reserve_deadline(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<WriteSlot<'_>, PushError> {
+        // The common case, room right now, inlined into the caller; every other outcome
+        // (and every error) is left to the full loop, which looks again.
+        if len <= self.ring.capacity() && len <= u32::MAX as usize {
+            if let Ok(me) = self.ring.me() {
+                if let Ok(Some(claim)) = self.ring.raw().try_claim(me, len) {
+                    return Ok(WriteSlot {
+                        producer: self,
+                        claim: Some(claim),
+                    });
+                }
+            }
+        }
+        self.reserve_wait(len, deadline)
+    }
+
+    fn reserve_wait(
         &self,
         len: usize,
         deadline: Option<Instant>,
@@ -266,6 +289,7 @@ impl Consumer {
 
     /// Takes the next record, waiting while the ring is empty. Returns
     /// [`PopError::Closed`] once the ring is drained and no producer handle is left.
+    #[inline]
     pub fn pop(&self) -> Result<ReadGuard<'_>, PopError> {
         self.pop_deadline(None)
     }
@@ -331,7 +355,22 @@ impl Consumer {
     }
 
     /// Like [`pop`](Self::pop) but gives up at `deadline` (`None`: never).
+    #[inline]
     pub fn pop_deadline(&self, deadline: Option<Instant>) -> Result<ReadGuard<'_>, PopError> {
+        // The common case, a record ready at the head, inlined into the caller; every
+        // other outcome (and every error) is left to the full loop, which looks again.
+        if let Ok(me) = self.ring.me() {
+            if let Ok(Taken::Record(claim)) = self.ring.raw().try_take(me) {
+                return Ok(ReadGuard {
+                    consumer: self,
+                    claim,
+                });
+            }
+        }
+        self.pop_wait(deadline)
+    }
+
+    fn pop_wait(&self, deadline: Option<Instant>) -> Result<ReadGuard<'_>, PopError> {
         let ring = &self.ring;
         let raw = ring.raw();
         let me = ring.me()?;

@@ -35,6 +35,21 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// the data area, so producer and consumer share one cache line per record. They take no
 /// room in the data area (only a place in `maxsize`). A writer that fills such a record in
 /// place should prepare it first and copy it in one go: the consumer polls that line.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::{Ring, INLINE_MAX};
+///
+/// // A 64-byte data area still takes eight small records: they live in descriptors.
+/// let ring = Ring::builder().capacity(64).maxsize(8).create()?;
+/// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+/// for i in 0..8u8 {
+///     tx.try_push(&[i; INLINE_MAX])?;
+/// }
+/// assert_eq!(rx.pop()?[0], 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub const INLINE_MAX: usize = raw::INLINE;
 
 /// The segment kind of a ring.
@@ -280,6 +295,7 @@ impl Ring {
     }
 
     /// Payload capacity in bytes: also the largest record.
+    #[inline]
     pub fn capacity(&self) -> usize {
         self.shared.raw.layout().capacity()
     }
@@ -289,17 +305,24 @@ impl Ring {
         self.shared.raw.layout().maxsize as usize
     }
 
+    #[inline]
     fn raw(&self) -> &RawRing {
         &self.shared.raw
     }
 
     /// This process's participant slot, registering after start-up or a fork.
+    #[inline]
     fn me(&self) -> Result<u32, RegisterError> {
         let pid = liveness::current_pid();
         let cached = self.shared.me.load(StdOrdering::Relaxed);
         if cached != 0 && (cached >> 32) as u32 == pid {
             return Ok(cached as u32);
         }
+        self.me_register(pid)
+    }
+
+    #[cold]
+    fn me_register(&self, pid: u32) -> Result<u32, RegisterError> {
         let slot = self.register()?;
         self.shared
             .me

@@ -93,7 +93,9 @@ fn loom_two_producers_one_consumer_each_record_once() {
             .into_iter()
             .map(|p| {
                 let region = Arc::clone(&region);
-                thread::spawn(move || push(&region.ring, u32::from(p), &[p; 20]))
+                // One record inline (in its descriptor), one in the data area.
+                let len = if p == 1 { 20 } else { 40 };
+                thread::spawn(move || push(&region.ring, u32::from(p), &vec![p; len]))
             })
             .collect();
         let mut got = vec![pop(&region.ring, 3), pop(&region.ring, 3)];
@@ -101,7 +103,7 @@ fn loom_two_producers_one_consumer_each_record_once() {
             p.join().unwrap();
         }
         got.sort();
-        assert_eq!(got, [vec![1u8; 20], vec![2u8; 20]]);
+        assert_eq!(got, [vec![1u8; 20], vec![2u8; 40]]);
         assert_eq!(region.ring.len(), 0);
     });
 }
@@ -109,19 +111,20 @@ fn loom_two_producers_one_consumer_each_record_once() {
 #[test]
 fn loom_wrap_and_full_ring_keep_fifo() {
     model(2, || {
-        // 4 units of data, records of 2 units: the third record waits for the first's
-        // space and lands after the wrap.
-        let region = Arc::new(Region::new(64, 4));
+        // 8 units of data, records of 3 units (too long to live in their descriptors):
+        // the third record pads the last 2 units, waits for the first's space and lands
+        // after the wrap.
+        let region = Arc::new(Region::new(128, 4));
         let producer = {
             let region = Arc::clone(&region);
             thread::spawn(move || {
                 for i in 0..3u8 {
-                    push(&region.ring, 1, &[i; 24]);
+                    push(&region.ring, 1, &[i; 48]);
                 }
             })
         };
         for i in 0..3u8 {
-            assert_eq!(pop(&region.ring, 2), vec![i; 24]);
+            assert_eq!(pop(&region.ring, 2), vec![i; 48]);
         }
         producer.join().unwrap();
     });

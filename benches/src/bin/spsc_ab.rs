@@ -1,0 +1,76 @@
+//! A quick check for A/B runs on a noisy host, faster than a criterion run: one producer
+//! process to this one, `ring` (8-byte records) and `Queue<u64>`, beside crossbeam
+//! `bounded(1024)` between two threads, alternating in each round so that all three see
+//! the same host. Prints nanoseconds per message for every round and the medians.
+//!
+//! `cargo run --release -p benches --bin spsc_ab -- [messages per run] [rounds]`
+//! (defaults: 2,000,000 and 5). Build the binary before and after a change, then run the
+//! two in turn a few times: compare the ratios to crossbeam, not the raw figures.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use benches::{crossbeam_bounded, drain, fill, ring_for, Peer};
+use mp_queue::Queue;
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let n: u64 = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(2_000_000);
+    let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+
+    let ring = ring_for(8);
+    let rx = ring.consumer().expect("consumer");
+    let tx = ring.producer().expect("producer");
+    let ring_peer = Peer::spawn(None, |k| fill(&tx, &[7u8; 8], k));
+    drop(tx);
+    let q: Queue<u64> = Queue::builder().maxsize(8192).create().expect("queue");
+    let qtx = q.clone();
+    let queue_peer = Peer::spawn(None, move |k| {
+        for i in 0..k {
+            qtx.put(i).expect("put");
+        }
+    });
+
+    let per = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
+    let (mut cb, mut r, mut qq) = (vec![], vec![], vec![]);
+    for _ in 0..rounds {
+        cb.push(crossbeam_bounded::<8>(n).as_nanos() as f64 / n as f64);
+        let t = Instant::now();
+        ring_peer.command(n);
+        drain(&rx, n);
+        r.push(per(t));
+        let t = Instant::now();
+        queue_peer.command(n);
+        for _ in 0..n {
+            black_box(q.get().expect("get"));
+        }
+        qq.push(per(t));
+    }
+    let show = |v: &[f64]| {
+        v.iter()
+            .map(|x| format!("{x:.0}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    println!(
+        "ns per message, each round: crossbeam {} | ring {} | queue {}",
+        show(&cb),
+        show(&r),
+        show(&qq)
+    );
+    let (c, rr, qm) = (median(cb), median(r), median(qq));
+    println!(
+        "median: crossbeam {c:.1} ns, ring {rr:.1} ns ({:.2}x crossbeam's rate), \
+         Queue<u64> {qm:.1} ns ({:.2}x)",
+        c / rr,
+        c / qm
+    );
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
