@@ -4,16 +4,20 @@
 //! `cargo bench -p benches --bench sync` (all), or filter: `-- sync/handoff`.
 //! Groups:
 //! - `sync/uncontended/{lock,pthread}`: acquire + release in one process, nobody else.
-//! - `sync/handoff/{lock,pthread}`: two processes take turns; each iteration is one turn
-//!   handed to the other process and back (two acquisitions across processes). Turns are
-//!   kept strict by a shared turn word read under the lock, so the lock is truly handed
-//!   over each time, the waiting side sleeping in the lock.
-//! - Python's `multiprocessing.Lock` on the same two cases: `benches/python/sync_lock.py`.
+//! - `sync/handoff/{lock,pthread}`: locks handed between two processes in strict turns.
+//!   One peer process is forked per bench (not per sample); three locks rotate between
+//!   the two (see `Handoff`), each side waiting *in the lock* for the other. One
+//!   iteration: the parent releases a lock the peer waits for, and takes the one the peer
+//!   then releases: two acquisitions across processes, one after the other (no polling
+//!   outside the lock, no turn word).
+//! - Python's `multiprocessing.Lock` on the same two cases: `benches/python/sync_lock.py`
+//!   (its handoff still takes turns through one lock and a turn word).
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -53,24 +57,29 @@ impl PthreadMutex {
     }
 }
 
-/// The two locks under test, behind one interface.
+/// The two locks under test, behind one interface: lock and unlock by the same process.
 trait Mutex: Sync {
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R;
+    fn lock(&self);
+    fn unlock(&self);
 }
 
 impl Mutex for Lock {
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = self.acquire().expect("lock");
-        f()
+    fn lock(&self) {
+        self.acquire().expect("lock").leak();
+    }
+
+    fn unlock(&self) {
+        self.release().expect("release");
     }
 }
 
 impl Mutex for PthreadMutex {
-    fn with<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.lock();
-        let r = f();
-        self.unlock();
-        r
+    fn lock(&self) {
+        PthreadMutex::lock(self);
+    }
+
+    fn unlock(&self) {
+        PthreadMutex::unlock(self);
     }
 }
 
@@ -100,48 +109,95 @@ fn uncontended(c: &mut Criterion) {
     g.finish();
 }
 
-/// Two processes take strict turns through `m`: the parent owns even turns, the child odd.
-/// Returns the time for `iters` round trips (2 * iters turns).
-fn handoff(m: &impl Mutex, iters: u64) -> Duration {
-    let seg = Segment::create(64, Kind(0xF4)).expect("segment");
-    // SAFETY: 64 aligned bytes hold one AtomicU64.
-    let turn = unsafe { &*(seg.payload_ptr() as *const AtomicU64) };
-    let take_turns = |mine: u64| {
-        for i in 0..iters {
-            let want = 2 * i + mine;
-            while !m.with(|| {
-                let t = turn.load(Ordering::Relaxed);
-                if t == want {
-                    turn.store(t + 1, Ordering::Relaxed);
+/// A peer process and three locks it passes around with the parent, strictly in turn.
+///
+/// Step `i`: the parent releases `m[i % 3]` and takes `m[(i + 2) % 3]`; the peer takes
+/// `m[i % 3]` and releases `m[(i + 2) % 3]`. Between steps the parent holds two locks and
+/// the peer one, and each lock a side takes is one the other side holds or has just
+/// released: the parent cannot take a lock back before the peer had it (as it could with
+/// two locks, an unfair lock favouring the releaser), so every step is two real handoffs.
+struct Handoff<'a, M: Mutex> {
+    m: &'a [M; 3],
+    /// `[ready, stop]` flags.
+    flags: Segment,
+    peer: libc::pid_t,
+    /// The next step's number, mod 3.
+    step: Cell<usize>,
+}
+
+impl<'a, M: Mutex> Handoff<'a, M> {
+    fn start(m: &'a [M; 3]) -> Self {
+        let flags = Segment::create(64, Kind(0xF4)).expect("segment");
+        m[0].lock();
+        m[1].lock();
+        let peer = fork(|| {
+            m[2].lock();
+            flag(&flags, 0).store(1, Ordering::Release);
+            for i in (0..3).cycle() {
+                m[i].lock();
+                // The parent set the flag before the release that let us in.
+                if flag(&flags, 1).load(Ordering::Relaxed) != 0 {
+                    m[i].unlock();
+                    m[(i + 2) % 3].unlock();
+                    return 0;
                 }
-                t == want
-            }) {
-                std::thread::yield_now();
+                m[(i + 2) % 3].unlock();
             }
+            unreachable!()
+        });
+        while flag(&flags, 0).load(Ordering::Acquire) == 0 {
+            std::thread::yield_now();
         }
-    };
-    let child = fork(|| {
-        take_turns(1);
-        0
-    });
-    let t = Instant::now();
-    take_turns(0);
-    // The last turn is the child's.
-    while turn.load(Ordering::Acquire) != 2 * iters {
-        std::hint::spin_loop();
+        Handoff {
+            m,
+            flags,
+            peer,
+            step: Cell::new(0),
+        }
     }
-    let took = t.elapsed();
-    assert_eq!(reap(child), Ok(0));
-    took
+
+    /// `iters` steps: hand a lock to the peer, take the one it hands back.
+    fn run(&self, iters: u64) -> Duration {
+        let mut i = self.step.get();
+        let t = Instant::now();
+        for _ in 0..iters {
+            self.m[i].unlock();
+            self.m[(i + 2) % 3].lock();
+            i = (i + 1) % 3;
+        }
+        let took = t.elapsed();
+        self.step.set(i);
+        took
+    }
+
+    fn stop(self) {
+        flag(&self.flags, 1).store(1, Ordering::Relaxed);
+        self.run(1); // lets the peer in, to see the flag, release its locks and exit
+        assert_eq!(reap(self.peer), Ok(0));
+        // The parent holds the two locks other than the next step's `(i + 2) % 3`.
+        let i = self.step.get();
+        self.m[i].unlock();
+        self.m[(i + 1) % 3].unlock();
+    }
+}
+
+fn flag(seg: &Segment, i: usize) -> &AtomicU32 {
+    assert!(i < 16);
+    // SAFETY: the 64-byte, 64-byte aligned payload holds 16 AtomicU32s; `i` is checked.
+    unsafe { &*(seg.payload_ptr().add(4 * i) as *const AtomicU32) }
 }
 
 fn two_processes(c: &mut Criterion) {
     let mut g = c.benchmark_group("sync/handoff");
     g.measurement_time(Duration::from_secs(3));
-    let lock = Lock::new().expect("lock");
-    g.bench_function("lock", |b| b.iter_custom(|iters| handoff(&lock, iters)));
-    let m = PthreadMutex::new();
-    g.bench_function("pthread", |b| b.iter_custom(|iters| handoff(&m, iters)));
+    let locks = [(); 3].map(|()| Lock::new().expect("lock"));
+    let h = Handoff::start(&locks);
+    g.bench_function("lock", |b| b.iter_custom(|iters| h.run(iters)));
+    h.stop();
+    let mutexes = [(); 3].map(|()| PthreadMutex::new());
+    let h = Handoff::start(&mutexes);
+    g.bench_function("pthread", |b| b.iter_custom(|iters| h.run(iters)));
+    h.stop();
     g.finish();
 }
 

@@ -53,8 +53,12 @@ fn cache_pid() -> u32 {
     {
         // SAFETY: registers a handler that only performs an atomic store, which is
         // async-signal-safe and so allowed in a child after fork.
-        unsafe { libc::pthread_atfork(None, None, Some(forget_pid_after_fork)) };
-        HOOK.store(2, Ordering::Release);
+        let rc = unsafe { libc::pthread_atfork(None, None, Some(forget_pid_after_fork)) };
+        // Without the handler a forked child would keep the parent's cached pid: cache
+        // nothing then (and let a later call try to register again).
+        // SYNC: the Release store pairs with the Acquire load below in other threads:
+        // whoever sees 2 also sees the handler registered.
+        HOOK.store(if rc == 0 { 2 } else { 0 }, Ordering::Release);
     }
     let pid = std::process::id();
     if HOOK.load(Ordering::Acquire) == 2 {
@@ -78,15 +82,22 @@ impl ProcessId {
     ///
     /// A `start_time` of 0 means "not known yet": then only the pid is checked.
     pub fn is_alive(&self) -> bool {
-        match stat_of(self.pid) {
-            Ok(Some((start, state))) => {
-                (self.start_time == 0 || start == self.start_time) && !matches!(state, b'Z' | b'X')
-            }
-            Ok(None) => false,
-            // Cannot tell (e.g. /proc hidden): assume alive, which can delay recovery but
-            // never breaks exactly-once delivery.
-            Err(_) => true,
-        }
+        runs(self.pid, |start| {
+            self.start_time == 0 || start == self.start_time
+        })
+    }
+}
+
+/// True while process (or thread) `id` runs and `started(start_time)` accepts its start
+/// time; false once it has exited (a zombie counts as exited) or the id was reused.
+///
+/// If `/proc` cannot be read, the answer is "alive": that can delay recovery, but never
+/// takes anything from a live owner.
+pub(crate) fn runs(id: u32, started: impl FnOnce(u64) -> bool) -> bool {
+    match stat_of(id) {
+        Ok(Some((start, state))) => started(start) && !matches!(state, b'Z' | b'X'),
+        Ok(None) => false,
+        Err(_) => true,
     }
 }
 

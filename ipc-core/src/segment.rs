@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// Bumped whenever any shared layout changes; mismatches are refused at open.
-pub const LAYOUT_VERSION: u32 = 1;
+pub const LAYOUT_VERSION: u32 = 2;
 const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.
@@ -162,7 +162,7 @@ impl Segment {
     ) -> Result<Segment, OpenError> {
         let size = total_size(payload)?;
         for _ in 0..16 {
-            let name = format!("/{prefix}-{:016x}", random_u64()?);
+            let name = format!("/{prefix}-{:016x}", random_u64().map_err(OpenError::Io)?);
             let cname = CString::new(name.clone()).map_err(|_| OpenError::BadName(name.clone()))?;
             let flags = libc::O_RDWR | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC;
             // SAFETY: `cname` is a valid C string for the duration of the call.
@@ -295,7 +295,7 @@ impl Segment {
             size,
             fd,
             unlink_by: if name.is_some() {
-                std::process::id()
+                crate::liveness::current_pid()
             } else {
                 0
             },
@@ -398,7 +398,7 @@ fn map(fd: &OwnedFd, size: usize) -> Result<NonNull<u8>, OpenError> {
 
 impl Drop for Segment {
     fn drop(&mut self) {
-        if self.unlink_by != 0 && self.unlink_by == std::process::id() {
+        if self.unlink_by != 0 && self.unlink_by == crate::liveness::current_pid() {
             let _ = self.unlink();
         }
         // SAFETY: `ptr`/`size` are exactly what mmap returned; nothing borrows the mapping
@@ -407,13 +407,21 @@ impl Drop for Segment {
     }
 }
 
-/// 64 random bits from the kernel.
-pub(crate) fn random_u64() -> Result<u64, OpenError> {
+/// 64 random bits from the kernel (`getrandom`), e.g. for unguessable segment names or keys.
+///
+/// # Examples
+///
+/// ```
+/// let (a, b) = (ipc_core::segment::random_u64()?, ipc_core::segment::random_u64()?);
+/// assert_ne!(a, b);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn random_u64() -> io::Result<u64> {
     let mut buf = [0u8; 8];
     // SAFETY: `buf` is valid for 8 writable bytes.
     let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), 8, 0) };
     if n != 8 {
-        return Err(OpenError::Io(errno()));
+        return Err(errno());
     }
     Ok(u64::from_ne_bytes(buf))
 }

@@ -18,10 +18,17 @@
 //! running, a producer publishing on every record would otherwise pay `FUTEX_WAKE` each
 //! time.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::futex::{self, Wake};
 use crate::primitive::{fence, spin_hint, AtomicU32, Ordering};
+use crate::ring::POLL;
+
+/// The deadline `timeout` from now; `None` (wait forever) when that instant is not
+/// representable, e.g. for `Duration::MAX`, where `Instant::now() + timeout` would panic.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
 
 /// A cross-process event count. Lives in shared memory; all-zero bytes are a valid state.
 #[repr(C)]
@@ -87,6 +94,13 @@ impl EventCount {
         let r = futex::wait(&self.epoch, token.0, deadline);
         self.waiters.fetch_sub(1, Ordering::SeqCst);
         r
+    }
+
+    /// As [`wait`](Self::wait), but never longer than [`POLL`]: for waiters that must look
+    /// at something besides the futex word (a peer's liveness) every `POLL`.
+    pub(crate) fn nap(&self, token: Token, deadline: Option<Instant>) -> Wake {
+        let poll = Instant::now() + POLL;
+        self.wait(token, Some(deadline.map_or(poll, |d| d.min(poll))))
     }
 
     /// Withdraws a [`prepare`](Self::prepare) whose re-check found the condition met.

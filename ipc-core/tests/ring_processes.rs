@@ -73,7 +73,7 @@ fn mpmc_4x4_moves_a_million_records_exactly_once_in_producer_order() {
                     Err(_) => return 2,
                 };
                 let (p, i) = parse(&msg[..8]);
-                if msg.len() != 8 + (i % 17) as usize || p >= P || i >= PER {
+                if msg.len() != 8 + (i % 57) as usize || p >= P || i >= PER {
                     return 3;
                 }
                 if last[p as usize].is_some_and(|l| l >= i) {
@@ -90,10 +90,11 @@ fn mpmc_4x4_moves_a_million_records_exactly_once_in_producer_order() {
     for p in 0..P {
         kids.push(fork(|| {
             for i in 0..PER {
-                // Vary the length so records wrap the ring at every offset.
-                let mut buf = [0u8; 24];
+                // Vary the length (8 to 64 bytes: inline in the descriptor up to 32, in
+                // the data area above) so data-area records wrap the ring at every offset.
+                let mut buf = [0u8; 64];
                 buf[..8].copy_from_slice(&record(p, i));
-                tx.push(&buf[..8 + (i % 17) as usize]).unwrap();
+                tx.push(&buf[..8 + (i % 57) as usize]).unwrap();
             }
             0
         }));

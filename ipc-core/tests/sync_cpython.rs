@@ -228,9 +228,19 @@ fn test_notify() {
             let g = cond.acquire().unwrap();
             cond.notify(1);
             drop(g);
-            // check one more has woken up
+            // check one more has woken up (waiting as long as it takes, within reason: no
+            // maximum wake-up time is asserted), and, DELTA later, still no other
+            assert_eq!(
+                woken.acquire_timeout(Duration::from_secs(20)),
+                Ok(()),
+                "wake-up {expected} never came"
+            );
             std::thread::sleep(DELTA);
-            assert_eq!(woken.get_value(), expected);
+            assert_eq!(
+                woken.try_acquire(),
+                Err(AcquireError::WouldBlock),
+                "notify(1) woke more than one (round {expected})"
+            );
         }
         reap_ok(kids);
     });
@@ -305,6 +315,7 @@ fn test_notify_n() {
 
 #[test]
 fn test_condition_timeout() {
+    let _w = watchdog("test_condition_timeout", 30);
     let cond = Condition::new().unwrap();
     let mut g = cond.acquire().unwrap();
     let t = Instant::now();
@@ -571,6 +582,7 @@ fn test_barrier_timeout() {
 
 #[test]
 fn test_single_thread() {
+    let _w = watchdog("test_single_thread", 30);
     let b = Barrier::new(1).unwrap();
     b.wait().unwrap();
     b.wait().unwrap();

@@ -4,6 +4,7 @@
 use ipc_core::segment::{Kind, Segment};
 use ipc_core::sync::{Array, RawArray, RawValue, SharedMemory, Value, ViewError};
 use ipc_core::testing::{fork, reap, watchdog};
+use ipc_core::OpenError;
 
 #[test]
 fn an_array_is_shared_with_children_under_its_lock() {
@@ -104,13 +105,32 @@ fn corrupted_headers_are_errors() {
     let size = unsafe { &*(seg.payload_ptr() as *const std::sync::atomic::AtomicU64) };
     size.store(u64::MAX, std::sync::atomic::Ordering::SeqCst);
     assert!(SharedMemory::from_handle(shm.handle()).is_err());
-    // An Array whose length claims more than the segment holds.
-    let a = Array::<u32>::zeroed(4).unwrap();
+    // An Array whose length claims more than the segment holds. The header is private:
+    // find the length word as the only 8-byte word of the 64-byte header equal to the
+    // length (the lock is free and zero; element size and alignment pack to 4 | 4 << 32).
+    let a = Array::<u32>::zeroed(5).unwrap();
     let seg = Segment::from_handle(a.handle(), Kind(0x5359_4E0B)).unwrap();
-    // SAFETY: the length is at byte 24 of the header (lock 16, size 4, align 4).
-    let len = unsafe { &*(seg.payload_ptr().add(24) as *const std::sync::atomic::AtomicU64) };
-    len.store(1 << 40, std::sync::atomic::Ordering::SeqCst);
-    assert!(Array::<u32>::from_handle(a.handle()).is_err());
+    let word = |at: usize| {
+        // SAFETY: the payload is 64-byte aligned and holds the 64-byte header; `at` is a
+        // multiple of 8 below 64.
+        unsafe { &*(seg.payload_ptr().add(at) as *const std::sync::atomic::AtomicU64) }
+    };
+    let at: Vec<usize> = (0..64)
+        .step_by(8)
+        .filter(|&at| word(at).load(std::sync::atomic::Ordering::SeqCst) == 5)
+        .collect();
+    assert_eq!(
+        at.len(),
+        1,
+        "the length word is not unique in the header: {at:?}"
+    );
+    word(at[0]).store(1 << 40, std::sync::atomic::Ordering::SeqCst);
+    // The element type still matches, so it is the length check that refuses it.
+    assert!(matches!(
+        Array::<u32>::from_handle(a.handle()),
+        Err(OpenError::TooSmall { .. })
+    ));
     // The live handle keeps the length it checked at open: still bounded.
-    assert_eq!(a.get(4), None);
+    assert_eq!(a.get(5), None);
+    assert_eq!(a.len(), 5);
 }

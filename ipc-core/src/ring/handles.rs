@@ -6,12 +6,12 @@ use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use super::raw::{owner_of, state_of, ReadClaim, Taken, WriteClaim, READING};
-use super::{deadline_after, nap, Ring};
+use super::Ring;
 use crate::error::{PopError, PushError};
 use crate::futex::Wake;
 use crate::liveness::{PresenceLock, Role};
 use crate::primitive::Ordering;
-use crate::waiter::Backoff;
+use crate::waiter::{deadline_after, Backoff};
 
 /// Writes records into a [`Ring`]. Each handle counts as an open producer until dropped.
 ///
@@ -57,8 +57,8 @@ pub struct Producer {
 pub struct Consumer {
     pub(super) ring: Ring,
     pub(super) presence: Option<PresenceLock>,
-    /// When producers were last seen present: `closes:32 | ms:32` (see `producers_gone`).
-    pub(super) seen_producers: std::sync::atomic::AtomicU64,
+    /// When producers were last seen present (see `producers_gone`).
+    pub(super) seen_producers: PresenceCache,
 }
 
 impl fmt::Debug for Producer {
@@ -153,6 +153,30 @@ impl Producer {
         Ok(())
     }
 
+    /// Claims room for a record of `len` bytes if there is room right now (`Ok(None)`
+    /// when the ring is full). Unlike [`try_reserve`](Self::try_reserve) it does not ask
+    /// whether any consumer is left (a system call), for callers that go on to wait or
+    /// push another way when it is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().maxsize(1).create()?;
+    /// let tx = ring.producer()?;
+    /// tx.reserve_now(8)?.expect("room for one").commit();
+    /// assert!(tx.reserve_now(8)?.is_none(), "full");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn reserve_now(&self, len: usize) -> Result<Option<WriteSlot<'_>>, PushError> {
+        self.check_len(len)?;
+        let claim = self.ring.raw().try_claim(self.ring.me()?, len)?;
+        Ok(claim.map(|claim| WriteSlot {
+            producer: self,
+            claim: Some(claim),
+        }))
+    }
+
     /// Claims room for a record of `len` bytes to fill in place; see [`WriteSlot`].
     pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PushError> {
         self.check_len(len)?;
@@ -173,6 +197,7 @@ impl Producer {
         Err(PushError::Full)
     }
 
+    #[inline]
     fn check_len(&self, len: usize) -> Result<(), PushError> {
         let max = self.ring.capacity();
         if len > max || len > u32::MAX as usize {
@@ -201,8 +226,9 @@ impl Producer {
         deadline: Option<Instant>,
     ) -> Result<WriteSlot<'_>, PushError> {
         // The common case, room right now, inlined into the caller; every other outcome
-        // (and every error) is left to the full loop, which looks again.
-        if len <= self.ring.capacity() && len <= u32::MAX as usize {
+        // is left to the full loop, which looks again (a claim error leaves nothing
+        // claimed, so the loop meets it too).
+        if self.check_len(len).is_ok() {
             if let Ok(me) = self.ring.me() {
                 if let Ok(Some(claim)) = self.ring.raw().try_claim(me, len) {
                     return Ok(WriteSlot {
@@ -264,7 +290,7 @@ impl Producer {
                     claim: Some(claim),
                 });
             }
-            let woke = nap(ev, token, deadline);
+            let woke = ev.nap(token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);
             if closes != closes_seen || woke == Wake::TimedOut {
                 closes_seen = closes;
@@ -326,27 +352,10 @@ impl Consumer {
         }
     }
 
-    /// True if no producer handle is open anywhere. Asking costs a system call, so a
-    /// "present" answer is reused while no handle has closed and for up to
-    /// [`PRESENCE_TTL_MS`] ms: a producer killed without closing is noticed by `try_pop`
-    /// within that time (blocking pops check on every timed-out sleep anyway).
+    /// True if no producer handle is open anywhere (asked at most every
+    /// [`PRESENCE_TTL_MS`] ms while no handle closes: see [`PresenceCache`]).
     fn producers_gone(&self) -> bool {
-        use std::sync::atomic::Ordering as O;
-        let closes = self.ring.raw().closes().load(Ordering::Acquire);
-        let now = coarse_ms();
-        let seen = self.seen_producers.load(O::Relaxed);
-        if seen != 0
-            && (seen >> 32) as u32 == closes
-            && now.wrapping_sub(seen as u32) < PRESENCE_TTL_MS
-        {
-            return false;
-        }
-        let present = self.ring.peers_present(Role::Producer);
-        if present {
-            self.seen_producers
-                .store((u64::from(closes) << 32) | u64::from(now), O::Relaxed);
-        }
-        !present
+        self.seen_producers.producers_gone(&self.ring)
     }
 
     /// Like [`pop`](Self::pop) but gives up with [`PopError::Timeout`] after `timeout`.
@@ -357,14 +366,19 @@ impl Consumer {
     /// Like [`pop`](Self::pop) but gives up at `deadline` (`None`: never).
     #[inline]
     pub fn pop_deadline(&self, deadline: Option<Instant>) -> Result<ReadGuard<'_>, PopError> {
-        // The common case, a record ready at the head, inlined into the caller; every
-        // other outcome (and every error) is left to the full loop, which looks again.
+        // The common case, a record ready at the head, inlined into the caller; an empty
+        // or busy ring is left to the full loop. An error is returned here: `try_take`
+        // has already released the corrupted record, so looking again would skip it.
         if let Ok(me) = self.ring.me() {
-            if let Ok(Taken::Record(claim)) = self.ring.raw().try_take(me) {
-                return Ok(ReadGuard {
-                    consumer: self,
-                    claim,
-                });
+            match self.ring.raw().try_take(me) {
+                Ok(Taken::Record(claim)) => {
+                    return Ok(ReadGuard {
+                        consumer: self,
+                        claim,
+                    })
+                }
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
             }
         }
         self.pop_wait(deadline)
@@ -415,7 +429,7 @@ impl Consumer {
                     claim,
                 });
             }
-            let woke = nap(ev, token, deadline);
+            let woke = ev.nap(token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);
             if closes != closes_seen || woke == Wake::TimedOut {
                 closes_seen = closes;
@@ -460,8 +474,9 @@ impl Deref for WriteSlot<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let Some(c) = &self.claim else { return &[] };
-        // SAFETY: the claim gives this slot sole access to `len` bytes at `off` inside the
-        // data area (checked by `try_claim`) until it is published or cancelled.
+        // SAFETY: the claim gives this slot sole access to its `len` bytes (in its
+        // descriptor, or at `off` inside the data area, as `try_claim` placed them) until it
+        // is published or cancelled.
         unsafe {
             std::slice::from_raw_parts(
                 self.producer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
@@ -511,8 +526,9 @@ impl Deref for ReadGuard<'_> {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
         let c = &self.claim;
-        // SAFETY: `try_take` checked that `len` bytes at `off` lie inside the data area, and
-        // the READING state keeps producers off them until this guard drops.
+        // SAFETY: `try_take` checked that the record's `len` bytes lie inside its descriptor
+        // or the data area, and the READING state keeps producers off them until this
+        // guard drops.
         unsafe {
             std::slice::from_raw_parts(
                 self.consumer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
@@ -537,8 +553,68 @@ impl fmt::Debug for ReadGuard<'_> {
     }
 }
 
-/// How long `try_pop` trusts a "producers are present" answer when no handle closed.
+/// How long a [`PresenceCache`] trusts a "peers are present" answer when no handle closed.
 pub const PRESENCE_TTL_MS: u32 = 5;
+
+/// A remembered "the peers are present" answer, so that non-blocking calls can ask
+/// whether the other side is gone without a system call each time. The answer is
+/// reused while no handle of the ring has closed and for up to [`PRESENCE_TTL_MS`] ms: a
+/// peer killed without closing its handles is noticed within that time.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::{PresenceCache, Ring};
+///
+/// let ring = Ring::builder().create()?;
+/// let cache = PresenceCache::new();
+/// let rx = ring.consumer()?;
+/// assert!(!cache.consumers_gone(&ring));
+/// drop(rx); // a close is seen at once
+/// assert!(cache.consumers_gone(&ring));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct PresenceCache {
+    /// `closes:32 | ms:32` when the peers were last seen present; 0: never.
+    seen: std::sync::atomic::AtomicU64,
+}
+
+impl PresenceCache {
+    /// A cache that asks on first use.
+    pub fn new() -> PresenceCache {
+        PresenceCache::default()
+    }
+
+    /// True if no producer handle of `ring` is open anywhere.
+    pub fn producers_gone(&self, ring: &Ring) -> bool {
+        self.gone(ring, Role::Producer)
+    }
+
+    /// True if no consumer handle of `ring` is open anywhere.
+    pub fn consumers_gone(&self, ring: &Ring) -> bool {
+        self.gone(ring, Role::Consumer)
+    }
+
+    fn gone(&self, ring: &Ring, role: Role) -> bool {
+        use std::sync::atomic::Ordering as O;
+        let closes = ring.close_count();
+        let now = coarse_ms();
+        let seen = self.seen.load(O::Relaxed);
+        if seen != 0
+            && (seen >> 32) as u32 == closes
+            && now.wrapping_sub(seen as u32) < PRESENCE_TTL_MS
+        {
+            return false;
+        }
+        let present = ring.peers_present(role);
+        if present {
+            self.seen
+                .store((u64::from(closes) << 32) | u64::from(now), O::Relaxed);
+        }
+        !present
+    }
+}
 
 /// Milliseconds on the monotonic clock, wrapping (only differences are used); 0 is
 /// skipped, since `producers_gone` reads it as "never checked". Read straight from the
@@ -553,4 +629,22 @@ fn coarse_ms() -> u32 {
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     let ms = (ts.tv_sec as u64).wrapping_mul(1000) + ts.tv_nsec as u64 / 1_000_000;
     (ms as u32).max(1)
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// A blocking pop that meets a corrupted record reports it (the record is released by
+    /// then, so looking again would silently skip it).
+    #[test]
+    fn a_blocking_pop_reports_a_corrupted_record() {
+        let ring = Ring::builder().capacity(1024).create().unwrap();
+        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        tx.push(b"bad").unwrap();
+        tx.push(b"good").unwrap();
+        ring.raw().set_len_for_test(0, 1000); // inline record claiming 1000 bytes
+        assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
+        assert_eq!(&*rx.pop().unwrap(), b"good");
+    }
 }

@@ -18,10 +18,9 @@ use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::error::{OpenError, PopError, PushError};
-use crate::futex::Wake;
 use crate::liveness::{self, PresenceLock, ProcessId, Role};
 use crate::primitive::Ordering;
 use crate::segment::{Kind, Segment, SegmentHandle};
@@ -237,7 +236,7 @@ impl Ring {
         Ok(Consumer {
             ring: self.clone(),
             presence: Some(presence),
-            seen_producers: std::sync::atomic::AtomicU64::new(0),
+            seen_producers: PresenceCache::new(),
         })
     }
 
@@ -257,7 +256,7 @@ impl Ring {
     /// assert_eq!(same.user_words()[0].load(Ordering::Acquire), 7);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn user_words(&self) -> &[UserWord; 16] {
+    pub fn user_words(&self) -> &[UserWord; raw::USER_WORDS] {
         self.shared.raw.user()
     }
 
@@ -410,7 +409,7 @@ impl Ring {
     }
 
     /// True if some handle of `role` may still act: one is open, or none was ever opened.
-    fn peers_present(&self, role: Role) -> bool {
+    pub(super) fn peers_present(&self, role: Role) -> bool {
         let bit = if role == Role::Producer {
             EVER_PRODUCER
         } else {
@@ -450,23 +449,8 @@ impl From<RegisterError> for PopError {
     }
 }
 
-fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
-/// Sleeps on an event count until woken or `deadline`, never longer than [`POLL`].
-fn nap(
-    ev: &crate::waiter::EventCount,
-    token: crate::waiter::Token,
-    deadline: Option<Instant>,
-) -> Wake {
-    let poll = Instant::now() + POLL;
-    let until = deadline.map_or(poll, |d| d.min(poll));
-    ev.wait(token, Some(until))
-}
-
 mod handles;
-pub use handles::{Consumer, Producer, ReadGuard, WriteSlot, PRESENCE_TTL_MS};
+pub use handles::{Consumer, PresenceCache, Producer, ReadGuard, WriteSlot, PRESENCE_TTL_MS};
 
 /// `Ring`, `Producer` and `Consumer` are shared between threads; the guards are not `Send`
 /// across the handle they borrow.

@@ -63,6 +63,9 @@ pub(crate) fn units_for(len: usize) -> usize {
 /// area: producer and consumer then share one cache line per record instead of two.
 pub(crate) const INLINE: usize = 32;
 
+/// Descriptors beyond `maxsize` (see `Layout::new`).
+const SPARE_DESC: usize = 4;
+
 /// Units of the data area a claim of `len` bytes takes (0 when it fits inline).
 #[inline]
 fn claim_units(len: usize) -> usize {
@@ -120,6 +123,7 @@ struct Desc {
     extent: AtomicU64,
     /// `start:32 | len:32`: payload start (units, wrapping) and exact length in bytes.
     data: AtomicU64,
+    /// Unused: places `inline` at offset 32, 16-byte aligned.
     _spare: AtomicU64,
     /// The payload of a record claimed with at most [`INLINE`] bytes (its extent is then
     /// empty). Written and read through raw pointers under the claim protocol, like the
@@ -168,8 +172,10 @@ impl Layout {
             return Err(OpenError::InvalidConfig("slots must be between 1 and 4096"));
         }
         let cap_units = units_for(capacity).next_power_of_two().max(4);
-        // Two spare descriptors for the at most two wrap paddings in flight.
-        let n_desc = (maxsize + 2).next_power_of_two();
+        // Spare descriptors: two for the at most two wrap paddings in flight, and at least
+        // two more for cancelled reservations, which hold a descriptor but not an item
+        // place until the head passes them (see `pads_leave_room`).
+        let n_desc = (maxsize + SPARE_DESC).next_power_of_two();
         let slots_off = align64(std::mem::size_of::<Control>());
         let desc_off = align64(slots_off + slots * std::mem::size_of::<Slot>());
         let data_off = align64(desc_off + n_desc * std::mem::size_of::<Desc>());
@@ -309,7 +315,7 @@ impl RawRing {
         let maxsize = c.maxsize.load(Ordering::Relaxed) as usize;
         let slots = c.slots.load(Ordering::Relaxed) as usize;
         let bad = || OpenError::Corrupted(corrupted("ring layout fields are inconsistent"));
-        if !cap.is_power_of_two() || !n_desc.is_power_of_two() || maxsize + 2 > n_desc {
+        if !cap.is_power_of_two() || !n_desc.is_power_of_two() || maxsize + SPARE_DESC > n_desc {
             return Err(bad());
         }
         let lay = Layout::new(cap * UNIT, maxsize, slots).map_err(|_| bad())?;
@@ -430,15 +436,7 @@ impl RawRing {
                 }
                 return Err(corrupted("ring cursors are out of range"));
             }
-            let room_to_end = self.lay.cap_units - (pos & mask);
-            let pad = units as u32 > room_to_end;
-            let need = if pad { room_to_end } else { units as u32 };
-            let limit = if pad {
-                self.lay.n_desc
-            } else {
-                self.lay.maxsize
-            };
-            if in_items >= limit || in_units + need > self.lay.cap_units {
+            let Some((pad, need)) = self.room(in_items, in_units, pos, units as u32) else {
                 if !fresh {
                     fresh = true; // the copy may be stale: is there really no room?
                     continue;
@@ -447,7 +445,7 @@ impl RawRing {
                     continue;
                 }
                 return Ok(None);
-            }
+            };
             let d = self.desc(s);
             // The descriptor is ready for record `s` when it is fresh (`FREE(s)`) or still
             // holds last lap's released record: the room check above saw `free` past
@@ -480,10 +478,7 @@ impl RawRing {
                         Ordering::Relaxed,
                     );
                     if pad {
-                        c.paddings.fetch_add(1, Ordering::Relaxed);
-                        // SYNC: SeqCst for the wake handshake with sleeping consumers.
-                        d.claim.store(word(s, PADDING, 0), Ordering::SeqCst);
-                        self.not_empty().notify_all_once();
+                        self.set_padding(s);
                         continue;
                     }
                     d.data.store(pack(pos, len as u32), Ordering::Relaxed);
@@ -500,6 +495,37 @@ impl RawRing {
             }
         }
         Ok(None) // contended or stuck: callers treat it as full and wait
+    }
+
+    /// What a claim of `units` at tail position `pos` may take, with `in_items` records
+    /// and `in_units` units between `free` and the tail: `(true, n)` for a wrap padding of
+    /// the `n` units left before the end (the record follows it), `(false, units)` for the
+    /// record itself, `None` when there is no room now.
+    fn room(&self, in_items: u32, in_units: u32, pos: u32, units: u32) -> Option<(bool, u32)> {
+        let cap = self.lay.cap_units;
+        let room_to_end = cap - (pos & (cap - 1));
+        if units > room_to_end {
+            // A wrap padding is claimed only when the record fits right after it, or when
+            // the ring holds nothing else (it then waits for the padding to be skipped). A
+            // padding claimed for a record that still does not fit would hold the rest of
+            // the lap's space from smaller records while that one waits.
+            let fits = in_units == 0 || in_units + room_to_end + units <= cap;
+            return (in_items < self.lay.n_desc && fits).then_some((true, room_to_end));
+        }
+        let items = in_items < self.lay.maxsize || self.pads_leave_room(in_items);
+        (items && in_units + units <= cap).then_some((false, units))
+    }
+
+    /// Whether a real record fits in items although `in_items` (records claimed and not
+    /// yet freed) reached `maxsize`: paddings ahead of the head (cancelled reservations,
+    /// wraps, abandoned writes) hold descriptors but are not items. Two descriptors stay
+    /// spare for wrap paddings. Read only when the ring looks full, so the `paddings` line
+    /// stays off the claim's fast path.
+    fn pads_leave_room(&self, in_items: u32) -> bool {
+        // The count can be briefly negative (a consumer passed a padding before its
+        // producer counted it) or off after a crash: clamp it to what can be true.
+        let pads = (self.ctl().paddings.load(Ordering::Relaxed) as i32).clamp(0, in_items as i32);
+        in_items < self.lay.n_desc - 2 && in_items - (pads as u32) < self.lay.maxsize
     }
 
     /// Moves the head over padding records and frees their space. True if any moved.
@@ -526,8 +552,8 @@ impl RawRing {
         Ok(moved)
     }
 
-    /// Someone else claimed seq `s` (or its descriptor is not recycled yet): help the tail
-    /// past it, or recycle a descriptor whose freer died.
+    /// Record `s`'s descriptor was not ready to claim: if someone else claimed `s`, help the
+    /// tail past it; otherwise check the descriptor still fits the tail we read.
     fn help_tail(&self, tail: u64, s: u32, cur: u64) -> Result<(), Corrupted> {
         let c = self.ctl();
         let (cs, st) = (seq_of(cur), state_of(cur));
@@ -548,7 +574,10 @@ impl RawRing {
             }
         } else if c.tail.0.load(Ordering::Acquire) == tail && (cs != s || st != FREE) {
             if (cs.wrapping_sub(s) as i32) < 0 && (s.wrapping_sub(cs)) <= self.lay.n_desc {
-                spin_hint(); // a release in progress
+                // An older lap's record that is not released: the room check saw `free`
+                // past it, so only a read racing a later lap, or corruption, lands here.
+                // Spin; the caller's bounded retries turn a lasting case into "full".
+                spin_hint();
             } else {
                 return Err(corrupted("record descriptor does not match the tail"));
             }
@@ -573,11 +602,18 @@ impl RawRing {
 
     /// Withdraws a claimed record: it becomes padding that consumers skip.
     pub(crate) fn cancel(&self, claim: &WriteClaim) {
-        self.ctl().paddings.fetch_add(1, Ordering::Relaxed);
-        // SYNC: SeqCst for the wake handshake, as in `publish`.
-        self.desc(claim.seq)
+        self.set_padding(claim.seq);
+    }
+
+    /// Turns our own claimed record `seq` into padding, then counts it. Counting after the
+    /// store means a producer killed in between leaves the count one short, never one
+    /// over: a count one over would make `len` report an empty ring while a record waits.
+    fn set_padding(&self, seq: u32) {
+        // SYNC: SeqCst for the wake handshake with sleeping consumers, as in `publish`.
+        self.desc(seq)
             .claim
-            .store(word(claim.seq, PADDING, 0), Ordering::SeqCst);
+            .store(word(seq, PADDING, 0), Ordering::SeqCst);
+        self.ctl().paddings.fetch_add(1, Ordering::Relaxed);
         self.not_empty().notify_all_once();
     }
 
@@ -714,18 +750,16 @@ impl RawRing {
             // recovery padded can still have the tail on it (its producer died before
             // moving the tail); a DONE record's producer moved the tail before publishing,
             // so consumers need not pull the producers' tail line for every record.
-            let t = if state_of(cur) == PADDING {
-                c.tail.0.load(Ordering::Acquire)
-            } else {
-                0
-            };
-            if state_of(cur) == PADDING && seq_of(t) == fs {
-                let _ = c.tail.0.compare_exchange(
-                    t,
-                    pack(fs.wrapping_add(1), end),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+            if state_of(cur) == PADDING {
+                let t = c.tail.0.load(Ordering::Acquire);
+                if seq_of(t) == fs {
+                    let _ = c.tail.0.compare_exchange(
+                        t,
+                        pack(fs.wrapping_add(1), end),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
             }
             // SYNC: releases the space to producers (pairs with the SeqCst load in
             // `try_claim`); SeqCst for the wake handshake with sleeping producers.
@@ -830,6 +864,14 @@ impl RawRing {
         }
     }
 
+    /// Writes a record's `len` field (corruption, for the handles' tests).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn set_len_for_test(&self, seq: u32, len: u32) {
+        let d = self.desc(seq);
+        let start = seq_of(d.data.load(Ordering::Relaxed));
+        d.data.store(pack(start, len), Ordering::Relaxed);
+    }
+
     /// Records claimed and not yet taken (includes ones still being written).
     pub(crate) fn len(&self) -> usize {
         let c = self.ctl();
@@ -847,7 +889,8 @@ impl RawRing {
         let c = self.ctl();
         let fs = seq_of(c.free.0.load(Ordering::Acquire));
         let ts = seq_of(c.tail.0.load(Ordering::Acquire));
-        ts.wrapping_sub(fs) >= self.lay.maxsize
+        let in_items = ts.wrapping_sub(fs);
+        in_items >= self.lay.maxsize && !self.pads_leave_room(in_items)
     }
 }
 

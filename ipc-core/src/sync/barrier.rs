@@ -5,16 +5,18 @@
 //! is kept for the last 8 generations, so a slow waiter still learns its own outcome.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::BarrierError;
-use super::lock::{Fail, RawLock};
+use super::lock::RawLock;
 use super::{check_owner, kind, new_segment, owner_alive, process_word, Mapped, SharedState, POLL};
 use crate::error::{corrupted, Corrupted, OpenError};
+use crate::liveness::current_pid;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::segment::Segment;
-use crate::waiter::EventCount;
+use crate::waiter::{deadline_after, EventCount};
 
 const HISTORY: usize = 8;
 const BROKEN_BIT: u64 = 1 << 32;
@@ -39,6 +41,10 @@ struct RawBarrier {
 
 // SAFETY: repr(C), atomics only.
 unsafe impl SharedState for RawBarrier {}
+
+// The party slots follow the state at a fixed offset, 8-byte aligned.
+const _: () = assert!(std::mem::size_of::<RawBarrier>() <= SLOTS_OFFSET);
+const _: () = assert!(SLOTS_OFFSET % std::mem::align_of::<Slot>() == 0);
 
 #[repr(C)]
 struct Slot(AtomicU64);
@@ -74,10 +80,22 @@ unsafe impl SharedState for Slot {}
 /// assert_eq!(reap(child), Ok(0));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone)]
 pub struct Barrier {
     raw: Mapped<RawBarrier>,
     parties: u32,
+    /// This process's registration as this handle last saw it: `pid << 32 | slot`, or 0.
+    /// Keyed by pid so that a forked child registers itself (as `Ring::me` does).
+    registered: StdAtomicU64,
+}
+
+impl Clone for Barrier {
+    fn clone(&self) -> Self {
+        Barrier {
+            raw: self.raw.clone(),
+            parties: self.parties,
+            registered: StdAtomicU64::new(self.registered.load(StdOrdering::Relaxed)),
+        }
+    }
 }
 
 impl fmt::Debug for Barrier {
@@ -154,7 +172,11 @@ impl Barrier {
                 need,
             });
         }
-        Ok(Barrier { raw, parties })
+        Ok(Barrier {
+            raw,
+            parties,
+            registered: StdAtomicU64::new(0),
+        })
     }
 
     fn segment(&self) -> &Segment {
@@ -171,15 +193,12 @@ impl Barrier {
 
     fn hold(&self) -> Result<Held<'_>, Corrupted> {
         let me = process_word();
-        match self.raw.lock.acquire(me, None, true) {
-            // A holder that died left single-word updates: nothing to repair.
-            Ok(_) => Ok(Held {
-                lock: &self.raw.lock,
-                me,
-            }),
-            Err(Fail::Corrupted(c)) => Err(c),
-            Err(_) => Err(corrupted("blocking acquire returned early")),
-        }
+        // A holder that died left single-word updates: nothing to repair.
+        self.raw.lock.lock_blocking(me)?;
+        Ok(Held {
+            lock: &self.raw.lock,
+            me,
+        })
     }
 
     /// The number of parties needed to pass.
@@ -231,27 +250,55 @@ impl Barrier {
     /// ```
     pub fn register(&self) -> Result<bool, BarrierError> {
         let me = process_word();
-        let mut free = None;
-        for i in 0..self.parties {
-            let w = self.slot(i).load(Ordering::SeqCst);
-            if w == me {
-                return Ok(true);
-            }
-            if w == 0 && free.is_none() {
-                free = Some(i);
-            }
+        if self.still_registered(me) {
+            return Ok(true);
         }
-        if let Some(i) = free {
+        loop {
+            let mut free = None;
+            for i in 0..self.parties {
+                let w = self.slot(i).load(Ordering::SeqCst);
+                if w == me {
+                    self.remember(i);
+                    return Ok(true);
+                }
+                if w == 0 && free.is_none() {
+                    free = Some(i);
+                }
+            }
+            let Some(i) = free else {
+                return Ok(false);
+            };
+            // SYNC: SeqCst publishes the registration to the SeqCst slot loads in
+            // `party_died` and `reset`. Only the word itself is published, and a waiter
+            // re-reads the slots every POLL, so one that misses it sees it at its next check.
             if self
                 .slot(i)
                 .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
+                self.remember(i);
                 return Ok(true);
             }
-            return self.register(); // lost a race for the slot: look again
+            // Lost a race for the slot: look again.
         }
-        Ok(false)
+    }
+
+    /// True if this handle's remembered slot still holds `me` (one load instead of a scan;
+    /// `leave`, through any handle, or a child's fork make it false).
+    fn still_registered(&self, me: u64) -> bool {
+        // Relaxed: a process-local cache, checked against the slot itself below.
+        let r = self.registered.load(StdOrdering::Relaxed);
+        let (pid, i) = ((r >> 32) as u32, r as u32);
+        r != 0 && pid == current_pid() && i < self.parties && {
+            // SYNC: pairs with the SeqCst CAS that registered us (or a `leave` or `reset`
+            // that cleared the slot since).
+            self.slot(i).load(Ordering::SeqCst) == me
+        }
+    }
+
+    fn remember(&self, slot: u32) {
+        let r = u64::from(current_pid()) << 32 | u64::from(slot);
+        self.registered.store(r, StdOrdering::Relaxed);
     }
 
     /// Deregisters the calling process (before it exits normally while others go on).
@@ -263,6 +310,7 @@ impl Barrier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn leave(&self) {
+        self.registered.store(0, StdOrdering::Relaxed);
         let me = process_word();
         for i in 0..self.parties {
             let _ = self
@@ -275,6 +323,7 @@ impl Barrier {
     fn party_died(&self) -> Result<bool, Corrupted> {
         let me = process_word();
         for i in 0..self.parties {
+            // SYNC: pairs with the registering CAS in `register` (see there).
             let w = self.slot(i).load(Ordering::SeqCst);
             if w == 0 || w == me {
                 continue;
@@ -304,7 +353,7 @@ impl Barrier {
     /// # Ok::<(), ipc_core::OpenError>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> Result<u32, BarrierError> {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(deadline_after(timeout))
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> Result<u32, BarrierError> {
@@ -312,6 +361,7 @@ impl Barrier {
         let (gen, index) = {
             let held = self.hold()?;
             let r = &*self.raw;
+            // Under the lock, which orders it against every store of `broken`.
             if r.broken.load(Ordering::SeqCst) != 0 {
                 return Err(BarrierError::Broken);
             }
@@ -352,6 +402,10 @@ impl Barrier {
                     Ok(())
                 };
             }
+            // SYNC: read without the lock, after `prepare`: pairs with the SeqCst stores of
+            // `broken` in `break_gen` and `abort`, each followed by `notify` (the event
+            // count's handshake): either we see the flag here, or the notifier sees us
+            // waiting and wakes us.
             if r.broken.load(Ordering::SeqCst) != 0 {
                 r.ec.cancel(token);
                 return Err(BarrierError::Broken);
@@ -367,9 +421,8 @@ impl Barrier {
                 self.break_gen(gen)?;
                 continue; // report whatever the generation's outcome now is
             }
-            let slice = now + POLL;
-            let _ =
-                r.ec.wait(token, Some(deadline.map_or(slice, |d| d.min(slice))));
+            // At most POLL: the parties' liveness is due again by then.
+            let _ = r.ec.nap(token, deadline);
         }
     }
 
@@ -378,6 +431,7 @@ impl Barrier {
         let held = self.hold()?;
         let r = &*self.raw;
         if r.gen.load(Ordering::SeqCst) == gen {
+            // SYNC: SeqCst, before `notify`: pairs with the lock-free load in `sleep`.
             r.broken.store(1, Ordering::SeqCst);
         }
         drop(held);
@@ -389,6 +443,7 @@ impl Barrier {
     /// [`reset`](Self::reset).
     pub fn abort(&self) -> Result<(), BarrierError> {
         let held = self.hold()?;
+        // SYNC: SeqCst, before `notify`: pairs with the lock-free load in `sleep`.
         self.raw.broken.store(1, Ordering::SeqCst);
         drop(held);
         self.raw.ec.notify(u32::MAX);

@@ -19,17 +19,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{AcquireError, LockError};
-use super::lock::{Fail, Took};
+use super::lock::{RawLock, Took};
+use super::rlock::RawRLock;
 use super::SharedState;
 use super::{kind, new_segment, process_word, Lock, LockGuard, Mapped, RLock, RLockGuard};
-use crate::error::{corrupted, Corrupted, OpenError};
+use crate::error::{Corrupted, OpenError};
 use crate::futex::Wake;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::segment::{Kind, Segment, SegmentHandle};
-use crate::waiter::EventCount;
+use crate::waiter::{deadline_after, EventCount};
 
 /// Where the lock's state starts in a condition's segment.
 const LOCK_OFFSET: usize = 64;
+/// Bytes kept for the lock's state after `LOCK_OFFSET`.
+const LOCK_ROOM: usize = 64;
 
 #[repr(C)]
 pub(crate) struct RawCondition {
@@ -42,6 +45,11 @@ pub(crate) struct RawCondition {
 
 // SAFETY: repr(C), atomics only; all-zero is "nobody waiting".
 unsafe impl SharedState for RawCondition {}
+
+// The fixed layout: the condition's state, then the lock's at LOCK_OFFSET.
+const _: () = assert!(std::mem::size_of::<RawCondition>() <= LOCK_OFFSET);
+const _: () = assert!(std::mem::size_of::<RawLock>() <= LOCK_ROOM);
+const _: () = assert!(std::mem::size_of::<RawRLock>() <= LOCK_ROOM);
 
 fn pack(wakeup: u32, woken: u32) -> u64 {
     u64::from(wakeup) | u64::from(woken) << 32
@@ -72,7 +80,12 @@ impl RawCondition {
 
     /// Registers a waiter (with the lock held); returns its `val`.
     fn register(&self) -> u32 {
-        self.total.fetch_add(1, Ordering::SeqCst);
+        // SYNC: Relaxed: the condition's lock orders `total`. We hold it here, and release
+        // it (a SeqCst CAS) before sleeping; `notify` is called with the lock held (as
+        // Python requires), so its Acquire of the lock makes this increment visible. A
+        // notify without the lock may miss a waiter registering at that moment, as in
+        // Python.
+        self.total.fetch_add(1, Ordering::Relaxed);
         self.seq.load(Ordering::SeqCst) as u32
     }
 
@@ -100,7 +113,8 @@ impl RawCondition {
     }
 
     fn notify(&self, n: u32) {
-        let total = self.total.load(Ordering::SeqCst);
+        // SYNC: Relaxed, ordered by the lock (see `register`).
+        let total = self.total.load(Ordering::Relaxed);
         let k = self.update(|wakeup, woken| {
             // A corrupted count (more owed than could exist) issues nothing.
             let owed = total.wrapping_sub(wakeup);
@@ -125,7 +139,8 @@ impl RawCondition {
     /// Waiters that have not returned yet.
     fn pending(&self) -> u32 {
         let woken = (self.seq.load(Ordering::SeqCst) >> 32) as u32;
-        self.total.load(Ordering::SeqCst).wrapping_sub(woken)
+        // SYNC: Relaxed: a snapshot; exact when the caller holds the lock (see `register`).
+        self.total.load(Ordering::Relaxed).wrapping_sub(woken)
     }
 
     /// Sleeps until a signal is consumed (true) or `deadline` passes (false).
@@ -210,11 +225,7 @@ impl ConditionLock for Lock {
     }
 
     fn relock(&self, _saved: u32) -> Result<bool, Corrupted> {
-        match self.raw().acquire(process_word(), None, true) {
-            Ok(took) => Ok(took == Took::OwnerDied),
-            Err(Fail::Corrupted(c)) => Err(c),
-            Err(_) => Err(corrupted("blocking acquire returned early")),
-        }
+        Ok(self.raw().lock_blocking(process_word())? == Took::OwnerDied)
     }
 }
 
@@ -341,7 +352,7 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     fn build(prefix: Option<&str>) -> Result<Self, OpenError> {
-        let seg = new_segment(LOCK_OFFSET + 64, L::KIND, prefix)?;
+        let seg = new_segment(LOCK_OFFSET + LOCK_ROOM, L::KIND, prefix)?;
         seg.mark_initialized();
         Self::attach(seg)
     }
@@ -402,7 +413,7 @@ impl<L: ConditionLock> Condition<L> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Acquired<'_, L> {
-        self.lock.acquire_guard(Some(Instant::now() + timeout))
+        self.lock.acquire_guard(deadline_after(timeout))
     }
 
     /// Releases the lock, sleeps until notified, takes the lock back.
@@ -429,7 +440,7 @@ impl<L: ConditionLock> Condition<L> {
         guard: &mut L::Guard<'_>,
         timeout: Duration,
     ) -> Result<bool, AcquireError> {
-        self.wait_until(guard, Some(Instant::now() + timeout))
+        self.wait_until(guard, deadline_after(timeout))
     }
 
     /// Waits until `predicate()` holds (checked with the lock held); returns its last value.
@@ -458,7 +469,7 @@ impl<L: ConditionLock> Condition<L> {
         timeout: Duration,
         predicate: impl FnMut() -> bool,
     ) -> Result<bool, AcquireError> {
-        self.wait_for_until(guard, Some(Instant::now() + timeout), predicate)
+        self.wait_for_until(guard, deadline_after(timeout), predicate)
     }
 
     fn wait_for_until(

@@ -9,7 +9,7 @@ use crate::error::OpenError;
 use crate::futex::Wake;
 use crate::primitive::{AtomicU32, Ordering};
 use crate::segment::Segment;
-use crate::waiter::EventCount;
+use crate::waiter::{deadline_after, EventCount};
 
 #[repr(C)]
 pub(crate) struct RawEvent {
@@ -154,7 +154,7 @@ impl Event {
     /// # Ok::<(), ipc_core::OpenError>(())
     /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(Some(Instant::now() + timeout))
+        self.wait_until(deadline_after(timeout))
     }
 
     /// Blocks until the flag is set or `deadline` passes; returns the flag.

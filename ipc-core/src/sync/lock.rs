@@ -3,16 +3,17 @@
 //! The word protocol (shared with `RLock`) is in `sync/README.md`.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{LockError, ReleaseError};
 use super::{check_owner, kind, new_segment, owner_alive, process_word, Mapped, SharedState, POLL};
-use crate::error::{Corrupted, OpenError};
+use crate::error::{corrupted, Corrupted, OpenError};
 use crate::futex::Wake;
 use crate::primitive::{AtomicU64, Ordering};
 use crate::segment::Segment;
-use crate::waiter::{Backoff, EventCount};
+use crate::waiter::{deadline_after, Backoff, EventCount};
 
 /// The shared state of a lock: the owner word and an event count to sleep on.
 #[repr(C)]
@@ -32,27 +33,47 @@ pub(crate) enum Took {
     OwnerDied,
 }
 
-/// Why it was not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Fail {
-    WouldBlock,
-    Timeout,
-    Corrupted(Corrupted),
+/// When a handle may next read its lock owner's liveness in `try_acquire`: at most once
+/// per [`POLL`], since each probe reads `/proc/ID/stat` (a path, an open, a read).
+///
+/// Process-local memory of one handle (a clone starts afresh), not shared state.
+pub(crate) struct Probe {
+    born: Instant,
+    /// Nanoseconds after `born` before which no probe is due (0: due now).
+    next: StdAtomicU64,
 }
 
-impl From<Corrupted> for Fail {
-    fn from(c: Corrupted) -> Self {
-        Fail::Corrupted(c)
+const POLL_NANOS: u64 = POLL.as_nanos() as u64;
+
+impl Probe {
+    pub(crate) fn new() -> Probe {
+        Probe {
+            born: Instant::now(),
+            next: StdAtomicU64::new(0),
+        }
+    }
+
+    /// True if a probe is due, and then no other for `POLL` (one thread wins the CAS).
+    fn due(&self) -> bool {
+        let now = u64::try_from(self.born.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        // Relaxed: a process-local rate limit; nothing is published through it.
+        let next = self.next.load(StdOrdering::Relaxed);
+        now >= next
+            && self
+                .next
+                .compare_exchange(
+                    next,
+                    now.saturating_add(POLL_NANOS),
+                    StdOrdering::Relaxed,
+                    StdOrdering::Relaxed,
+                )
+                .is_ok()
     }
 }
 
-impl Fail {
-    pub(crate) fn into_lock_error(self) -> LockError {
-        match self {
-            Fail::WouldBlock => LockError::WouldBlock,
-            Fail::Timeout => LockError::Timeout,
-            Fail::Corrupted(c) => LockError::Corrupted(c),
-        }
+impl Clone for Probe {
+    fn clone(&self) -> Self {
+        Probe::new()
     }
 }
 
@@ -65,37 +86,59 @@ impl RawLock {
             .is_ok()
     }
 
-    /// Takes the lock for `me`, blocking until `deadline` when `block`.
+    /// Takes the lock for `me` if it is free (`None`), else returns the owner word.
+    fn take_or_owner(&self, me: u64) -> Result<Option<u64>, Corrupted> {
+        loop {
+            let w = self.word.load(Ordering::Relaxed);
+            if w != 0 {
+                check_owner(w)?;
+                return Ok(Some(w));
+            }
+            if self.try_cas(0, me) {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// Takes the lock for `me` without waiting. A dead owner is taken over, but only if
+    /// `probe` allows a liveness read now (at most once per [`POLL`] per handle).
+    pub(crate) fn try_lock(&self, me: u64, probe: &Probe) -> Result<Took, LockError> {
+        let Some(w) = self.take_or_owner(me)? else {
+            return Ok(Took::Fresh);
+        };
+        if probe.due() && !owner_alive(w) && self.try_cas(w, me) {
+            return Ok(Took::OwnerDied);
+        }
+        Err(LockError::WouldBlock)
+    }
+
+    /// Takes the lock for `me`, blocking until `deadline` ([`LockError::Timeout`]).
+    pub(crate) fn lock(&self, me: u64, deadline: Option<Instant>) -> Result<Took, LockError> {
+        self.lock_until(me, deadline)?.ok_or(LockError::Timeout)
+    }
+
+    /// Takes the lock for `me`, blocking as long as it takes (internal waits that must get
+    /// the lock back: a condition's relock, a barrier's state).
+    pub(crate) fn lock_blocking(&self, me: u64) -> Result<Took, Corrupted> {
+        self.lock_until(me, None)?
+            .ok_or_else(|| corrupted("blocking acquire returned early"))
+    }
+
+    /// Takes the lock for `me`; `Ok(None)` once `deadline` has passed.
     ///
     /// A waiter that sees the same owner for [`POLL`] checks its liveness; a dead owner's
     /// word is replaced by `me` with one CAS from that exact word (so one waiter wins).
-    pub(crate) fn acquire(
-        &self,
-        me: u64,
-        deadline: Option<Instant>,
-        block: bool,
-    ) -> Result<Took, Fail> {
+    fn lock_until(&self, me: u64, deadline: Option<Instant>) -> Result<Option<Took>, Corrupted> {
         if self.try_cas(0, me) {
-            return Ok(Took::Fresh);
+            return Ok(Some(Took::Fresh));
         }
         let mut backoff = Backoff::new();
         // The owner word we keep seeing, and since when.
         let mut seen: Option<(u64, Instant)> = None;
         loop {
-            let w = self.word.load(Ordering::Relaxed);
-            if w == 0 {
-                if self.try_cas(0, me) {
-                    return Ok(Took::Fresh);
-                }
-                continue;
-            }
-            check_owner(w)?;
-            if !block {
-                if !owner_alive(w) && self.try_cas(w, me) {
-                    return Ok(Took::OwnerDied);
-                }
-                return Err(Fail::WouldBlock);
-            }
+            let Some(w) = self.take_or_owner(me)? else {
+                return Ok(Some(Took::Fresh));
+            };
             if backoff.snooze() {
                 continue;
             }
@@ -104,7 +147,7 @@ impl RawLock {
                 Some((s, since)) if s == w => {
                     if now.duration_since(since) >= POLL {
                         if !owner_alive(w) && self.try_cas(w, me) {
-                            return Ok(Took::OwnerDied);
+                            return Ok(Some(Took::OwnerDied));
                         }
                         seen = Some((w, now));
                     }
@@ -112,7 +155,7 @@ impl RawLock {
                 _ => seen = Some((w, now)),
             }
             if deadline.is_some_and(|d| now >= d) {
-                return Err(Fail::Timeout);
+                return Ok(None);
             }
             let token = self.ec.prepare();
             // SYNC: SeqCst pairs with the SeqCst swap in `release` through the event
@@ -121,9 +164,8 @@ impl RawLock {
                 self.ec.cancel(token);
                 continue;
             }
-            let slice = now + POLL;
-            let until = deadline.map_or(slice, |d| d.min(slice));
-            if self.ec.wait(token, Some(until)) == Wake::Woken {
+            // At most POLL: the owner's liveness is due again by then.
+            if self.ec.nap(token, deadline) == Wake::Woken {
                 backoff.reset();
             }
         }
@@ -177,6 +219,7 @@ impl RawLock {
 #[derive(Clone)]
 pub struct Lock {
     raw: Mapped<RawLock>,
+    probe: Probe,
 }
 
 impl fmt::Debug for Lock {
@@ -240,15 +283,14 @@ impl Lock {
     }
 
     fn attach(seg: Segment) -> Result<Lock, OpenError> {
-        Ok(Lock {
-            raw: Mapped::at(Arc::new(seg), 0)?,
-        })
+        Self::within(Arc::new(seg), 0)
     }
 
     /// A lock whose state lives at `offset` in a segment another object owns.
     pub(crate) fn within(seg: Arc<Segment>, offset: usize) -> Result<Lock, OpenError> {
         Ok(Lock {
             raw: Mapped::at(seg, offset)?,
+            probe: Probe::new(),
         })
     }
 
@@ -262,14 +304,16 @@ impl Lock {
 
     fn take(&self, deadline: Option<Instant>, block: bool) -> Result<LockGuard<'_>, LockError> {
         let me = process_word();
-        match self.raw.acquire(me, deadline, block) {
-            Ok(took) => Ok(LockGuard {
-                lock: self,
-                me,
-                owner_died: took == Took::OwnerDied,
-            }),
-            Err(f) => Err(f.into_lock_error()),
-        }
+        let took = if block {
+            self.raw.lock(me, deadline)?
+        } else {
+            self.raw.try_lock(me, &self.probe)?
+        };
+        Ok(LockGuard {
+            lock: self,
+            me,
+            owner_died: took == Took::OwnerDied,
+        })
     }
 
     /// Blocks until the lock is held; if its holder had died, the guard's
@@ -295,7 +339,7 @@ impl Lock {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Result<LockGuard<'_>, LockError> {
-        self.take(Some(Instant::now() + timeout), true)
+        self.take(deadline_after(timeout), true)
     }
 
     /// Blocks until `deadline` at most.
@@ -311,7 +355,9 @@ impl Lock {
     }
 
     /// Takes the lock only if it is free now (Python's `acquire(block=False)`);
-    /// [`LockError::WouldBlock`] if a live owner holds it. A dead owner is taken over.
+    /// [`LockError::WouldBlock`] if a live owner holds it. A dead owner is taken over; to
+    /// keep a polling loop cheap, each handle checks the owner's liveness at most once per
+    /// [`POLL`](super::POLL), so a death can go unnoticed by `try_acquire` for that long.
     ///
     /// ```
     /// let lock = ipc_core::sync::Lock::new()?;

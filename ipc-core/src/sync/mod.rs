@@ -68,7 +68,6 @@ use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub use barrier::Barrier;
 pub use condition::{Condition, ConditionLock};
@@ -82,11 +81,12 @@ pub use shared_memory::SharedMemory;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 
 use crate::error::{corrupted, Corrupted, OpenError};
-use crate::liveness::{current_pid, stat_of};
+use crate::liveness::{self, current_pid, stat_of};
 use crate::segment::{Kind, Segment};
 
-/// How often a waiter that keeps seeing the same lock owner checks whether it still runs.
-pub const POLL: Duration = Duration::from_millis(20);
+/// How often a waiter that keeps seeing the same lock owner checks whether it still runs
+/// (the same period as the ring's).
+pub use crate::ring::POLL;
 
 /// Segment kinds, one per primitive, so that no object is ever opened as another.
 pub(crate) mod kind {
@@ -242,14 +242,10 @@ pub(crate) fn check_owner(word: u64) -> Result<(), Corrupted> {
 }
 
 /// True while the owner named by `word` runs (a zombie or a recycled pid counts as dead).
+/// The word keeps only the low 32 bits of the start time (0: unknown, check the id only).
 pub(crate) fn owner_alive(word: u64) -> bool {
     let (id, start) = (word as u32, (word >> 32) as u32);
-    match stat_of(id) {
-        Ok(Some((s, state))) => (start == 0 || s as u32 == start) && !matches!(state, b'Z' | b'X'),
-        Ok(None) => false,
-        // Cannot tell: assume alive (delays recovery, never steals a live owner's lock).
-        Err(_) => true,
-    }
+    liveness::runs(id, |s| start == 0 || s as u32 == start)
 }
 
 /// Generates the segment plumbing shared by every non-generic primitive.

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{LockError, ReleaseError};
-use super::lock::{RawLock, Took};
+use super::lock::{Probe, RawLock, Took};
 use super::{kind, new_segment, thread_word, Mapped, SharedState};
 use crate::error::{corrupted, Corrupted, OpenError};
 use crate::primitive::{AtomicU32, Ordering};
 use crate::segment::Segment;
+use crate::waiter::deadline_after;
 
 /// The shared state: a lock word naming the owning thread, and the recursion depth.
 #[repr(C)]
@@ -24,8 +25,12 @@ pub(crate) struct RawRLock {
 unsafe impl SharedState for RawRLock {}
 
 impl RawRLock {
-    /// Takes one more level for the calling thread.
-    fn acquire(&self, deadline: Option<Instant>, block: bool) -> Result<Took, LockError> {
+    /// Takes one more level for the calling thread; `lock` takes the lock word when the
+    /// thread does not hold it yet.
+    fn acquire(
+        &self,
+        lock: impl FnOnce(&RawLock, u64) -> Result<Took, LockError>,
+    ) -> Result<Took, LockError> {
         let me = thread_word();
         if self.lock.word.load(Ordering::Relaxed) == me {
             // Only this thread writes `count` while it owns the lock.
@@ -37,10 +42,7 @@ impl RawRLock {
             self.count.store(next, Ordering::Relaxed);
             return Ok(Took::Fresh);
         }
-        let took = self
-            .lock
-            .acquire(me, deadline, block)
-            .map_err(|f| f.into_lock_error())?;
+        let took = lock(&self.lock, me)?;
         self.count.store(1, Ordering::Relaxed);
         Ok(took)
     }
@@ -80,11 +82,7 @@ impl RawRLock {
 
     /// Takes the lock back with depth `count` after [`release_all`](Self::release_all).
     pub(crate) fn restore(&self, count: u32) -> Result<Took, Corrupted> {
-        let took = match self.lock.acquire(thread_word(), None, true) {
-            Ok(t) => t,
-            Err(super::lock::Fail::Corrupted(c)) => return Err(c),
-            Err(_) => return Err(corrupted("blocking acquire returned early")),
-        };
+        let took = self.lock.lock_blocking(thread_word())?;
         self.count.store(count, Ordering::Relaxed);
         Ok(took)
     }
@@ -113,6 +111,7 @@ impl RawRLock {
 #[derive(Clone)]
 pub struct RLock {
     raw: Mapped<RawRLock>,
+    probe: Probe,
 }
 
 impl fmt::Debug for RLock {
@@ -180,6 +179,7 @@ impl RLock {
     pub(crate) fn within(seg: Arc<Segment>, offset: usize) -> Result<RLock, OpenError> {
         Ok(RLock {
             raw: Mapped::at(seg, offset)?,
+            probe: Probe::new(),
         })
     }
 
@@ -192,7 +192,13 @@ impl RLock {
     }
 
     fn take(&self, deadline: Option<Instant>, block: bool) -> Acquired<'_> {
-        let took = self.raw.acquire(deadline, block)?;
+        let took = self.raw.acquire(|lock, me| {
+            if block {
+                lock.lock(me, deadline)
+            } else {
+                lock.try_lock(me, &self.probe)
+            }
+        })?;
         Ok(RLockGuard {
             rlock: self,
             owner_died: took == Took::OwnerDied,
@@ -220,7 +226,7 @@ impl RLock {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Acquired<'_> {
-        self.take(Some(Instant::now() + timeout), true)
+        self.take(deadline_after(timeout), true)
     }
 
     /// Blocks until `deadline` at most.
@@ -235,7 +241,8 @@ impl RLock {
         self.take(Some(deadline), true)
     }
 
-    /// Takes a level only if the lock is free or already this thread's.
+    /// Takes a level only if the lock is free or already this thread's. A dead holder is
+    /// taken over; each handle checks its liveness at most once per [`POLL`](super::POLL).
     ///
     /// ```
     /// let r = ipc_core::sync::RLock::new()?;

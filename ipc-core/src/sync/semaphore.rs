@@ -13,7 +13,7 @@ use crate::error::{corrupted, OpenError};
 use crate::futex::Wake;
 use crate::primitive::{AtomicU32, Ordering};
 use crate::segment::Segment;
-use crate::waiter::EventCount;
+use crate::waiter::{deadline_after, EventCount};
 
 /// Python's `SEM_VALUE_MAX` on Linux.
 const VALUE_MAX: u32 = i32::MAX as u32;
@@ -192,7 +192,7 @@ macro_rules! semaphore {
             /// # Ok::<(), Box<dyn std::error::Error>>(())
             /// ```
             pub fn acquire_timeout(&self, timeout: Duration) -> Result<(), AcquireError> {
-                self.raw.acquire(Some(Instant::now() + timeout), true)
+                self.raw.acquire(deadline_after(timeout), true)
             }
 
             /// Takes a permit, waiting until `deadline` at most.

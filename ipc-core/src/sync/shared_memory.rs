@@ -13,6 +13,9 @@ use crate::segment::{Segment, SegmentHandle};
 
 const DATA_OFFSET: usize = 64;
 
+// The size word (the whole header) fits before the data.
+const _: () = assert!(std::mem::size_of::<AtomicU64>() <= DATA_OFFSET);
+
 /// A block of shared memory with a name (Python's `SharedMemory`), read and written through
 /// bounds- and alignment-checked copies and typed views.
 ///

@@ -32,6 +32,9 @@ struct Header {
 // SAFETY: repr(C), atomics only.
 unsafe impl SharedState for Header {}
 
+// The elements start at a fixed offset after the header.
+const _: () = assert!(std::mem::size_of::<Header>() <= DATA_OFFSET);
+
 /// The elements of a value or array, and the segment that holds them.
 struct Cells<T: Plain> {
     header: Mapped<Header>,
@@ -162,15 +165,6 @@ macro_rules! handles {
                 self.cells.segment().name()
             }
         }
-
-        impl<T: Plain> Clone for $ty<T> {
-            fn clone(&self) -> Self {
-                $ty {
-                    cells: self.cells.clone(),
-                    lock: self.lock.clone(),
-                }
-            }
-        }
     };
 }
 
@@ -193,6 +187,7 @@ macro_rules! handles {
 /// assert_eq!(copy.get(), 42);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct Value<T: Plain> {
     cells: Cells<T>,
     lock: Lock,
@@ -324,9 +319,9 @@ impl<T: Plain> ValueGuard<'_, T> {
 /// assert_eq!(v.get(), 2.5);
 /// # Ok::<(), ipc_core::OpenError>(())
 /// ```
+#[derive(Clone)]
 pub struct RawValue<T: Plain> {
     cells: Cells<T>,
-    lock: (),
 }
 
 impl<T: Plain + fmt::Debug> fmt::Debug for RawValue<T> {
@@ -354,7 +349,7 @@ impl<T: Plain> RawValue<T> {
                 "a Value holds exactly one element",
             ));
         }
-        Ok(RawValue { cells, lock: () })
+        Ok(RawValue { cells })
     }
 
     /// The value, copied out.
@@ -389,6 +384,7 @@ handles!(RawValue, kind::RAW_VALUE);
 /// assert_eq!(a.to_vec(), [10, 5, 3]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct Array<T: Plain> {
     cells: Cells<T>,
     lock: Lock,
@@ -534,9 +530,9 @@ impl<T: Plain> ArrayGuard<'_, T> {
 /// assert_eq!(&a.to_vec()[4..8], b"abcd");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[derive(Clone)]
 pub struct RawArray<T: Plain> {
     cells: Cells<T>,
-    lock: (),
 }
 
 impl<T: Plain> fmt::Debug for RawArray<T> {
@@ -550,10 +546,7 @@ impl<T: Plain> fmt::Debug for RawArray<T> {
 impl<T: Plain> RawArray<T> {
     /// `len` zeroed elements in a nameless segment.
     pub fn zeroed(len: usize) -> Result<Self, OpenError> {
-        Ok(RawArray {
-            cells: Cells::create(kind::RAW_ARRAY, len, None, &[])?,
-            lock: (),
-        })
+        Self::wrap(Cells::create(kind::RAW_ARRAY, len, None, &[])?)
     }
 
     /// A copy of `init` in a nameless segment.
@@ -572,7 +565,7 @@ impl<T: Plain> RawArray<T> {
     }
 
     fn wrap(cells: Cells<T>) -> Result<Self, OpenError> {
-        Ok(RawArray { cells, lock: () })
+        Ok(RawArray { cells })
     }
 
     /// Number of elements.
