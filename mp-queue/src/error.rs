@@ -302,7 +302,13 @@ impl fmt::Display for TaskDoneError {
 impl std::error::Error for TaskDoneError {}
 
 /// [`Connection::recv_bytes_into`](crate::Connection::recv_bytes_into) failed.
-#[derive(Debug)]
+///
+/// `Debug` shows a returned message's length, never its bytes.
+///
+/// ```
+/// let e = mp_queue::RecvIntoError::BufferTooShort(b"secret".to_vec());
+/// assert_eq!(format!("{e:?}"), "BufferTooShort { len: 6, .. }");
+/// ```
 #[non_exhaustive]
 pub enum RecvIntoError {
     /// The message is longer than the buffer (Python's `BufferTooShort`). The whole
@@ -310,6 +316,19 @@ pub enum RecvIntoError {
     BufferTooShort(Vec<u8>),
     /// Receiving failed.
     Get(GetError),
+}
+
+/// Shows the length of a message handed back, not its bytes (as every error here).
+impl fmt::Debug for RecvIntoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RecvIntoError::BufferTooShort(m) => f
+                .debug_struct("BufferTooShort")
+                .field("len", &m.len())
+                .finish_non_exhaustive(),
+            RecvIntoError::Get(e) => f.debug_tuple("Get").field(e).finish(),
+        }
+    }
 }
 
 impl fmt::Display for RecvIntoError {

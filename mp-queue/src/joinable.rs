@@ -134,11 +134,7 @@ impl<T: Message> JoinableQueue<T> {
     /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
     /// [`task_done`](Self::task_done) when it is processed.
     pub fn get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
-        let r = self.q.get_ref();
-        if r.is_ok() || matches!(r, Err(GetError::Invalid(_))) {
-            self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
-        }
-        r
+        self.taken(self.q.get_ref())
     }
 
     /// Another handle on the same queue, or an error if out of file descriptors.
@@ -148,7 +144,8 @@ impl<T: Message> JoinableQueue<T> {
         })
     }
 
-    fn taken(&self, r: Result<T, GetError>) -> Result<T, GetError> {
+    /// Counts an item as taken when `r` took one (an invalid record was taken too).
+    fn taken<R>(&self, r: Result<R, GetError>) -> Result<R, GetError> {
         if r.is_ok() || matches!(r, Err(GetError::Invalid(_))) {
             self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
         }

@@ -73,8 +73,7 @@ pub struct SlotWriter {
     slot: *mut u8,
     cap: usize,
     pos: usize,
-    /// Taken from the thread's cache only when the value outgrows the slot, so a value
-    /// that fits touches no thread-local at all.
+    /// Taken from the thread's cache only when the value outgrows the slot.
     spill: Option<AlignedVec<16>>,
 }
 
@@ -125,6 +124,9 @@ impl<E> Writer<E> for SlotWriter {
     }
 }
 
+/// The largest spill buffer a thread keeps between puts.
+const SPILL_KEEP: usize = 1 << 20;
+
 thread_local! {
     /// Where values larger than their reservation are serialized; the buffer is handed
     /// back after each use, so steady-state puts never allocate.
@@ -166,23 +168,17 @@ pub(crate) fn put<T: Encode>(
         )
         .map_err(PutFail::Serialize)?;
         if w.spill.is_none() {
-            let bytes = &buf.0[..w.pos];
-            let pushed = if non_blocking {
-                tx.try_push(bytes)
-            } else {
-                tx.push_deadline(bytes, deadline)
-            };
-            return pushed.map(|()| w.pos).map_err(PutFail::Push);
+            return push(tx, &buf.0[..w.pos], deadline, non_blocking)
+                .map(|()| w.pos)
+                .map_err(PutFail::Push);
         }
         return push_spilled(tx, w, deadline, non_blocking);
     }
-    let slot = if non_blocking {
-        tx.try_reserve(guess)
-    } else {
-        tx.reserve_deadline(guess, deadline)
-    };
-    let w = match slot {
-        Ok(mut slot) => {
+    // The guess is the last value's size, not this one's: never wait for it. Without
+    // room for the guess now, the value is measured in the spill buffer and pushed at its
+    // exact size, which waits (or fails) for the room it really needs.
+    let w = match tx.reserve_now(guess) {
+        Ok(Some(mut slot)) => {
             let w = serialize(
                 header,
                 value,
@@ -196,14 +192,25 @@ pub(crate) fn put<T: Encode>(
             drop(slot); // cancel the reservation; push the exact size below
             w
         }
-        // A guess that does not fit now may still leave room for the real value.
-        Err(PushError::Full) if non_blocking => {
-            serialize(header, value, SlotWriter::new(std::ptr::null_mut(), 0))
-                .map_err(PutFail::Serialize)?
-        }
+        Ok(None) => serialize(header, value, SlotWriter::new(std::ptr::null_mut(), 0))
+            .map_err(PutFail::Serialize)?,
         Err(e) => return Err(PutFail::Push(e)),
     };
     push_spilled(tx, w, deadline, non_blocking)
+}
+
+/// Copies `bytes` in as one record, waiting until `deadline` unless `non_blocking`.
+fn push(
+    tx: &Producer,
+    bytes: &[u8],
+    deadline: Option<Instant>,
+    non_blocking: bool,
+) -> Result<(), PushError> {
+    if non_blocking {
+        tx.try_push(bytes)
+    } else {
+        tx.push_deadline(bytes, deadline)
+    }
 }
 
 /// 16-byte aligned stack room for a record small enough to live in its descriptor.
@@ -221,13 +228,13 @@ fn push_spilled(
     let len = w.pos;
     // No spill buffer: an empty value, nothing was written.
     let bytes: &[u8] = w.spill.as_deref().map_or(&[], |s| &s[..len]);
-    let pushed = if non_blocking {
-        tx.try_push(bytes)
-    } else {
-        tx.push_deadline(bytes, deadline)
-    };
-    if let Some(spill) = w.spill {
-        SPILL.set(Some(spill)); // back to the cache for the next large value
+    let pushed = push(tx, bytes, deadline, non_blocking);
+    if let Some(mut spill) = w.spill {
+        // Back to the cache for the next large value, but not a huge one's memory for good.
+        if spill.capacity() > SPILL_KEEP {
+            spill = AlignedVec::with_capacity(SPILL_KEEP);
+        }
+        SPILL.set(Some(spill));
     }
     pushed.map(|()| len).map_err(PutFail::Push)
 }

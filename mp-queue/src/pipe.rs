@@ -5,17 +5,17 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use ipc_core::ring::Ring;
+use ipc_core::ring::{PresenceCache, Ring};
 use ipc_core::segment::SegmentHandle;
 
 use crate::endpoint::{Endpoint, Wait};
 use crate::error::{Error, GetError, PutError, RecvIntoError};
 use crate::message::{self, Message};
-use crate::queue::{check_tag, QueueBuilder, TAG_PIPE};
+use crate::queue::{check_tag, set_tag, QueueBuilder, TAG_PIPE};
 
 /// Bytes of shared memory per direction of a pipe.
 pub const PIPE_CAPACITY: usize = 1 << 20;
@@ -82,7 +82,7 @@ pub fn pipe_with_capacity<T: Message>(
 }
 
 fn tagged(ring: Ring) -> Result<Ring, Error> {
-    ring.user_words()[0].store(TAG_PIPE, Ordering::Release);
+    set_tag(&ring, TAG_PIPE);
     Ok(ring)
 }
 
@@ -92,8 +92,10 @@ pub struct Connection<T> {
     recv: Option<Endpoint>,
     /// Messages `poll` took off the ring before `recv` asked for them, oldest first.
     stash: Mutex<VecDeque<Vec<u8>>>,
-    /// The ring's close count when the peer was last seen present.
-    seen_closes: AtomicU32,
+    /// How many messages `stash` holds, so a receive takes its lock only when one is there.
+    stashed: AtomicUsize,
+    /// When the peer end was last seen present.
+    peer: PresenceCache,
     _t: PhantomData<fn(T) -> T>,
 }
 
@@ -108,12 +110,12 @@ impl<T> fmt::Debug for Connection<T> {
 
 impl<T: Message> Connection<T> {
     fn from_parts(send: Option<Endpoint>, recv: Option<Endpoint>) -> Self {
-        let seen = send.as_ref().map_or(0, |e| e.ring.close_count());
         Connection {
             send,
             recv,
             stash: Mutex::new(VecDeque::new()),
-            seen_closes: AtomicU32::new(seen),
+            stashed: AtomicUsize::new(0),
+            peer: PresenceCache::new(),
             _t: PhantomData,
         }
     }
@@ -211,18 +213,11 @@ impl<T: Message> Connection<T> {
             .ok_or_else(|| Error::handle("this end of a simplex pipe only receives"))
     }
 
-    /// True unless the peer end is known to be gone (checked only after some handle of
-    /// the ring was closed, so sends cost no system call).
+    /// True unless the peer end is known to be gone: asked when a handle of the ring
+    /// closed, and otherwise at most every few milliseconds (see [`PresenceCache`]), so a
+    /// peer killed without closing is noticed too.
     fn peer_present(&self, ep: &Endpoint) -> bool {
-        let closes = ep.ring.close_count();
-        if closes == self.seen_closes.load(Ordering::Relaxed) {
-            return true;
-        }
-        let present = ep.ring.consumers_present();
-        if present {
-            self.seen_closes.store(closes, Ordering::Relaxed);
-        }
-        present
+        !self.peer.consumers_gone(&ep.ring)
     }
 
     /// Sends `value`, waiting while the pipe is full. [`PutError::Closed`] if the peer end
@@ -270,10 +265,16 @@ impl<T: Message> Connection<T> {
     }
 
     fn take_stash(&self) -> Option<Vec<u8>> {
-        self.stash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front()
+        // The count changes only under the lock, with the stash. A zero read without the
+        // lock can only miss a message another thread is stashing at this moment, whose
+        // order against this receive is not defined anyway.
+        if self.stashed.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        let bytes = stash.pop_front()?;
+        self.stashed.store(stash.len(), Ordering::Relaxed);
+        Some(bytes)
     }
 
     /// Receives the next value, waiting. [`GetError::Closed`] once the peer end is gone
@@ -377,12 +378,7 @@ impl<T: Message> Connection<T> {
         let Ok(ep) = self.receiver() else {
             return false;
         };
-        if !self
-            .stash
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .is_empty()
-        {
+        if self.stashed.load(Ordering::Relaxed) != 0 {
             return true;
         }
         let wait = match timeout {
@@ -396,10 +392,9 @@ impl<T: Message> Connection<T> {
             Ok(record) => {
                 let bytes = record.to_vec();
                 drop(record);
-                self.stash
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .push_back(bytes);
+                let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+                stash.push_back(bytes);
+                self.stashed.store(stash.len(), Ordering::Relaxed);
                 true
             }
             Err(GetError::Empty | GetError::Timeout) => false,

@@ -168,7 +168,7 @@ impl<T: Message> Queue<T> {
     }
 
     pub(crate) fn tagged(ring: Ring, tag: u32) -> Result<Queue<T>, Error> {
-        ring.user_words()[0].store(tag, Ordering::Release);
+        set_tag(&ring, tag);
         Self::attach(ring, tag)
     }
 
@@ -437,7 +437,16 @@ fn check_header(header: &[u8]) -> Result<(), PutError<()>> {
     })
 }
 
+/// Marks a new ring as holding a queue flavour (checked by [`check_tag`] on opening).
+pub(crate) fn set_tag(ring: &Ring, tag: u32) {
+    // SYNC: pairs with the Acquire load in `check_tag`. Whoever opens the ring got it by
+    // fork, handle or name, all after this store, which orders it already; the pair keeps
+    // that true without relying on how the ring was passed.
+    ring.user_words()[0].store(tag, Ordering::Release);
+}
+
 pub(crate) fn check_tag(ring: &Ring, tag: u32) -> Result<(), Error> {
+    // SYNC: pairs with the Release store in `set_tag`.
     let found = ring.user_words()[0].load(Ordering::Acquire);
     if found == tag {
         return Ok(());
@@ -531,7 +540,7 @@ impl ByteQueue {
     /// `prefix` is given.
     pub fn with(builder: QueueBuilder, prefix: Option<&str>) -> Result<ByteQueue, Error> {
         let ring = builder.create_ring(prefix)?;
-        ring.user_words()[0].store(TAG_QUEUE, Ordering::Release);
+        set_tag(&ring, TAG_QUEUE);
         Self::attach(ring)
     }
 

@@ -145,3 +145,32 @@ fn a_misaligned_frame_header_is_an_error_not_a_panic() {
     q.put_framed(&[0u8; 16], &1u32, None).unwrap();
     assert_eq!(q.qsize(), 1);
 }
+
+/// `put` reserves the last value's size as a guess; it must never wait for that guess.
+#[test]
+fn a_small_put_after_a_large_one_does_not_wait_for_the_large_ones_room() {
+    let _w = watchdog("guess_wait", 30);
+    let q: Queue<Vec<u8>> = Queue::builder().capacity(64 * 1024).create().unwrap();
+    q.put(vec![1; 40_000]).unwrap();
+    // About 24 KiB left: not enough for another 40 KB reservation, plenty for this.
+    q.put(vec![2; 10]).unwrap();
+    assert_eq!(q.try_put(vec![3; 100]), Ok(()));
+    assert_eq!(q.get().unwrap().len(), 40_000);
+    assert_eq!(q.get().unwrap(), vec![2; 10]);
+    assert_eq!(q.get().unwrap(), vec![3; 100]);
+}
+
+/// A value larger than its reservation cancels it (a padding record); that padding holds
+/// no item place, so `maxsize` items still fit.
+#[test]
+fn a_cancelled_reservation_does_not_take_an_item_place() {
+    let _w = watchdog("cancel_item", 30);
+    let q: Queue<Vec<u8>> = Queue::builder().maxsize(2).create().unwrap();
+    q.put(vec![1; 100]).unwrap();
+    q.put(vec![2; 200]).unwrap(); // outgrows the 100-byte guess: cancelled, then pushed
+    assert!(q.full());
+    assert!(matches!(q.try_put(vec![3; 1]), Err(PutError::Full(_))));
+    assert_eq!(q.get().unwrap(), vec![1; 100]);
+    assert_eq!(q.get().unwrap(), vec![2; 200]);
+    assert!(q.empty());
+}

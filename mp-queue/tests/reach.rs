@@ -152,6 +152,27 @@ fn pipe_peer_gone_is_closed_not_a_hang() {
     assert!(a.poll(Some(Duration::from_millis(10))));
 }
 
+/// A peer that exits without dropping its end (a forked child leaves with `_exit`) closes
+/// nothing, yet a send notices it is gone within the presence cache's lifetime.
+#[test]
+fn send_after_the_peer_exited_without_closing_is_closed() {
+    let _w = watchdog("pipe_peer_exit", 30);
+    let (a, b) = pipe::<u8>(true).unwrap();
+    let (go_rx, go_tx) = pipe::<u8>(false).unwrap(); // (receiving end, sending end)
+    let child = fork(|| {
+        let _ = go_rx.recv(); // hold `b` until the parent has sent once
+        0
+    });
+    drop(b);
+    a.send(1).unwrap(); // the child still holds `b`: present
+    go_tx.send(0).unwrap();
+    assert_eq!(reap(child), Ok(0));
+    std::thread::sleep(Duration::from_millis(
+        u64::from(ipc_core::ring::PRESENCE_TTL_MS) * 2,
+    ));
+    assert!(matches!(a.send(2), Err(mp_queue::PutError::Closed(2))));
+}
+
 #[test]
 fn poll_on_one_thread_does_not_hold_up_recv_timeout_on_another() {
     let _w = watchdog("poll_and_recv_timeout", 30);
@@ -226,4 +247,29 @@ fn simple_byte_and_joinable_queues_reach_other_programs_by_name_and_handle() {
     }
     stdout(&run_peer(&["joinable-name", jq.name().unwrap(), "10"], &[]));
     assert!(jq.join_timeout(Duration::from_secs(10)));
+}
+
+#[test]
+fn byte_queue_across_fork_both_ways() {
+    let _w = watchdog("byte_queue_fork", 30);
+    let to_child = mp_queue::ByteQueue::new().unwrap();
+    let to_parent = mp_queue::ByteQueue::new().unwrap();
+    let child = fork(|| {
+        for _ in 0..100 {
+            let Ok(mut m) = to_child.get() else { return 1 };
+            m.reverse();
+            if to_parent.put(&m).is_err() {
+                return 2;
+            }
+        }
+        0
+    });
+    for i in 0..100u32 {
+        let msg: Vec<u8> = (0..i).map(|k| (k * 3 + i) as u8).collect();
+        to_child.put(&msg).unwrap();
+        let mut back = to_parent.get().unwrap();
+        back.reverse();
+        assert_eq!(back, msg, "message {i}");
+    }
+    assert_eq!(reap(child), Ok(0));
 }
