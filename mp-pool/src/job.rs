@@ -18,7 +18,7 @@ pub(crate) trait Job: Send + Sync {
     /// Writes chunk `index` (its header, then its items) into `ring`, without waiting.
     fn write(&self, index: u32, header: &[u8], ring: &ByteQueue) -> Result<(), PutError<()>>;
     /// The trampoline and function, as offsets.
-    fn code(&self) -> (i64, i64);
+    fn code(&self) -> (u64, u64);
     /// Delivers chunk `index`'s result archive (`Vec<Result<R, String>>`).
     fn deliver(&self, index: u32, archive: &[u8]);
     /// Fails every item of chunk `index`.
@@ -32,8 +32,8 @@ pub(crate) struct ItemsJob<A, R> {
     items: Mutex<Vec<A>>,
     len: usize,
     chunksize: usize,
-    tramp: i64,
-    func: i64,
+    tramp: u64,
+    func: u64,
     pub(crate) store: Arc<Store<R>>,
 }
 
@@ -75,7 +75,7 @@ where
         ring.try_put_framed(header, &SliceArgs(&items[self.range(index)]))
     }
 
-    fn code(&self) -> (i64, i64) {
+    fn code(&self) -> (u64, u64) {
         (self.tramp, self.func)
     }
 

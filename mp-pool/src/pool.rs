@@ -18,10 +18,8 @@ use parking_lot::Mutex;
 
 use crate::error::{PoolError, TaskError};
 use crate::job::{ItemsJob, Job};
-use crate::result::{AsyncResult, Imap, MapResult, Store};
-use crate::supervisor::{
-    chunk_id, random_key, run_later, Later, Pending, Running, Shared, State, Worker,
-};
+use crate::result::{AsyncResult, Callback, ErrorCallback, Imap, MapResult, Store};
+use crate::supervisor::{chunk_id, run_later, Later, Running, Shared, State, Worker};
 use crate::task::{self, Trampoline};
 
 /// Options for a [`Pool`]: [`Pool::builder`].
@@ -165,6 +163,9 @@ impl Pool {
             None,
         )
         .map_err(|e| PoolError::Start(e.to_string()))?;
+        let key = ipc_core::segment::random_u64().map_err(|e| {
+            PoolError::Start(format!("no randomness for the pool's task check key: {e}"))
+        })?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 running: Running::Run,
@@ -177,7 +178,7 @@ impl Pool {
                 ema_ns: f64::INFINITY,
             }),
             results,
-            key: random_key(),
+            key,
             method: cfg
                 .start_method
                 .unwrap_or_else(mp_process::get_start_method),
@@ -232,15 +233,7 @@ impl Pool {
         A: Message + Send + 'static,
         R: Message + Send + 'static,
     {
-        let store = Store::new(1);
-        self.submit(
-            task::run_map::<A, R>,
-            f as usize,
-            vec![arg],
-            1,
-            Arc::clone(&store),
-        )?;
-        Ok(AsyncResult { store })
+        self.apply_inner(f, arg, None, None)
     }
 
     /// [`apply_async`](Self::apply_async) with Python's `callback` (given the result) and
@@ -273,8 +266,26 @@ impl Pool {
         A: Message + Send + 'static,
         R: Message + Send + 'static,
     {
-        let store =
-            Store::with_callbacks(1, Some(Box::new(callback)), Some(Box::new(error_callback)));
+        self.apply_inner(
+            f,
+            arg,
+            Some(Box::new(callback)),
+            Some(Box::new(error_callback)),
+        )
+    }
+
+    fn apply_inner<A, R>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        callback: Option<Callback<R>>,
+        error_callback: Option<ErrorCallback>,
+    ) -> Result<AsyncResult<R>, PoolError>
+    where
+        A: Message + Send + 'static,
+        R: Message + Send + 'static,
+    {
+        let store = Store::with_callbacks(1, callback, error_callback);
         self.submit(
             task::run_map::<A, R>,
             f as usize,
@@ -315,16 +326,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let cs = chunksize.unwrap_or_else(|| self.default_chunksize(items.len()));
-        let store = Store::new(items.len());
-        self.submit(
-            task::run_map::<A, R>,
-            f as usize,
-            items,
-            cs,
-            Arc::clone(&store),
-        )?;
-        Ok(MapResult { store })
+        self.submit_items(task::run_map::<A, R>, f as usize, items, chunksize)
     }
 
     /// [`map`](Self::map) drawing a progress bar on stderr while it waits (cargo feature
@@ -417,7 +419,7 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let store = Store::new(items.len());
+        let store = Store::new(items.len(), !ordered);
         self.submit(
             task::run_map::<A, R>,
             f as usize,
@@ -474,16 +476,7 @@ impl Pool {
         I: IntoIterator<Item = (A, B)>,
     {
         let items: Vec<(A, B)> = items.into_iter().collect();
-        let cs = chunksize.unwrap_or_else(|| self.default_chunksize(items.len()));
-        let store = Store::new(items.len());
-        self.submit(
-            task::run_star2::<A, B, R>,
-            f as usize,
-            items,
-            cs,
-            Arc::clone(&store),
-        )?;
-        Ok(MapResult { store })
+        self.submit_items(task::run_star2::<A, B, R>, f as usize, items, chunksize)
     }
 
     /// `f(a, b, c)` for every triple, results in order (`starmap` with three arguments).
@@ -518,21 +511,31 @@ impl Pool {
         I: IntoIterator<Item = (A, B, C)>,
     {
         let items: Vec<(A, B, C)> = items.into_iter().collect();
-        let cs = chunksize.unwrap_or_else(|| self.default_chunksize(items.len()));
-        let store = Store::new(items.len());
-        self.submit(
-            task::run_star3::<A, B, C, R>,
-            f as usize,
-            items,
-            cs,
-            Arc::clone(&store),
-        )?;
-        Ok(MapResult { store })
+        self.submit_items(task::run_star3::<A, B, C, R>, f as usize, items, chunksize)
     }
 
     /// Python's default chunksize: `len / (4 * processes)`, rounded up.
     fn default_chunksize(&self, len: usize) -> usize {
         len.div_ceil(4 * self.shared.processes).max(1)
+    }
+
+    /// The body of `map_async` and the `starmap*_async`: `items` run by `tramp` with
+    /// `func`, in chunks of `chunksize` (default: Python's).
+    fn submit_items<A, R>(
+        &self,
+        tramp: Trampoline,
+        func: usize,
+        items: Vec<A>,
+        chunksize: Option<usize>,
+    ) -> Result<MapResult<R>, PoolError>
+    where
+        A: Message + Send + 'static,
+        R: Message + Send + 'static,
+    {
+        let cs = chunksize.unwrap_or_else(|| self.default_chunksize(items.len()));
+        let store = Store::new(items.len(), false);
+        self.submit(tramp, func, items, cs, Arc::clone(&store))?;
+        Ok(MapResult { store })
     }
 
     fn submit<A, R>(
@@ -561,8 +564,7 @@ impl Pool {
             let n = job.chunks();
             st.jobs.insert(id, job);
             st.remaining.insert(id, n);
-            st.pending
-                .extend((0..n).map(|i| Pending::Chunk(chunk_id(id, i))));
+            st.pending.extend((0..n).map(|i| chunk_id(id, i)));
             let mut later = Later::new();
             self.shared.dispatch(&mut st, &mut later);
             later
@@ -613,16 +615,20 @@ impl Pool {
         }
     }
 
+    /// Marks the pool as joining; [`PoolError::StillRunning`] before `close`/`terminate`.
+    fn request_join(&self) -> Result<(), PoolError> {
+        let mut st = self.shared.state.lock();
+        if st.running == Running::Run {
+            return Err(PoolError::StillRunning);
+        }
+        st.join_requested = true;
+        Ok(())
+    }
+
     /// Waits for the workers to finish the submitted work and exit (Python's `join`);
     /// needs [`close`](Self::close) or [`terminate`](Self::terminate) first.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        {
-            let mut st = self.shared.state.lock();
-            if st.running == Running::Run {
-                return Err(PoolError::StillRunning);
-            }
-            st.join_requested = true;
-        }
+        self.request_join()?;
         if let Some(t) = self.supervisor.take() {
             let _ = t.join();
         }
@@ -652,13 +658,7 @@ impl Pool {
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, PoolError> {
         let deadline = std::time::Instant::now() + timeout;
-        {
-            let mut st = self.shared.state.lock();
-            if st.running == Running::Run {
-                return Err(PoolError::StillRunning);
-            }
-            st.join_requested = true;
-        }
+        self.request_join()?;
         if let Some(t) = &self.supervisor {
             while !t.is_finished() {
                 if std::time::Instant::now() >= deadline {

@@ -6,12 +6,12 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::{Condvar, Mutex};
+use parking_lot::{Condvar, Mutex, MutexGuard};
 
 use crate::error::{NotReady, TaskError};
 
-type Callback<R> = Box<dyn FnOnce(&R) + Send>;
-type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
+pub(crate) type Callback<R> = Box<dyn FnOnce(&R) + Send>;
+pub(crate) type ErrorCallback = Box<dyn FnOnce(&TaskError) + Send>;
 
 /// The results of one call (`apply_async`: one item; `map_async`, `imap`: many), filled by
 /// the pool's result thread.
@@ -23,8 +23,8 @@ pub(crate) struct Store<R> {
 
 struct Inner<R> {
     items: Vec<Option<Result<R, TaskError>>>,
-    /// Indices in the order they arrived (for `imap_unordered`).
-    arrivals: VecDeque<usize>,
+    /// Indices in the order they arrived: kept only for `imap_unordered`, the one reader.
+    arrivals: Option<VecDeque<usize>>,
     done: usize,
     /// Iterators waiting for the next item (not for all): they need a wake per arrival.
     waiting_for_next: usize,
@@ -33,11 +33,12 @@ struct Inner<R> {
 }
 
 impl<R> Store<R> {
-    pub(crate) fn new(total: usize) -> Arc<Store<R>> {
+    /// A store for `total` items; `unordered` keeps their arrival order (`imap_unordered`).
+    pub(crate) fn new(total: usize, unordered: bool) -> Arc<Store<R>> {
         Arc::new(Store {
             inner: Mutex::new(Inner {
                 items: (0..total).map(|_| None).collect(),
-                arrivals: VecDeque::new(),
+                arrivals: unordered.then(VecDeque::new),
                 done: 0,
                 waiting_for_next: 0,
                 callback: None,
@@ -53,7 +54,7 @@ impl<R> Store<R> {
         callback: Option<Callback<R>>,
         error_callback: Option<ErrorCallback>,
     ) -> Arc<Store<R>> {
-        let s = Store::new(total);
+        let s = Store::new(total, false);
         {
             let mut i = s.inner.lock();
             i.callback = callback;
@@ -76,15 +77,36 @@ impl<R> Store<R> {
             inner = self.inner.lock();
         }
         for (k, r) in results.into_iter().enumerate() {
-            let slot = &mut inner.items[start + k];
-            if slot.is_none() {
-                *slot = Some(r);
-                inner.done += 1;
-                inner.arrivals.push_back(start + k);
+            inner.put(start + k, r);
+        }
+        self.wake(inner);
+    }
+
+    /// Fails every item not yet done (the pool was terminated), under one lock.
+    pub(crate) fn fail_rest(&self, e: &TaskError) {
+        let mut inner = self.inner.lock();
+        if inner.done == self.total {
+            return;
+        }
+        // A one-item store with callbacks: its item is the missing one.
+        let (cb, ecb) = (inner.callback.take(), inner.error_callback.take());
+        if cb.is_some() || ecb.is_some() {
+            drop(inner);
+            run_callbacks::<R>(&[Err(e.clone())], cb, ecb);
+            inner = self.inner.lock();
+        }
+        for i in 0..self.total {
+            if inner.items[i].is_none() {
+                inner.put(i, Err(e.clone()));
             }
         }
-        // Waiters for the whole call need one wake, at the end; iterators need one per
-        // arrival. A wake per chunk for nobody costs a futex call each.
+        self.wake(inner);
+    }
+
+    /// Wakes the waiters after items arrived. Waiters for the whole call need one wake,
+    /// at the end; iterators need one per arrival. A wake per chunk for nobody costs a
+    /// futex call each.
+    fn wake(&self, inner: MutexGuard<'_, Inner<R>>) {
         let wake = inner.done == self.total || inner.waiting_for_next > 0;
         drop(inner);
         if wake {
@@ -92,20 +114,22 @@ impl<R> Store<R> {
         }
     }
 
-    /// Fails every item not yet done (the pool was terminated).
-    pub(crate) fn fail_rest(&self, e: &TaskError) {
-        let inner = self.inner.lock();
-        let missing: Vec<usize> = (0..self.total)
-            .filter(|&i| inner.items[i].is_none())
-            .collect();
-        drop(inner);
-        for i in missing {
-            self.fill(i, vec![Err(e.clone())]);
-        }
+    pub(crate) fn done(&self) -> usize {
+        self.inner.lock().done
     }
 
-    fn done(&self) -> usize {
-        self.inner.lock().done
+    /// True once every item is done.
+    fn ready(&self) -> bool {
+        self.done() == self.total
+    }
+
+    /// Whether every item succeeded; [`NotReady`] before all are done.
+    fn successful(&self) -> Result<bool, NotReady> {
+        let inner = self.inner.lock();
+        if inner.done < self.total {
+            return Err(NotReady);
+        }
+        Ok(inner.items.iter().all(|s| matches!(s, Some(Ok(_)) | None)))
     }
 
     /// Waits until every item is done or `deadline` passes; true if done.
@@ -133,12 +157,25 @@ impl<R> Store<R> {
             .collect()
     }
 
-    fn all_ok(&self) -> bool {
-        self.inner
-            .lock()
-            .items
-            .iter()
-            .all(|s| matches!(s, Some(Ok(_)) | None))
+    /// Takes item `i`'s result.
+    fn take(&self, i: usize) -> Result<R, TaskError> {
+        self.inner.lock().items[i]
+            .take()
+            .unwrap_or(Err(TaskError::AlreadyTaken))
+    }
+}
+
+impl<R> Inner<R> {
+    /// Stores item `i`'s result unless it already has one.
+    fn put(&mut self, i: usize, r: Result<R, TaskError>) {
+        let slot = &mut self.items[i];
+        if slot.is_none() {
+            *slot = Some(r);
+            self.done += 1;
+            if let Some(a) = &mut self.arrivals {
+                a.push_back(i);
+            }
+        }
     }
 }
 
@@ -199,10 +236,7 @@ impl<R> AsyncResult<R> {
     /// Waits for the result and returns it (or why there is none).
     pub fn get(self) -> Result<R, TaskError> {
         self.store.wait_all(None);
-        self.store
-            .take_all()
-            .pop()
-            .unwrap_or(Err(TaskError::AlreadyTaken))
+        self.store.take(0)
     }
 
     /// Waits at most `timeout`: the result, or [`TaskError::Timeout`] with the task still
@@ -211,10 +245,7 @@ impl<R> AsyncResult<R> {
         if !self.store.wait_all(deadline(timeout)) {
             return Err(TaskError::Timeout);
         }
-        self.store
-            .take_all()
-            .pop()
-            .unwrap_or(Err(TaskError::AlreadyTaken))
+        self.store.take(0)
     }
 
     /// Waits until the result is ready.
@@ -229,15 +260,12 @@ impl<R> AsyncResult<R> {
 
     /// True once the result (or its error) is in.
     pub fn ready(&self) -> bool {
-        self.store.done() == self.store.total
+        self.store.ready()
     }
 
     /// Whether the task succeeded; [`NotReady`] before it is done (Python's ValueError).
     pub fn successful(&self) -> Result<bool, NotReady> {
-        if !self.ready() {
-            return Err(NotReady);
-        }
-        Ok(self.store.all_ok())
+        self.store.successful()
     }
 }
 
@@ -300,15 +328,12 @@ impl<R> MapResult<R> {
 
     /// True once every item is done.
     pub fn ready(&self) -> bool {
-        self.store.done() == self.store.total
+        self.store.ready()
     }
 
     /// Whether every item succeeded; [`NotReady`] before all are done.
     pub fn successful(&self) -> Result<bool, NotReady> {
-        if !self.ready() {
-            return Err(NotReady);
-        }
-        Ok(self.store.all_ok())
+        self.store.successful()
     }
 
     /// `(done, total)` items: enough to draw a progress bar.
@@ -373,7 +398,7 @@ impl<R> Imap<R> {
             let ready = if self.ordered {
                 inner.items[self.yielded].is_some().then_some(self.yielded)
             } else {
-                inner.arrivals.pop_front()
+                inner.arrivals.as_mut().and_then(VecDeque::pop_front)
             };
             if let Some(i) = ready {
                 self.yielded += 1;

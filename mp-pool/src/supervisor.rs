@@ -45,7 +45,9 @@ pub(crate) struct State {
     pub(crate) running: Running,
     pub(crate) join_requested: bool,
     pub(crate) workers: Vec<Worker>,
-    pub(crate) pending: VecDeque<Pending>,
+    /// Chunks not yet written to any worker, next first. Their job still holds their
+    /// items, so a chunk taken back from a dead worker is written afresh from its job.
+    pub(crate) pending: VecDeque<u64>,
     pub(crate) jobs: HashMap<u32, Arc<dyn Job>>,
     /// Chunks each job still waits for.
     pub(crate) remaining: HashMap<u32, u32>,
@@ -65,13 +67,6 @@ pub(crate) struct Worker {
     pub(crate) sent: u64,
 }
 
-pub(crate) enum Pending {
-    /// A chunk of a job, not yet written anywhere.
-    Chunk(u64),
-    /// A chunk taken back from a dead worker's ring, as written.
-    Raw(u64, Vec<u8>),
-}
-
 /// Work to finish after the state lock is released (deliveries run user callbacks).
 pub(crate) type Later = Vec<(Arc<dyn Job>, u32, TaskError)>;
 
@@ -87,20 +82,6 @@ pub(crate) fn run_later(later: Later) {
     for (job, index, e) in later {
         job.fail(index, e);
     }
-}
-
-pub(crate) fn random_key() -> u64 {
-    let mut k = [0u8; 8];
-    // SAFETY: getrandom writes at most `k.len()` bytes into `k`.
-    let n = unsafe { libc::getrandom(k.as_mut_ptr().cast(), k.len(), 0) };
-    let mut key = u64::from_le_bytes(k);
-    if n != 8 {
-        // No randomness: still distinct per pool, enough to catch corruption.
-        key = std::process::id() as u64
-            ^ Instant::now().elapsed().as_nanos() as u64
-            ^ 0x9e37_79b9_7f4a_7c15;
-    }
-    key
 }
 
 impl Shared {
@@ -133,7 +114,8 @@ impl Shared {
                 initializer,
                 maxtasks: self.cfg.maxtasksperchild,
             };
-            builder.target(move || std::process::exit(task::worker_loop(setup)))
+            // The closure returns; the process runner then flushes and leaves with `_exit`.
+            builder.target(move || task::worker_loop(setup))
         } else {
             let (t, r) = (tasks.handle(), self.results.handle());
             let args = WorkerArgs {
@@ -176,7 +158,7 @@ impl Shared {
     pub(crate) fn dispatch(&self, st: &mut State, later: &mut Later) {
         let depth = Self::depth(st);
         let max = self.cfg.maxtasksperchild;
-        while let Some(p) = st.pending.front() {
+        while let Some(&id) = st.pending.front() {
             let Some(wi) = (0..st.workers.len())
                 .filter(|&i| {
                     let w = &st.workers[i];
@@ -186,26 +168,14 @@ impl Shared {
             else {
                 return;
             };
-            let id = match p {
-                Pending::Chunk(id) | Pending::Raw(id, _) => *id,
-            };
             let (job_id, index) = split(id);
             let Some(job) = st.jobs.get(&job_id).cloned() else {
                 st.pending.pop_front(); // its job was failed or terminated
                 continue;
             };
-            let w = &st.workers[wi];
-            let written = match p {
-                Pending::Chunk(_) => {
-                    let (tramp, func) = job.code();
-                    job.write(
-                        index,
-                        &task::task_header(self.key, id, tramp, func),
-                        &w.tasks,
-                    )
-                }
-                Pending::Raw(_, bytes) => w.tasks.try_put(bytes),
-            };
+            let (tramp, func) = job.code();
+            let header = task::task_header(self.key, id, tramp, func);
+            let written = job.write(index, &header, &st.workers[wi].tasks);
             match written {
                 Ok(()) => {
                     st.pending.pop_front();
@@ -344,81 +314,119 @@ impl Shared {
     }
 
     /// Reaps dead workers: their finished results are read first, their untaken chunks
-    /// go back to the front of the queue, the chunk they were running fails, and a
-    /// replacement starts.
+    /// go back to the front of the queue, the chunk they were running fails, and
+    /// replacements start.
     fn check_workers(&self) {
-        let dead: Vec<usize> = {
+        let dead: Vec<i32> = {
             let st = self.state.lock();
-            (0..st.workers.len())
-                .filter(|&i| st.workers[i].process.exitcode().is_some())
+            st.workers
+                .iter()
+                .filter(|w| w.process.exitcode().is_some())
+                .map(|w| w.pid)
                 .collect()
         };
         if dead.is_empty() {
             return;
         }
         // Everything the dead finished is already in the result ring: read it all first.
+        self.drain_results();
+        let mut later = Later::new();
+        let missing = {
+            let mut st = self.state.lock();
+            // Found again by pid: `terminate` or `join` may have taken the workers while
+            // the lock was free.
+            for pid in dead {
+                if let Some(i) = st.workers.iter().position(|w| w.pid == pid) {
+                    let w = st.workers.swap_remove(i);
+                    Self::reclaim(&mut st, &w, &mut later);
+                }
+            }
+            self.dispatch(&mut st, &mut later); // the survivors take the chunks back
+            self.wanted(&st).saturating_sub(st.workers.len())
+        };
+        run_later(later);
+        if missing == 0 {
+            return;
+        }
+        // Started without the lock: a start takes a millisecond or more (a spawned worker
+        // up to HOOK_TIMEOUT), and submitters and result delivery must not wait for it.
+        let mut fresh: Vec<Worker> = (0..missing)
+            .map_while(|_| {
+                self.start_worker()
+                    .inspect_err(|e| eprintln!("mp-pool: cannot start a replacement worker: {e}"))
+                    .ok()
+            })
+            .collect();
+        let mut later = Later::new();
+        {
+            let mut st = self.state.lock();
+            // The pool may have been terminated or joined meanwhile: keep only as many as
+            // it still wants.
+            let room = self.wanted(&st).saturating_sub(st.workers.len());
+            let keep = fresh.len().min(room);
+            st.workers.extend(fresh.drain(..keep));
+            self.dispatch(&mut st, &mut later);
+        }
+        for w in fresh {
+            let _ = w.process.kill();
+            w.process.join();
+        }
+        run_later(later);
+    }
+
+    /// Settles every result record that is in the result ring now.
+    fn drain_results(&self) {
         loop {
             let batch: Vec<_> = std::iter::from_fn(|| self.results.try_get_ref().ok())
                 .take(RESULT_BATCH)
                 .collect();
             if batch.is_empty() {
-                break;
+                return;
             }
             self.on_results(&batch);
         }
-        let mut later = Later::new();
-        {
-            let mut st = self.state.lock();
-            for &i in dead.iter().rev() {
-                let w = st.workers.swap_remove(i);
-                let exitcode = w.process.exitcode().unwrap_or(0);
-                let mut untaken = Vec::new();
-                while let Ok(rec) = w.tasks.try_get_ref() {
-                    if let Some(id) = task::task_chunk(&rec).filter(|&c| c != EXIT) {
-                        untaken.push(Pending::Raw(id, rec.to_vec()));
-                    }
-                }
-                let back: Vec<u64> = untaken
-                    .iter()
-                    .map(|p| match p {
-                        Pending::Chunk(id) | Pending::Raw(id, _) => *id,
-                    })
-                    .collect();
-                for p in untaken.into_iter().rev() {
-                    st.pending.push_front(p);
-                }
-                for (id, _) in w.in_flight.iter().filter(|(id, _)| !back.contains(id)) {
-                    let (job_id, index) = split(*id);
-                    if let Some(job) = st.jobs.get(&job_id).cloned() {
-                        Self::chunk_done(&mut st, job_id);
-                        later.push((
-                            job,
-                            index,
-                            TaskError::WorkerDied {
-                                pid: w.pid,
-                                exitcode,
-                            },
-                        ));
-                    }
-                }
-            }
-            let wanted = match st.running {
-                Running::Terminated => 0,
-                Running::Closed if st.join_requested && st.jobs.is_empty() => 0,
-                _ => self.processes,
-            };
-            while st.workers.len() < wanted {
-                match self.start_worker() {
-                    Ok(w) => st.workers.push(w),
-                    Err(e) => {
-                        eprintln!("mp-pool: cannot start a replacement worker: {e}");
-                        break;
-                    }
-                }
-            }
-            self.dispatch(&mut st, &mut later);
+    }
+
+    /// How many workers the pool should have now.
+    fn wanted(&self, st: &State) -> usize {
+        match st.running {
+            Running::Terminated => 0,
+            Running::Closed if st.join_requested && st.jobs.is_empty() => 0,
+            _ => self.processes,
         }
-        run_later(later);
+    }
+
+    /// Settles the chunks of dead worker `w` (already out of `st.workers`): those still
+    /// in its ring go back to the front of the queue, the rest (it was running them)
+    /// fail with [`TaskError::WorkerDied`].
+    ///
+    /// Only ids the worker holds count, each once: a corrupted record whose id is bogus,
+    /// or repeats a real chunk, must neither be sent again nor make `chunk_done` count a
+    /// chunk twice (that would forget the job early and leave its result waiting forever).
+    pub(crate) fn reclaim(st: &mut State, w: &Worker, later: &mut Later) {
+        let mut held: Vec<u64> = w.in_flight.iter().map(|&(id, _)| id).collect();
+        let mut back = Vec::new();
+        while let Ok(rec) = w.tasks.try_get_ref() {
+            let id = task::task_chunk(&rec);
+            if let Some(pos) = id.and_then(|id| held.iter().position(|&h| h == id)) {
+                back.push(held.remove(pos));
+            }
+        }
+        for &id in back.iter().rev() {
+            st.pending.push_front(id);
+        }
+        let exitcode = w.process.exitcode().unwrap_or(0);
+        for id in held {
+            let (job_id, index) = split(id);
+            if let Some(job) = st.jobs.get(&job_id).cloned() {
+                Self::chunk_done(st, job_id);
+                let e = TaskError::WorkerDied {
+                    pid: w.pid,
+                    exitcode,
+                };
+                later.push((job, index, e));
+            }
+        }
     }
 }
 
@@ -434,7 +442,7 @@ struct WorkerArgs {
     tasks: String,
     results: String,
     key: u64,
-    initializer: Option<i64>,
+    initializer: Option<u64>,
     maxtasks: u64,
 }
 
@@ -443,14 +451,94 @@ fn worker_entry(args: WorkerArgs) {
     let attach = |h: &str| -> Option<ByteQueue> { ByteQueue::from_handle(h.parse().ok()?).ok() };
     let (Some(tasks), Some(results)) = (attach(&args.tasks), attach(&args.results)) else {
         eprintln!("mp-pool worker: cannot attach to the pool's rings");
-        std::process::exit(3);
+        mp_process::exit(3);
     };
-    let code = task::worker_loop(WorkerSetup {
+    // Returns; the process runner then flushes and leaves with `_exit`.
+    task::worker_loop(WorkerSetup {
         tasks,
         results,
         key: args.key,
         initializer: args.initializer,
         maxtasks: args.maxtasks,
     });
-    std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::ItemsJob;
+    use crate::result::Store;
+
+    fn inc(x: u32) -> u32 {
+        x + 1
+    }
+
+    /// A dead worker's ring with a bogus id and repeats of a real chunk: each chunk the
+    /// worker held is re-queued or failed exactly once, so the job stays until its real
+    /// results are in.
+    #[test]
+    fn reclaim_counts_each_held_chunk_once() {
+        let store = Store::<u32>::new(4, false);
+        let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
+            vec![1u32, 2, 3, 4],
+            1,
+            task::run_map::<u32, u32>,
+            inc as fn(u32) -> u32 as usize,
+            Arc::clone(&store),
+        ));
+        let mut st = State {
+            running: Running::Run,
+            join_requested: false,
+            workers: Vec::new(),
+            pending: VecDeque::new(),
+            jobs: HashMap::from([(0, job)]),
+            remaining: HashMap::from([(0, 4)]),
+            next_job: 1,
+            ema_ns: f64::INFINITY,
+        };
+        let tasks = ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap();
+        let (c0, c1, c2, c3) = (
+            chunk_id(0, 0),
+            chunk_id(0, 1),
+            chunk_id(0, 2),
+            chunk_id(0, 3),
+        );
+        // c0 was being run (taken off the ring); c1 and c2 are untaken; the rest is
+        // corruption: a repeat of c1, a chunk the worker never held (c3), a bogus job,
+        // a record too short to be a task.
+        for id in [c1, c1, c2, c3, chunk_id(77, 5), c1] {
+            tasks.try_put(&task::task_header(1, id, 0, 0)).unwrap();
+        }
+        tasks.try_put(b"short").unwrap();
+        let now = Instant::now();
+        let w = Worker {
+            process: Process::new(|| {}),
+            pid: 4242,
+            tasks,
+            in_flight: [c0, c1, c2].into_iter().map(|c| (c, now)).collect(),
+            last_result: now,
+            sent: 3,
+        };
+        let mut later = Later::new();
+        Shared::reclaim(&mut st, &w, &mut later);
+        assert_eq!(
+            st.pending,
+            [c1, c2],
+            "each untaken chunk back once, in order"
+        );
+        assert_eq!(later.len(), 1, "only the running chunk fails");
+        assert_eq!(later[0].1, 0);
+        assert_eq!(st.remaining[&0], 3);
+        run_later(later);
+        // The three chunks still to come (c1, c2 again, and c3, never sent) end the job
+        // only with the last of them.
+        for left in [2, 1] {
+            Shared::chunk_done(&mut st, 0);
+            assert_eq!(st.remaining.get(&0), Some(&left));
+            assert!(st.jobs.contains_key(&0));
+        }
+        Shared::chunk_done(&mut st, 0);
+        assert!(st.jobs.is_empty() && st.remaining.is_empty());
+        assert_eq!(store.done(), 1, "only the running chunk's item was settled");
+    }
 }

@@ -6,12 +6,12 @@
 //! | bytes | field |
 //! |---|---|
 //! | 0..8 | chunk id (`EXIT`: leave the loop) |
-//! | 8..16 | trampoline, as an offset from [`anchor`] |
-//! | 16..24 | the user's function, as an offset from [`anchor`] |
+//! | 8..16 | trampoline, as an offset inside this binary (`mp_process::code`) |
+//! | 16..24 | the user's function, as an offset inside this binary |
 //! | 24..32 | check word: a keyed hash of the three above |
 //!
 //! Offsets, not addresses: a spawned worker is the same binary re-executed at another
-//! base address, where `anchor + offset` is the same function. The check word's key is
+//! base address, where the same offset is the same function. The check word's key is
 //! private to the pool and its workers (it travels in their start arguments, not in the
 //! ring), so a corrupted record is refused instead of jumping to a wild address. It is a
 //! keyed checksum against corruption, not a cryptographic MAC: a process that can write
@@ -43,20 +43,14 @@ pub(crate) const STATUS_TOO_LARGE: u32 = 2;
 /// and the chunk id.
 pub(crate) type Trampoline = for<'a> fn(usize, ReadGuard<'a>, &ByteQueue, u64);
 
-/// The fixed point function offsets are measured from.
-#[inline(never)]
-fn anchor() {}
-
-fn anchor_addr() -> usize {
-    anchor as fn() as usize
+/// `addr` (a function of this binary) as an offset valid in every worker.
+pub(crate) fn offset_of(addr: usize) -> u64 {
+    mp_process::code::offset_of(addr)
 }
 
-pub(crate) fn offset_of(addr: usize) -> i64 {
-    addr.wrapping_sub(anchor_addr()) as i64
-}
-
-pub(crate) fn addr_of(offset: i64) -> usize {
-    anchor_addr().wrapping_add(offset as usize)
+/// The address of the function at `offset` in this image.
+pub(crate) fn addr_of(offset: u64) -> usize {
+    mp_process::code::address_of(offset)
 }
 
 /// splitmix64's finalizer: a cheap keyed hash for the check word.
@@ -66,14 +60,12 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-fn check_word(key: u64, chunk: u64, tramp: i64, func: i64) -> u64 {
-    mix(key ^ chunk)
-        ^ mix(key.rotate_left(21) ^ tramp as u64)
-        ^ mix(key.rotate_left(42) ^ func as u64)
+fn check_word(key: u64, chunk: u64, tramp: u64, func: u64) -> u64 {
+    mix(key ^ chunk) ^ mix(key.rotate_left(21) ^ tramp) ^ mix(key.rotate_left(42) ^ func)
 }
 
 /// The header of a task record.
-pub(crate) fn task_header(key: u64, chunk: u64, tramp: i64, func: i64) -> [u8; TASK_HEADER] {
+pub(crate) fn task_header(key: u64, chunk: u64, tramp: u64, func: u64) -> [u8; TASK_HEADER] {
     let mut h = [0u8; TASK_HEADER];
     h[0..8].copy_from_slice(&chunk.to_le_bytes());
     h[8..16].copy_from_slice(&tramp.to_le_bytes());
@@ -219,13 +211,13 @@ pub(crate) struct WorkerSetup {
     pub(crate) tasks: ByteQueue,
     pub(crate) results: ByteQueue,
     pub(crate) key: u64,
-    pub(crate) initializer: Option<i64>,
+    pub(crate) initializer: Option<u64>,
     pub(crate) maxtasks: u64,
 }
 
 /// The worker's life: run the initializer, then chunks until told to leave, the task ring
-/// closes, or `maxtasks` chunks are done. Returns the exit code.
-pub(crate) fn worker_loop(setup: WorkerSetup) -> i32 {
+/// closes, or `maxtasks` chunks are done. The caller's process runner then exits (0).
+pub(crate) fn worker_loop(setup: WorkerSetup) {
     let WorkerSetup {
         mut tasks,
         results,
@@ -243,19 +235,15 @@ pub(crate) fn worker_loop(setup: WorkerSetup) -> i32 {
     let mut done = 0u64;
     loop {
         let Ok(rec) = tasks.get_ref() else {
-            return 0; // the pool is gone
+            return; // the pool is gone
         };
         if rec.len() < TASK_HEADER {
             continue; // not a task record: nothing to answer to
         }
-        let (chunk, tramp, func, check) = (
-            word(&rec, 0),
-            word(&rec, 8) as i64,
-            word(&rec, 16) as i64,
-            word(&rec, 24),
-        );
+        let (chunk, tramp, func, check) =
+            (word(&rec, 0), word(&rec, 8), word(&rec, 16), word(&rec, 24));
         if chunk == EXIT {
-            return 0;
+            return;
         }
         if check != check_word(key, chunk, tramp, func) {
             drop(rec);
@@ -273,7 +261,7 @@ pub(crate) fn worker_loop(setup: WorkerSetup) -> i32 {
         run(addr_of(func), rec, &results, chunk);
         done += 1;
         if maxtasks != 0 && done >= maxtasks {
-            return 0;
+            return;
         }
     }
 }

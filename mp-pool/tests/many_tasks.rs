@@ -29,11 +29,7 @@ fn map_and_imap_of_100k_tiny_tasks() {
 #[test]
 fn every_start_method_runs_tasks() {
     let _w = watchdog("start_methods", 120);
-    for m in [
-        StartMethod::Fork,
-        StartMethod::Spawn,
-        StartMethod::Forkserver,
-    ] {
+    for m in StartMethod::ALL {
         let mut pool = Pool::builder()
             .processes(2)
             .start_method(m)

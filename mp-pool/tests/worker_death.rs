@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ipc_core::testing::{watchdog, Rng};
+use ipc_core::testing::{kill, watchdog, Rng};
 use mp_pool::{Pool, TaskError};
 
 mp_process::hook!();
@@ -34,8 +34,7 @@ fn kill_a_worker_mid_map_100_rounds() {
         let delay = Duration::from_micros(rng.below(20_000));
         let killer = std::thread::spawn(move || {
             std::thread::sleep(delay);
-            // SAFETY: sends a signal.
-            unsafe { libc::kill(victim, libc::SIGKILL) };
+            kill(victim);
         });
         let out = pool.map(double_slowly, 0..100, Some(1)).unwrap();
         killer.join().unwrap();

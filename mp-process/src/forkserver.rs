@@ -84,9 +84,7 @@ impl Client {
     fn reap(self) {
         S.client_fd.store(-1, Ordering::Relaxed);
         drop(self.sock); // a live server sees EOF and exits
-                         // SAFETY: `server_pid` is our unreaped child, so the pid is still the server's.
-        unsafe { libc::kill(self.server_pid, libc::SIGKILL) };
-        let _ = sys::wait_blocking(self.server_pid);
+        sys::kill_and_reap(self.server_pid);
     }
 
     /// Reads one message and files it: `Ok(Some(reply))` for a start reply.
@@ -103,24 +101,53 @@ impl Client {
                 return Err(e);
             }
         };
-        let int = |at: usize| {
-            buf.get(at..at + 4)
-                .map(|b| i32::from_le_bytes(b.try_into().unwrap_or([0; 4])))
-                .unwrap_or(0)
-        };
         let mut fds = r.fds.into_iter();
-        Ok(match buf[0] {
-            b'X' => {
-                self.exited.insert(int(1), int(5));
+        Ok(match parse_reply(&buf[..r.len.min(buf.len())]) {
+            Some(Message::Exited(pid, status)) => {
+                self.exited.insert(pid, status);
                 None
             }
-            b'P' => match fds.next() {
-                Some(pidfd) => Some(Reply::Started(int(1), pidfd)),
+            Some(Message::Started(pid)) => match fds.next() {
+                Some(pidfd) => Some(Reply::Started(pid, pidfd)),
                 None => Some(Reply::Failed(io::Error::other("no pidfd in the reply"))),
             },
-            b'F' => Some(Reply::Failed(io::Error::from_raw_os_error(int(1)))),
-            _ => Some(Reply::Failed(io::Error::other("unknown forkserver reply"))),
+            Some(Message::ForkFailed(errno)) => {
+                Some(Reply::Failed(io::Error::from_raw_os_error(errno)))
+            }
+            None => {
+                // Our own server wrote nonsense: which request a later reply answers is
+                // no longer known. Give this server up; the next start launches another.
+                self.dead = true;
+                return Err(io::Error::other(format!(
+                    "malformed forkserver reply ({} bytes)",
+                    r.len
+                )));
+            }
         })
+    }
+}
+
+/// A message from the server, parsed from exactly its bytes.
+#[derive(Debug, PartialEq, Eq)]
+enum Message {
+    /// `X`, pid, raw wait status.
+    Exited(libc::pid_t, libc::c_int),
+    /// `P`, pid (its pidfd rides along).
+    Started(libc::pid_t),
+    /// `F`, errno.
+    ForkFailed(i32),
+}
+
+/// Parses one server message; `None` for an unknown tag or a wrong length.
+fn parse_reply(msg: &[u8]) -> Option<Message> {
+    let int = |at: usize| -> Option<i32> {
+        Some(i32::from_le_bytes(msg.get(at..at + 4)?.try_into().ok()?))
+    };
+    match (msg.first()?, msg.len()) {
+        (b'X', 9) => Some(Message::Exited(int(1)?, int(5)?)),
+        (b'P', 5) => Some(Message::Started(int(1)?)),
+        (b'F', 5) => Some(Message::ForkFailed(int(1)?)),
+        _ => None,
     }
 }
 
@@ -311,9 +338,7 @@ fn fork_one(
             (m, vec![raw])
         }
         Err(e) => {
-            // SAFETY: `pid` is our unreaped child.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = sys::wait_blocking(pid);
+            sys::kill_and_reap(pid);
             failed(e.raw_os_error().unwrap_or(libc::EIO))
         }
     }
@@ -385,6 +410,28 @@ fn install(raw: &[RawFd], targets: &[i32]) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn replies_parse_strictly() {
+        use super::{parse_reply, Message};
+        let mut x = vec![b'X'];
+        x.extend_from_slice(&42i32.to_le_bytes());
+        x.extend_from_slice(&9i32.to_le_bytes());
+        assert_eq!(parse_reply(&x), Some(Message::Exited(42, 9)));
+        assert_eq!(parse_reply(&x[..5]), None, "a short exit report");
+        assert_eq!(parse_reply(&[x.as_slice(), &[0]].concat()), None);
+        assert_eq!(parse_reply(b"P\x07\0\0\0"), Some(Message::Started(7)));
+        assert_eq!(
+            parse_reply(b"P\x07\0\0"),
+            None,
+            "a short start reply is not pid 0"
+        );
+        assert_eq!(parse_reply(b"P"), None);
+        assert_eq!(parse_reply(b"F\x0b\0\0\0"), Some(Message::ForkFailed(11)));
+        assert_eq!(parse_reply(b"F"), None);
+        assert_eq!(parse_reply(b"Q\0\0\0\0"), None);
+        assert_eq!(parse_reply(b""), None);
+    }
+
     #[test]
     fn requests_parse_strictly() {
         let mut m = vec![b'S'];

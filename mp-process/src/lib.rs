@@ -283,6 +283,8 @@ pub fn active_children() -> Vec<ActiveChild> {
 /// assert!(mp_process::cpu_count() >= 1);
 /// ```
 pub fn cpu_count() -> usize {
+    // Not `available_parallelism` first: it also applies cgroup CPU quotas, which Python's
+    // `os.process_cpu_count` (the affinity mask, what `Pool()` sizes itself by) does not.
     // SAFETY: cpu_set_t is a plain bit array; all-zero is valid.
     let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
     // SAFETY: `set` is valid for size_of::<cpu_set_t>() bytes.
@@ -301,6 +303,14 @@ pub fn cpu_count() -> usize {
 /// `_exit` (no exit handlers inherited from a forked parent run).
 pub fn exit(code: i32) -> ! {
     sys::exit_now(code)
+}
+
+/// Functions as offsets inside this binary, valid in every child of the same binary
+/// (fork, spawn or forkserver: ASLR moves the whole image at once). mp-pool sends its
+/// task functions to workers this way. Not a public API.
+#[doc(hidden)]
+pub mod code {
+    pub use crate::entry::{address_of, offset_of};
 }
 
 /// How long a spawned child may take to reach the hook before `start` gives up.

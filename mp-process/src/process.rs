@@ -40,6 +40,21 @@ pub enum StartMethod {
 }
 
 impl StartMethod {
+    /// Every start method, cheapest first (Python's `get_all_start_methods()` on Linux):
+    /// for tests and benches that run the same thing under each.
+    ///
+    /// ```
+    /// use mp_process::StartMethod;
+    ///
+    /// let names: Vec<&str> = StartMethod::ALL.iter().map(|m| m.as_str()).collect();
+    /// assert_eq!(names, ["fork", "spawn", "forkserver"]);
+    /// ```
+    pub const ALL: [StartMethod; 3] = [
+        StartMethod::Fork,
+        StartMethod::Spawn,
+        StartMethod::Forkserver,
+    ];
+
     fn from_u8(v: u8) -> StartMethod {
         match v {
             1 => StartMethod::Spawn,
@@ -389,9 +404,7 @@ impl Process {
         match sys::pidfd_open(pid) {
             Ok(fd) => Ok((pid, fd, None)),
             Err(e) => {
-                // SAFETY: `pid` is our unreaped child.
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-                let _ = sys::wait_blocking(pid);
+                sys::kill_and_reap(pid);
                 Err(StartError::os("pidfd_open", e))
             }
         }

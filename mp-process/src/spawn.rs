@@ -66,9 +66,7 @@ pub(crate) fn spawn(
     let pidfd = match sys::pidfd_open(pid) {
         Ok(fd) => fd,
         Err(e) => {
-            // SAFETY: `pid` is our unreaped child, so the pid is still its.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            let _ = sys::wait_blocking(pid);
+            sys::kill_and_reap(pid);
             return Err(StartError::os("pidfd_open", e));
         }
     };

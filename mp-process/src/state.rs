@@ -8,7 +8,7 @@
 //! The child then builds fresh state on first use and never touches the parent's copy,
 //! whatever state its lock was in. The old allocation is leaked in the child: a few bytes.
 
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ipc_core::ProcessId;
@@ -218,15 +218,12 @@ extern "C" fn in_child_after_fork() {
 fn install_atfork() {
     // Not a `Once`: a child forked while another thread was inside `call_once` would wait
     // forever for a thread it does not have. A CAS elects the registering thread; the
-    // others go on without waiting.
-    static HOOK: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
-    if HOOK
-        .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
-        .is_ok()
-    {
+    // others go on without waiting. Relaxed: the flag publishes no data (pthread_atfork
+    // does its own locking).
+    static HOOK: AtomicBool = AtomicBool::new(false);
+    if !HOOK.swap(true, Ordering::Relaxed) {
         // SAFETY: the child handler only performs atomic stores and `close`, both
         // async-signal-safe.
         unsafe { libc::pthread_atfork(None, None, Some(in_child_after_fork)) };
-        HOOK.store(2, Ordering::Release);
     }
 }

@@ -93,6 +93,14 @@ pub(crate) fn wait_blocking(pid: libc::pid_t) -> io::Result<libc::c_int> {
     wait_flags(pid, 0).map(|s| s.unwrap_or(0))
 }
 
+/// Kills (SIGKILL) and reaps `pid`, which must be this process's unreaped child (so the
+/// pid cannot have been recycled): no zombie is left behind.
+pub(crate) fn kill_and_reap(pid: libc::pid_t) {
+    // SAFETY: sends a signal; no memory is involved. An unreaped child keeps its pid.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = wait_blocking(pid);
+}
+
 fn wait_flags(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<libc::c_int>> {
     let mut status = 0;
     loop {

@@ -42,9 +42,8 @@ fn a_dead_forkserver_is_replaced_and_join_does_not_hang() {
     let ours = children_of_this_thread();
     assert!(!ours.contains(&pid));
     assert_eq!(ours.len(), 1, "expected only the forkserver: {ours:?}");
-    // SAFETY: sends a signal to our own unreaped child.
-    assert_eq!(unsafe { libc::kill(ours[0], libc::SIGKILL) }, 0);
-    // A non-daemon child outlives its server; end it, and its status is lost with it.
+    ipc_core::testing::kill(ours[0]); // our own unreaped child: the pid is still its
+                                      // A non-daemon child outlives its server; end it, and its status is lost with it.
     assert!(p.is_alive());
     p.kill().unwrap();
     assert_eq!(p.join(), None);

@@ -61,19 +61,11 @@ fn one(m: StartMethod, wait: bool) {
 fn five_hundred_processes_per_method_leave_no_zombie_and_no_fd() {
     let _w = watchdog("leak", 300);
     // Warm up: the forkserver and its connection are started once, on first use.
-    for m in [
-        StartMethod::Fork,
-        StartMethod::Spawn,
-        StartMethod::Forkserver,
-    ] {
+    for m in StartMethod::ALL {
         one(m, true);
     }
     let before = open_fds();
-    for m in [
-        StartMethod::Fork,
-        StartMethod::Spawn,
-        StartMethod::Forkserver,
-    ] {
+    for m in StartMethod::ALL {
         for i in 0..ROUNDS {
             // Half joined, half polled with is_alive: both paths reap.
             one(m, i % 2 == 0);

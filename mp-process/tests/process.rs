@@ -157,22 +157,28 @@ fn exits_within(fd: &OwnedFd, ms: i32) -> bool {
     unsafe { libc::poll(&mut p, 1, ms) == 1 }
 }
 
-fn daemon_dies_with_its_parent(m: StartMethod) {
-    let _w = watchdog("daemon", 60);
+/// Starts a child that starts a grandchild (`daemon` or not, with `m`, sleeping 60 s)
+/// and reports its pid; returns the child, the grandchild's pid and a pidfd for it.
+fn child_with_grandchild(m: StartMethod, daemon: bool) -> (Process, i32, OwnedFd) {
     let ring = Ring::builder().capacity(4096).create().unwrap();
     let rx = ring.consumer().unwrap();
     let tx = ring.producer().unwrap();
     let middle = started(Process::new(move || {
-        let mut d = builder(m).daemon(true).entry(sleeps, &60).unwrap();
+        let mut d = builder(m).daemon(daemon).entry(sleeps, &60).unwrap();
         d.start().unwrap();
-        assert!(d.daemon());
+        assert_eq!(d.daemon(), daemon);
         tx.push(&d.pid().unwrap().to_le_bytes()).unwrap();
         std::thread::sleep(Duration::from_secs(60));
     }));
     let msg = rx.pop_timeout(Duration::from_secs(30)).unwrap();
     let grandchild = i32::from_le_bytes(msg[..4].try_into().unwrap());
     drop(msg);
-    let fd = pidfd_open(grandchild);
+    (middle, grandchild, pidfd_open(grandchild))
+}
+
+fn daemon_dies_with_its_parent(m: StartMethod) {
+    let _w = watchdog("daemon", 60);
+    let (middle, grandchild, fd) = child_with_grandchild(m, true);
     assert!(
         !exits_within(&fd, 0),
         "the daemon is running before its parent dies"
@@ -187,19 +193,7 @@ fn daemon_dies_with_its_parent(m: StartMethod) {
 
 fn non_daemon_outlives_its_parent(m: StartMethod) {
     let _w = watchdog("non_daemon", 60);
-    let ring = Ring::builder().capacity(4096).create().unwrap();
-    let rx = ring.consumer().unwrap();
-    let tx = ring.producer().unwrap();
-    let middle = started(Process::new(move || {
-        let mut d = builder(m).entry(sleeps, &60).unwrap();
-        d.start().unwrap();
-        tx.push(&d.pid().unwrap().to_le_bytes()).unwrap();
-        std::thread::sleep(Duration::from_secs(60));
-    }));
-    let msg = rx.pop_timeout(Duration::from_secs(30)).unwrap();
-    let grandchild = i32::from_le_bytes(msg[..4].try_into().unwrap());
-    drop(msg);
-    let fd = pidfd_open(grandchild);
+    let (middle, _, fd) = child_with_grandchild(m, false);
     middle.kill().unwrap();
     middle.join();
     assert!(
@@ -333,14 +327,27 @@ fn closure_exit_codes_and_default_names() {
 #[test]
 fn grandchildren_are_named_after_their_parent() {
     let _w = watchdog("grandchild names", 60);
-    let p = started(Process::builder().name("Process-7").target(|| {
-        let child = Process::new(|| {});
-        let ok = child.name() == "Process-1:1" || child.name().starts_with("Process-");
-        let mut child = child;
-        child.start().unwrap();
-        child.join();
-        std::process::exit(if ok { 0 } else { 2 });
+    // Python numbers a child after its parent's identity (`Process-N` for the N-th child
+    // of the main process), plus its own rank: the first child of `Process-N` is
+    // `Process-N:1`, the second `Process-N:2`.
+    let p = started(Process::builder().target(|| {
+        let me = mp_process::current_process().name().to_owned();
+        let first = Process::new(|| {});
+        let second = Process::new(|| {});
+        let ok = first.name() == format!("{me}:1") && second.name() == format!("{me}:2");
+        if !ok {
+            eprintln!(
+                "{me} named its children {} and {}",
+                first.name(),
+                second.name()
+            );
+        }
+        let mut first = first;
+        first.start().unwrap();
+        first.join();
+        mp_process::exit(if ok { 0 } else { 2 });
     }));
+    assert!(p.name().starts_with("Process-"), "{}", p.name());
     assert_eq!(p.join(), Some(0));
 }
 
