@@ -20,26 +20,30 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use benches::{crossbeam_bounded, pipe, Peer};
+use benches::{bench_capacity, crossbeam_bounded, pipe, size_label, Peer};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ipc_core::ring::Ring;
 use mp_queue::{ByteQueue, Queue};
 
 const SIZES: [usize; 4] = [64, 1024, 64 * 1024, 1024 * 1024];
 
-fn label(size: usize) -> String {
-    match size {
-        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
-        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
-        s => format!("{s}B"),
-    }
-}
-
 fn byte_queue(size: usize) -> ByteQueue {
     let opts = Queue::builder()
-        .capacity((8 * size).max(1 << 20))
+        .capacity(bench_capacity(size))
         .maxsize(8192);
     ByteQueue::with(opts, None).expect("byte queue")
+}
+
+/// One timed call: asks `producer` for `iters` messages and runs `take` until it has
+/// taken that many (`take` returns how many it took).
+fn timed(producer: &Peer, iters: u64, mut take: impl FnMut() -> u64) -> Duration {
+    let t = Instant::now();
+    producer.command(iters);
+    let mut got = 0;
+    while got < iters {
+        got += take();
+    }
+    t.elapsed()
 }
 
 fn one_to_one(c: &mut Criterion) {
@@ -55,36 +59,29 @@ fn one_to_one(c: &mut Criterion) {
     });
     g.bench_function("u64/get", |b| {
         b.iter_custom(|iters| {
-            let t = Instant::now();
-            producer.command(iters);
-            for _ in 0..iters {
+            timed(&producer, iters, || {
                 black_box(q.get().unwrap());
-            }
-            t.elapsed()
+                1
+            })
         })
     });
     g.bench_function("u64/get_ref", |b| {
         b.iter_custom(|iters| {
-            let t = Instant::now();
-            producer.command(iters);
-            for _ in 0..iters {
+            timed(&producer, iters, || {
                 black_box(*q.get_ref().unwrap());
-            }
-            t.elapsed()
+                1
+            })
         })
     });
     g.bench_function("u64/get_many", |b| {
         let mut buf = Vec::with_capacity(256);
         b.iter_custom(|iters| {
-            let t = Instant::now();
-            producer.command(iters);
-            let mut got = 0;
-            while got < iters {
+            timed(&producer, iters, || {
                 buf.clear();
-                got += q.get_many(&mut buf, 256).unwrap() as u64;
+                let n = q.get_many(&mut buf, 256).unwrap() as u64;
                 black_box(buf.last());
-            }
-            t.elapsed()
+                n
+            })
         })
     });
     drop(producer);
@@ -99,28 +96,24 @@ fn one_to_one(c: &mut Criterion) {
             }
         });
         g.bench_function(
-            BenchmarkId::new("bytes", format!("{}/get", label(size))),
+            BenchmarkId::new("bytes", format!("{}/get", size_label(size))),
             |b| {
                 b.iter_custom(|iters| {
-                    let t = Instant::now();
-                    producer.command(iters);
-                    for _ in 0..iters {
+                    timed(&producer, iters, || {
                         black_box(q.get().unwrap());
-                    }
-                    t.elapsed()
+                        1
+                    })
                 })
             },
         );
         g.bench_function(
-            BenchmarkId::new("bytes", format!("{}/get_ref", label(size))),
+            BenchmarkId::new("bytes", format!("{}/get_ref", size_label(size))),
             |b| {
                 b.iter_custom(|iters| {
-                    let t = Instant::now();
-                    producer.command(iters);
-                    for _ in 0..iters {
+                    timed(&producer, iters, || {
                         black_box(q.get_ref().unwrap().first().copied());
-                    }
-                    t.elapsed()
+                        1
+                    })
                 })
             },
         );
@@ -192,7 +185,7 @@ fn two_by_two(c: &mut Criterion) {
             })
         }));
         g.bench_function(
-            BenchmarkId::new("bytes", format!("{}/get_ref", label(size))),
+            BenchmarkId::new("bytes", format!("{}/get_ref", size_label(size))),
             |b| b.iter_custom(|iters| run(&peers, iters)),
         );
     }
@@ -204,13 +197,13 @@ fn peers(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("crossbeam/u64", |b| b.iter_custom(crossbeam_bounded::<8>));
     for size in SIZES {
-        g.bench_function(BenchmarkId::new("pipe", label(size)), |b| {
+        g.bench_function(BenchmarkId::new("pipe", size_label(size)), |b| {
             b.iter_custom(|n| pipe(size, n))
         });
     }
     g.bench_function("ipc-channel/u64", |b| b.iter_custom(ipc_channel_u64));
     for size in SIZES {
-        g.bench_function(BenchmarkId::new("ipc-channel", label(size)), |b| {
+        g.bench_function(BenchmarkId::new("ipc-channel", size_label(size)), |b| {
             b.iter_custom(|n| ipc_channel_bytes(size, n))
         });
     }

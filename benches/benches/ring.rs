@@ -15,19 +15,13 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use benches::{cache_line_rtt, crossbeam_bounded, drain, fill, futex_rtt, pipe, ring_for, Peer};
+use benches::{
+    cache_line_rtt, crossbeam_bounded, drain, fill, futex_rtt, pipe, ring_for, size_label, Peer,
+};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ipc_core::ring::Ring;
 
 const SIZES: [usize; 4] = [8, 1024, 64 * 1024, 1024 * 1024];
-
-fn label(size: usize) -> String {
-    match size {
-        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
-        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
-        s => format!("{s}B"),
-    }
-}
 
 fn spsc(c: &mut Criterion) {
     let mut g = c.benchmark_group("ring/spsc");
@@ -39,7 +33,7 @@ fn spsc(c: &mut Criterion) {
         let msg = vec![7u8; size];
         let peer = Peer::spawn(None, |n| fill(&tx, &msg, n));
         drop(tx);
-        g.bench_function(BenchmarkId::from_parameter(label(size)), |b| {
+        g.bench_function(BenchmarkId::from_parameter(size_label(size)), |b| {
             b.iter_custom(|iters| {
                 let t = Instant::now();
                 peer.command(iters);
@@ -69,7 +63,7 @@ fn two_by_two(c: &mut Criterion) {
             .map(|_| Peer::spawn(Some(&done), |n| fill(&tx, &msg, n)))
             .collect();
         drop(tx);
-        g.bench_function(BenchmarkId::from_parameter(label(size)), |b| {
+        g.bench_function(BenchmarkId::from_parameter(size_label(size)), |b| {
             b.iter_custom(|iters| {
                 let half = iters.div_ceil(2);
                 let t = Instant::now();
@@ -139,7 +133,7 @@ fn baselines(c: &mut Criterion) {
         b.iter_custom(crossbeam_bounded::<1024>)
     });
     for size in SIZES {
-        g.bench_function(BenchmarkId::new("pipe", label(size)), |b| {
+        g.bench_function(BenchmarkId::new("pipe", size_label(size)), |b| {
             b.iter_custom(|n| pipe(size, n))
         });
     }

@@ -86,10 +86,35 @@ impl Drop for Peer {
     }
 }
 
+/// The benchmark id for messages of `size` bytes, shared by the benches so that their
+/// reports line up: the largest binary unit reached, rounded down (`64B`, `1KiB`, `64KiB`,
+/// `1MiB`).
+///
+/// ```
+/// use benches::size_label;
+///
+/// assert_eq!(size_label(8), "8B");
+/// assert_eq!(size_label(64 * 1024), "64KiB");
+/// assert_eq!(size_label(1 << 20), "1MiB");
+/// ```
+pub fn size_label(size: usize) -> String {
+    match size {
+        s if s >= 1 << 20 => format!("{}MiB", s >> 20),
+        s if s >= 1 << 10 => format!("{}KiB", s >> 10),
+        s => format!("{s}B"),
+    }
+}
+
+/// The data capacity the benches give a ring or queue of `size`-byte messages: room for
+/// eight of them, and at least 1 MiB.
+pub fn bench_capacity(size: usize) -> usize {
+    (8 * size).max(1 << 20)
+}
+
 /// A ring big enough to keep several `size`-byte records in flight.
 pub fn ring_for(size: usize) -> Ring {
     Ring::builder()
-        .capacity((8 * size).max(1 << 20))
+        .capacity(bench_capacity(size))
         .maxsize(8192)
         .create()
         .expect("bench ring")

@@ -45,18 +45,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let quick = examples::quick(); // `--quick` or MP_EXAMPLES_QUICK=1
     let paths: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
 
-    let tmp = std::env::temp_dir().join(format!("mp-copy-files-{}", std::process::id()));
-    let (src, dst_root, generated) = match paths.as_slice() {
-        [s, d] => (PathBuf::from(s), PathBuf::from(d), false),
+    // `_tmp` holds the generated data set and both copies; removed however the run ends.
+    let (src, dst_root, _tmp) = match paths.as_slice() {
+        [s, d] => (PathBuf::from(s), PathBuf::from(d), None),
         [] => {
-            let src = tmp.join("src");
+            let tmp = TempDir::new(
+                std::env::temp_dir().join(format!("mp-copy-files-{}", std::process::id())),
+            );
+            let src = tmp.path.join("src");
             let (small, large) = if quick { (2_000, 1) } else { (20_000, 4) };
             println!(
                 "generating {small} small files and {large} large ones in {}",
                 src.display()
             );
             generate(&src, small, large, if quick { 4 << 20 } else { 32 << 20 })?;
-            (src, tmp.clone(), true)
+            (src, tmp.path.clone(), Some(tmp))
         }
         _ => return Err("usage: copy_files [--quick] [SRC DST]".into()),
     };
@@ -118,14 +121,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
          the files are not cached and the disk is the bottleneck, more processes mostly add \
          seeks and the speedup shrinks toward 1x."
     );
-    if generated {
-        fs::remove_dir_all(&tmp)?;
-    }
     Ok(())
 }
 
+/// A directory this program created, removed with everything in it when dropped: on
+/// success, on an error returned from `main` and on a panic alike.
+struct TempDir {
+    path: PathBuf,
+    /// Only the process that created it removes it, never a forked child that drops a copy.
+    owner: u32,
+}
+
+impl TempDir {
+    fn new(path: PathBuf) -> TempDir {
+        TempDir {
+            path,
+            owner: std::process::id(),
+        }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::process::id() == self.owner {
+            let _ = fs::remove_dir_all(&self.path); // nothing to do if it was never created
+        }
+    }
+}
+
 /// `sync(2)`: writes dirty pages out now, so neither timed copy pays for the other's.
+/// Skipped in quick mode: its small data set makes little write-back to pay for, and on
+/// a busy host `sync` can wait long for other programs' writes.
 fn flush_to_disk() {
+    if examples::quick() {
+        return;
+    }
     // SAFETY: sync takes no arguments and cannot fail.
     unsafe { libc::sync() };
 }

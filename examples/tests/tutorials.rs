@@ -4,7 +4,7 @@
 //! The example binaries are the ones `cargo test -p examples` builds next to this test
 //! (`target/<profile>/examples/<name>`); cargo builds every example before running
 //! integration tests. Each run is bounded: its process group is killed after
-//! `RUN_LIMIT`, and a watchdog aborts the test program if even that hangs.
+//! `TUTORIAL_LIMIT`, and a watchdog aborts the test program if even that hangs.
 //!
 //! Timing: only minimum durations are asserted (a timeout waited at least its length),
 //! never maximum ones; orderings are asserted only where the program makes them certain
@@ -12,11 +12,14 @@
 
 use std::collections::HashSet;
 
-use ipc_core::testing::watchdog;
-
 mod common;
 
-use common::{num, pid_pair, run, Output};
+use common::{num, pid_pair, Output, TUTORIAL_LIMIT};
+
+/// Runs tutorial example `name` (see [`common::run`]).
+fn run(name: &'static str) -> Output {
+    common::run(name, TUTORIAL_LIMIT)
+}
 
 /// Asserts `lines` are `{prefix}0` .. `{prefix}4` in order; returns their positions.
 fn five_in_order(o: &Output, prefix: &str) -> Vec<usize> {
@@ -27,7 +30,6 @@ fn five_in_order(o: &Output, prefix: &str) -> Vec<usize> {
 
 #[test]
 fn sing_dance_interleaves_five_and_five() {
-    let _w = watchdog("sing_dance", 60);
     let o = run("sing_dance");
     assert_eq!(o.lines.len(), 10, "{}", o.text());
     let sing = five_in_order(&o, "正在唱歌呢 ");
@@ -38,7 +40,6 @@ fn sing_dance_interleaves_five_and_five() {
 
 #[test]
 fn getpid_shows_three_processes_and_their_parent() {
-    let _w = watchdog("getpid", 60);
     let o = run("getpid");
     let (parent, _) = pid_pair(o.rest_of("父进程pid: ")[0]);
     let (sing, sing_parent) = pid_pair(o.rest_of("唱歌进程pid: ")[0]);
@@ -52,7 +53,6 @@ fn getpid_shows_three_processes_and_their_parent() {
 
 #[test]
 fn process_args_reach_the_child() {
-    let _w = watchdog("process_args", 60);
     let o = run("process_args");
     let parent = num(o.rest_of("Parent process ")[0]);
     let start = o.find("Process will start.");
@@ -66,7 +66,6 @@ fn process_args_reach_the_child() {
 
 #[test]
 fn process_subclass_runs_four_named_processes() {
-    let _w = watchdog("process_subclass", 60);
     let o = run("process_subclass");
     o.find("主");
     for name in ["egon", "alex", "wupeiqi", "yuanhao"] {
@@ -79,7 +78,6 @@ fn process_subclass_runs_four_named_processes() {
 
 #[test]
 fn join_order_without_with_and_with_timeout() {
-    let _w = watchdog("join_order", 60);
     let o = run("join_order");
     // 1. No join: the parent's code ends before the child does.
     let s1 = o.find("== 1. 不调用 join ==");
@@ -106,7 +104,6 @@ fn join_order_without_with_and_with_timeout() {
 
 #[test]
 fn globals_not_shared_parent_and_sibling_keep_100() {
-    let _w = watchdog("globals_not_shared", 60);
     let o = run("globals_not_shared");
     let child = o.find("101");
     let parent = o.find("父进程结束--100");
@@ -118,7 +115,6 @@ fn globals_not_shared_parent_and_sibling_keep_100() {
 
 #[test]
 fn fork_raw_returns_twice() {
-    let _w = watchdog("fork_raw", 60);
     let o = run("fork_raw");
     let child_line = o.rest_of("I am child process (")[0];
     let (child, its_parent) = child_line
@@ -137,7 +133,6 @@ fn fork_raw_returns_twice() {
 
 #[test]
 fn start_methods_fork_keeps_the_number_spawn_draws_again() {
-    let _w = watchdog("start_methods", 60);
     // A spawned child draws from 0..=100 and may hit the parent's number by chance
     // (1 in 101): up to three runs must show a different one at least once.
     let mut spawn_differed = false;
@@ -173,7 +168,6 @@ fn start_methods_fork_keeps_the_number_spawn_draws_again() {
 
 #[test]
 fn pool_apply_async_runs_five_tasks_on_four_workers() {
-    let _w = watchdog("pool_apply_async", 60);
     let o = run("pool_apply_async");
     assert_eq!(o.find("父进程启动"), 0);
     assert_eq!(o.find("父进程结束"), o.lines.len() - 1);
@@ -199,7 +193,6 @@ fn pool_apply_async_runs_five_tasks_on_four_workers() {
 
 #[test]
 fn queue_writer_reader_both_variants() {
-    let _w = watchdog("queue_writer_reader", 60);
     let o = run("queue_writer_reader");
     let part2 = o.find("== 2. 两个进程都 join ==");
     // Part 1: all six letters put, in the tutorial's order; the reader got a prefix of
@@ -242,7 +235,6 @@ fn queue_writer_reader_both_variants() {
 
 #[test]
 fn pipe_talks_both_ways() {
-    let _w = watchdog("pipe", 60);
     let o = run("pipe");
     o.find_prefix("parent got: hello from child ");
     for i in 1..=3 {
@@ -257,7 +249,6 @@ fn pipe_talks_both_ways() {
 
 #[test]
 fn lock_counter_is_right_with_the_lock() {
-    let _w = watchdog("lock_counter", 60);
     let o = run("lock_counter");
     let parse = |prefix: &str| -> (u64, u64) {
         let line = o.rest_of(prefix)[0];

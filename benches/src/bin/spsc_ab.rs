@@ -4,8 +4,12 @@
 //! the same host. Prints nanoseconds per message for every round and the medians.
 //!
 //! `cargo run --release -p benches --bin spsc_ab -- [messages per run] [rounds]`
-//! (defaults: 2,000,000 and 5). Build the binary before and after a change, then run the
-//! two in turn a few times: compare the ratios to crossbeam, not the raw figures.
+//! (defaults: 2,000,000 and 5; both at least 1).
+//!
+//! To compare two builds: build before the change and copy `target/release/spsc_ab` aside
+//! (say to `/tmp/spsc_ab.before`), because the next `cargo build` or `cargo run` overwrites
+//! it; build after the change, then run the two binaries in turn a few times. Compare
+//! their ratios to crossbeam, not the raw figures.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -13,13 +17,13 @@ use std::time::Instant;
 use benches::{crossbeam_bounded, drain, fill, ring_for, Peer};
 use mp_queue::Queue;
 
+const USAGE: &str =
+    "usage: spsc_ab [messages per run (>= 1, default 2000000)] [rounds (>= 1, default 5)]";
+
 fn main() {
     let mut args = std::env::args().skip(1);
-    let n: u64 = args
-        .next()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2_000_000);
-    let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let n: u64 = arg(args.next(), 2_000_000);
+    let rounds: usize = arg(args.next(), 5);
 
     let ring = ring_for(8);
     let rx = ring.consumer().expect("consumer");
@@ -70,6 +74,20 @@ fn main() {
     );
 }
 
+/// The argument parsed as a whole number of at least 1, `default` when absent; exits with
+/// the usage on anything else (0 messages or rounds would leave nothing to take a median of).
+fn arg<T: std::str::FromStr + PartialOrd + From<u8>>(s: Option<String>, default: T) -> T {
+    let Some(s) = s else { return default };
+    match s.parse::<T>() {
+        Ok(v) if v >= T::from(1) => v,
+        _ => {
+            eprintln!("spsc_ab: {s:?} is not a whole number of at least 1\n{USAGE}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// The middle value of `v`, which is not empty (`main` runs at least one round).
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]

@@ -1,5 +1,9 @@
 //! Shared by the example tests: run an example binary in quick mode, bounded in time,
 //! and look through what it printed.
+//!
+//! [`run`] bounds each run twice: the example's process group is killed after its time
+//! limit, and a watchdog [`WATCHDOG_MARGIN`] later aborts the whole test program should
+//! even that not end the run. The tests need no watchdog of their own.
 #![allow(dead_code, unreachable_pub)]
 
 use std::io::Read;
@@ -9,8 +13,17 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// How long one example may run in quick mode before it is killed.
-pub const RUN_LIMIT: Duration = Duration::from_secs(30);
+use ipc_core::testing::watchdog;
+
+/// How long a tutorial example may run in quick mode before it is killed.
+pub const TUTORIAL_LIMIT: Duration = Duration::from_secs(30);
+
+/// How long the demo or an exercise may run in quick mode before it is killed: they
+/// measure real work (thousands of files, hundreds of clients) on a shared machine.
+pub const EXERCISE_LIMIT: Duration = Duration::from_secs(120);
+
+/// How long after the time limit the watchdog in [`run`] aborts the test program.
+pub const WATCHDOG_MARGIN: Duration = Duration::from_secs(30);
 
 /// `target/<profile>/examples/<name>`, found from this test binary's own path
 /// (`target/<profile>/deps/tutorials-<hash>`).
@@ -83,9 +96,11 @@ impl Output {
     }
 }
 
-/// Runs example `name` in quick mode (in its own process group, killed after
-/// [`RUN_LIMIT`]) and returns its output; asserts that it exited with 0.
-pub fn run(name: &'static str) -> Output {
+/// Runs example `name` in quick mode (in its own process group, killed after `limit`)
+/// and returns its output; asserts that it exited with 0. A watchdog aborts the test
+/// program [`WATCHDOG_MARGIN`] after `limit` if the run is somehow still not over.
+pub fn run(name: &'static str, limit: Duration) -> Output {
+    let _watchdog = watchdog(name, (limit + WATCHDOG_MARGIN).as_secs());
     let mut child = Command::new(example_path(name))
         .env(examples::QUICK_ENV, "1")
         .stdin(Stdio::null())
@@ -108,13 +123,13 @@ pub fn run(name: &'static str) -> Output {
         let status = child.wait();
         let _ = tx.send((o, e, status));
     });
-    let (stdout, stderr, status) = match rx.recv_timeout(RUN_LIMIT) {
+    let (stdout, stderr, status) = match rx.recv_timeout(limit) {
         Ok(r) => r,
         Err(_) => {
             // SAFETY: sends SIGKILL to the example's own process group (it was made the
             // leader of a new group above); no memory is involved.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
-            panic!("{name}: still running after {RUN_LIMIT:?}; killed");
+            panic!("{name}: still running after {limit:?}; killed");
         }
     };
     let status = status.expect("wait");
