@@ -11,7 +11,7 @@
 //!   then releases: two acquisitions across processes, one after the other (no polling
 //!   outside the lock, no turn word).
 //! - Python's `multiprocessing.Lock` on the same two cases: `benches/python/sync_lock.py`
-//!   (its handoff still takes turns through one lock and a turn word).
+//!   (the same three-lock rotation).
 
 // criterion's macros generate undocumented public functions.
 #![allow(missing_docs)]
