@@ -501,6 +501,7 @@ impl RawRing {
     /// and `in_units` units between `free` and the tail: `(true, n)` for a wrap padding of
     /// the `n` units left before the end (the record follows it), `(false, units)` for the
     /// record itself, `None` when there is no room now.
+    #[inline]
     fn room(&self, in_items: u32, in_units: u32, pos: u32, units: u32) -> Option<(bool, u32)> {
         let cap = self.lay.cap_units;
         let room_to_end = cap - (pos & (cap - 1));
