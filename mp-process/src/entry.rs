@@ -107,13 +107,13 @@ pub(crate) fn binary_check() -> u64 {
     offset_of(second_anchor as fn() -> u32 as usize)
 }
 
-/// `addr` as an offset from [`anchor`]: the same in every image of this binary, wherever
+/// `addr` as an offset from `anchor`: the same in every image of this binary, wherever
 /// ASLR put it. Re-exported (hidden) as `mp_process::code::offset_of` for mp-pool.
 pub fn offset_of(addr: usize) -> u64 {
     (addr as u64).wrapping_sub(anchor as fn() -> u32 as usize as u64)
 }
 
-/// The address at `offset` from this image's [`anchor`]. Re-exported (hidden) as
+/// The address at `offset` from this image's `anchor`. Re-exported (hidden) as
 /// `mp_process::code::address_of` for mp-pool.
 pub fn address_of(offset: u64) -> usize {
     (anchor as fn() -> u32 as usize as u64).wrapping_add(offset) as usize
