@@ -65,3 +65,4 @@ mod waiter;
 
 pub use error::{Corrupted, OpenError, PopError, PushError};
 pub use liveness::ProcessId;
+pub use waiter::deadline_after;

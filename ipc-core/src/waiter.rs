@@ -26,7 +26,17 @@ use crate::ring::POLL;
 
 /// The deadline `timeout` from now; `None` (wait forever) when that instant is not
 /// representable, e.g. for `Duration::MAX`, where `Instant::now() + timeout` would panic.
-pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+/// Every `*_timeout` call in the workspace turns its timeout into a deadline with this.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert!(ipc_core::deadline_after(Duration::from_secs(1)).is_some());
+/// assert_eq!(ipc_core::deadline_after(Duration::MAX), None); // wait forever, no panic
+/// ```
+pub fn deadline_after(timeout: Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
 

@@ -653,15 +653,16 @@ impl Pool {
     /// let _slow = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300)?;
     /// pool.close();
     /// assert_eq!(pool.join_timeout(Duration::from_millis(10))?, false); // still working
-    /// assert_eq!(pool.join_timeout(Duration::from_secs(30))?, true);
+    /// assert_eq!(pool.join_timeout(Duration::MAX)?, true); // no deadline at all
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, PoolError> {
-        let deadline = std::time::Instant::now() + timeout;
+        let deadline = ipc_core::deadline_after(timeout);
+        let passed = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
         self.request_join()?;
         if let Some(t) = &self.supervisor {
             while !t.is_finished() {
-                if std::time::Instant::now() >= deadline {
+                if passed() {
                     return Ok(false);
                 }
                 std::thread::sleep(Duration::from_millis(1));
@@ -679,7 +680,7 @@ impl Pool {
             if all_exited {
                 return Ok(true);
             }
-            if std::time::Instant::now() >= deadline {
+            if passed() {
                 return Ok(false);
             }
             std::thread::sleep(Duration::from_millis(1));

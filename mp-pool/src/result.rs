@@ -199,10 +199,6 @@ fn run_callbacks<R>(
     }
 }
 
-fn deadline(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
-}
-
 /// The pending result of [`Pool::apply_async`](crate::Pool::apply_async): Python's
 /// `AsyncResult`.
 ///
@@ -242,7 +238,7 @@ impl<R> AsyncResult<R> {
     /// Waits at most `timeout`: the result, or [`TaskError::Timeout`] with the task still
     /// pending (call again later).
     pub fn get_timeout(&self, timeout: Duration) -> Result<R, TaskError> {
-        if !self.store.wait_all(deadline(timeout)) {
+        if !self.store.wait_all(ipc_core::deadline_after(timeout)) {
             return Err(TaskError::Timeout);
         }
         self.store.take(0)
@@ -255,7 +251,7 @@ impl<R> AsyncResult<R> {
 
     /// Waits at most `timeout`; true if the result is ready.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.store.wait_all(deadline(timeout))
+        self.store.wait_all(ipc_core::deadline_after(timeout))
     }
 
     /// True once the result (or its error) is in.
@@ -310,7 +306,7 @@ impl<R> MapResult<R> {
     /// Waits at most `timeout`: every item's result, or [`TaskError::Timeout`] with the
     /// work still going (call again later).
     pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<Result<R, TaskError>>, TaskError> {
-        if !self.store.wait_all(deadline(timeout)) {
+        if !self.store.wait_all(ipc_core::deadline_after(timeout)) {
             return Err(TaskError::Timeout);
         }
         Ok(self.store.take_all())
@@ -323,7 +319,7 @@ impl<R> MapResult<R> {
 
     /// Waits at most `timeout`; true if every item is done.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.store.wait_all(deadline(timeout))
+        self.store.wait_all(ipc_core::deadline_after(timeout))
     }
 
     /// True once every item is done.
@@ -384,7 +380,7 @@ impl<R> Imap<R> {
     /// The next result, waiting at most `timeout`: `Some(Err(TaskError::Timeout))` if
     /// none came in time (Python's `next(timeout)`), `None` after the last.
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, TaskError>> {
-        self.next_deadline(deadline(timeout))
+        self.next_deadline(ipc_core::deadline_after(timeout))
     }
 
     fn next_deadline(&mut self, deadline: Option<Instant>) -> Option<Result<R, TaskError>> {

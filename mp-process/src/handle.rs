@@ -188,7 +188,7 @@ impl ActiveChild {
 
     /// Waits at most `timeout`; `None` if the child still runs.
     pub fn join_timeout(&self, timeout: Duration) -> Option<i32> {
-        self.0.wait(sys::deadline(timeout)).flatten()
+        self.0.wait(ipc_core::deadline_after(timeout)).flatten()
     }
 
     /// Sends SIGTERM.

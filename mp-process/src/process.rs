@@ -471,7 +471,7 @@ impl Process {
     /// If the process was not started.
     pub fn join_timeout(&self, timeout: Duration) -> Option<i32> {
         self.started("join_timeout")
-            .wait(sys::deadline(timeout))
+            .wait(ipc_core::deadline_after(timeout))
             .flatten()
     }
 

@@ -74,8 +74,11 @@ pub(crate) fn spawn(
         Ok(()) => Ok((pid, pidfd)),
         Err(why) => {
             // Give a child that is exiting a moment to do so, so its code can be reported.
-            let exited = sys::wait_readable(pidfd.as_fd(), sys::deadline(Duration::from_secs(1)))
-                .unwrap_or(false);
+            let exited = sys::wait_readable(
+                pidfd.as_fd(),
+                ipc_core::deadline_after(Duration::from_secs(1)),
+            )
+            .unwrap_or(false);
             if !exited {
                 let _ = sys::pidfd_send_signal(pidfd.as_fd(), libc::SIGKILL);
             }
@@ -100,7 +103,7 @@ enum Ack {
 }
 
 fn await_ack(ack: &OwnedFd) -> Result<(), Ack> {
-    let ready = sys::wait_readable(ack.as_fd(), sys::deadline(HOOK_TIMEOUT))
+    let ready = sys::wait_readable(ack.as_fd(), ipc_core::deadline_after(HOOK_TIMEOUT))
         .map_err(|e| Ack::Silent(format!("polling for it failed: {e}")))?;
     if !ready {
         return Err(Ack::Silent(format!(

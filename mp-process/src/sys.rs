@@ -4,7 +4,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 pub(crate) fn errno() -> io::Error {
     io::Error::last_os_error()
@@ -394,11 +394,6 @@ pub(crate) fn die_with_parent(parent: libc::pid_t) {
     if unsafe { libc::getppid() } != parent {
         die_by_sigkill();
     }
-}
-
-/// The deadline `timeout` from now (`None` if it overflows: wait forever).
-pub(crate) fn deadline(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }
 
 /// `getpid()`.

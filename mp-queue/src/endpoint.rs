@@ -19,7 +19,7 @@ pub(crate) enum Wait {
 
 impl Wait {
     pub(crate) fn timeout(t: Duration) -> Wait {
-        Wait::Until(Instant::now().checked_add(t))
+        Wait::Until(ipc_core::deadline_after(t))
     }
 }
 

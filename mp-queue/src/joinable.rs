@@ -203,7 +203,7 @@ impl<T> JoinableQueue<T> {
 
     /// Waits at most `timeout` for every task to be settled; true if they were.
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.join_deadline(Instant::now().checked_add(timeout))
+        self.join_deadline(ipc_core::deadline_after(timeout))
     }
 
     fn join_deadline(&self, deadline: Option<Instant>) -> bool {
