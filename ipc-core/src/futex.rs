@@ -18,6 +18,7 @@
 //! The calls deliberately omit `FUTEX_PRIVATE_FLAG`: a private futex is keyed by the
 //! process's address space and never wakes a waiter in another process.
 
+#[cfg(not(loom))]
 use std::io;
 use std::time::Instant;
 

@@ -1,0 +1,174 @@
+//! The consumer's side of the protocol: taking the head record, checking where its payload
+//! lies, releasing it, and moving the free cursor. See `../README.md`, "Take" and
+//! "Release".
+
+use super::*;
+
+impl RawRing {
+    /// Takes the record at the head for participant `me`, if one is ready.
+    pub(crate) fn try_take(&self, me: u32) -> Result<Taken, Corrupted> {
+        let c = self.ctl();
+        for _ in 0..MAX_RETRIES {
+            let h = c.head.0.load(Ordering::Acquire);
+            let d = self.desc(h);
+            // SYNC: pairs with the SeqCst store in `publish`.
+            let cur = d.claim.load(Ordering::SeqCst);
+            let (cs, st) = (seq_of(cur), state_of(cur));
+            if cs != h {
+                if (cs.wrapping_sub(h) as i32) < 0 {
+                    return Ok(Taken::Empty); // descriptor still on an earlier lap
+                }
+                if c.head.0.load(Ordering::Acquire) == h {
+                    return Err(corrupted("record descriptor is ahead of the head"));
+                }
+                continue;
+            }
+            match st {
+                FREE => return Ok(Taken::Empty),
+                WRITING => return Ok(Taken::Busy { seq: h, word: cur }),
+                READY => {
+                    let mine = word(h, READING, me);
+                    // SYNC: acquires the payload published by `publish`.
+                    if d.claim
+                        .compare_exchange(cur, mine, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let _ = c.head.0.compare_exchange(
+                        h,
+                        h.wrapping_add(1),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                    return match self.payload_range(h) {
+                        Ok((off, inline, len)) => Ok(Taken::Record(ReadClaim {
+                            seq: h,
+                            off,
+                            inline,
+                            len,
+                        })),
+                        Err(e) => {
+                            self.release(h)?;
+                            Err(e)
+                        }
+                    };
+                }
+                READING | DONE | PADDING => {
+                    let moved = c
+                        .head
+                        .0
+                        .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok();
+                    if st == PADDING {
+                        if moved {
+                            c.paddings.fetch_sub(1, Ordering::Relaxed);
+                        }
+                        self.advance_free()?;
+                    }
+                }
+                _ => return Err(corrupted("record state is unknown")),
+            }
+        }
+        Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
+    }
+
+    /// Checks a record's payload lies inside its extent and the data area, or inside its
+    /// descriptor when the extent is empty. Returns `(offset, inline, len)`.
+    fn payload_range(&self, seq: u32) -> Result<(usize, bool, usize), Corrupted> {
+        let d = self.desc(seq);
+        let data = d.data.load(Ordering::Relaxed);
+        let (start, len) = (seq_of(data), lo(data) as usize);
+        let ext = d.extent.load(Ordering::Acquire);
+        let phys = start & (self.lay.cap_units - 1);
+        let span = lo(ext).wrapping_sub(start);
+        let bad = || corrupted("record length or offset is out of range");
+        if seq_of(ext) != seq {
+            return Err(bad());
+        }
+        if span == 0 {
+            return if len <= INLINE {
+                Ok((0, true, len))
+            } else {
+                Err(bad())
+            };
+        }
+        let units = units_for(len) as u32;
+        if units > span || span > self.lay.cap_units || phys + units > self.lay.cap_units {
+            return Err(bad());
+        }
+        Ok((phys as usize * UNIT, false, len))
+    }
+
+    /// Ends a read: the record's space may be reused.
+    pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
+        // SYNC: orders our payload reads before the space is reused (pairs with the Acquire
+        // of the claim in `advance_free`).
+        self.desc(seq)
+            .claim
+            .store(word(seq, DONE, 0), Ordering::Release);
+        self.advance_free()
+    }
+
+    /// Moves the free cursor over every released record after it, waking producers.
+    pub(crate) fn advance_free(&self) -> Result<(), Corrupted> {
+        let c = self.ctl();
+        let mut freed = false;
+        for _ in 0..MAX_RETRIES {
+            let f = c.free.0.load(Ordering::SeqCst);
+            let fs = seq_of(f);
+            let h = c.head.0.load(Ordering::Acquire);
+            if fs == h || (h.wrapping_sub(fs) as i32) < 0 {
+                break;
+            }
+            let d = self.desc(fs);
+            let cur = d.claim.load(Ordering::Acquire);
+            if seq_of(cur) != fs || !matches!(state_of(cur), DONE | PADDING) {
+                break;
+            }
+            let ext = d.extent.load(Ordering::Acquire);
+            if seq_of(ext) != fs {
+                break; // a recovery is still writing the extent
+            }
+            let end = lo(ext);
+            if end.wrapping_sub(lo(f)) > self.lay.cap_units {
+                return Err(corrupted("record extent is out of range"));
+            }
+            // The free cursor never passes the tail: help the tail first. Only a record a
+            // recovery padded can still have the tail on it (its producer died before
+            // moving the tail); a DONE record's producer moved the tail before publishing,
+            // so consumers need not pull the producers' tail line for every record.
+            if state_of(cur) == PADDING {
+                let t = c.tail.0.load(Ordering::Acquire);
+                if seq_of(t) == fs {
+                    let _ = c.tail.0.compare_exchange(
+                        t,
+                        pack(fs.wrapping_add(1), end),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+            // SYNC: releases the space to producers (pairs with the SeqCst load in
+            // `try_claim`); SeqCst for the wake handshake with sleeping producers.
+            if c.free
+                .0
+                .compare_exchange(
+                    f,
+                    pack(fs.wrapping_add(1), end),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+            {
+                // The descriptor keeps `DONE(fs)`: the producer of `fs + n_desc` claims it
+                // from that state directly, which saves the consumers a CAS per record.
+                freed = true;
+            }
+        }
+        if freed {
+            self.not_full().notify_all_once();
+        }
+        Ok(())
+    }
+}

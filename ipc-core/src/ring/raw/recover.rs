@@ -1,0 +1,87 @@
+//! Recovery from dead participants: a writer that died before publishing, a reader that
+//! died holding a record, and the scans that find them. See `../README.md`, "What a
+//! SIGKILL at each point costs".
+
+use super::*;
+
+impl RawRing {
+    /// The writer of record `seq` died before publishing it: turn it into padding.
+    pub(crate) fn abandon_write(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
+        let c = self.ctl();
+        let d = self.desc(seq);
+        if d.claim
+            .compare_exchange(
+                cur,
+                word(seq, PADDING, 0),
+                Ordering::SeqCst,
+                Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            return Ok(()); // it changed: published after all, or another process recovered it
+        }
+        c.paddings.fetch_add(1, Ordering::Relaxed);
+        let ext = d.extent.load(Ordering::Acquire);
+        if seq_of(ext) != seq {
+            // Died between claim and extent: nothing was written, so the record is empty.
+            let t = c.tail.0.load(Ordering::Acquire);
+            if seq_of(t) == seq {
+                let _ = d.extent.compare_exchange(
+                    ext,
+                    pack(seq, lo(t)),
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+            }
+        }
+        let ext = d.extent.load(Ordering::Acquire);
+        let t = c.tail.0.load(Ordering::Acquire);
+        if seq_of(t) == seq && seq_of(ext) == seq {
+            let _ = c.tail.0.compare_exchange(
+                t,
+                pack(seq.wrapping_add(1), lo(ext)),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+        self.not_empty().notify(u32::MAX);
+        self.advance_free()
+    }
+
+    /// The reader of record `seq` died holding it: release it.
+    pub(crate) fn abandon_read(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
+        let d = self.desc(seq);
+        if d.claim
+            .compare_exchange(cur, word(seq, DONE, 0), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            self.advance_free()?;
+        }
+        Ok(())
+    }
+
+    /// The claim word at the free cursor (the oldest unreleased record), if in use.
+    pub(crate) fn oldest_held(&self) -> Option<(u32, u64)> {
+        let fs = seq_of(self.ctl().free.0.load(Ordering::Acquire));
+        let cur = self.desc(fs).claim.load(Ordering::Acquire);
+        (seq_of(cur) == fs && state_of(cur) == READING).then_some((fs, cur))
+    }
+
+    /// Every in-flight claim word owned by `owner`, from the free cursor to the tail.
+    pub(crate) fn owned_by(&self, owner: u32, mut f: impl FnMut(u32, u64)) {
+        let c = self.ctl();
+        let fs = seq_of(c.free.0.load(Ordering::Acquire));
+        let ts = seq_of(c.tail.0.load(Ordering::Acquire));
+        let n = ts.wrapping_sub(fs).min(self.lay.n_desc);
+        for i in 0..=n {
+            let s = fs.wrapping_add(i);
+            let cur = self.desc(s).claim.load(Ordering::Acquire);
+            if seq_of(cur) == s
+                && matches!(state_of(cur), WRITING | READING)
+                && owner_of(cur) == owner
+            {
+                f(s, cur);
+            }
+        }
+    }
+}

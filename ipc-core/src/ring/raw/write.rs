@@ -1,0 +1,222 @@
+//! The producer's side of the protocol: claiming room (and wrap paddings), helping the
+//! tail past others' claims, publishing, and withdrawing a claim. See `../README.md`,
+//! "Claim" and "Publish".
+
+use super::*;
+
+impl RawRing {
+    /// Claims space for a record of `len` bytes for participant `me`.
+    /// `Ok(None)`: no room right now (in items or bytes).
+    pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
+        let units = claim_units(len);
+        debug_assert!(units <= self.lay.cap_units as usize);
+        let c = self.ctl();
+        let mask = self.lay.cap_units - 1;
+        let mut fresh = false;
+        for _ in 0..MAX_RETRIES {
+            let free = if fresh {
+                // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is
+                // free. The Release store hands that on to readers of `free_seen`.
+                let f = c.free.0.load(Ordering::SeqCst);
+                c.free_seen.0.store(f, Ordering::Release);
+                f
+            } else {
+                // SYNC: pairs with the Release store above (in whichever producer made it).
+                c.free_seen.0.load(Ordering::Acquire)
+            };
+            let tail = c.tail.0.load(Ordering::Acquire);
+            let (s, pos) = (seq_of(tail), lo(tail));
+            let (in_items, in_units) = (s.wrapping_sub(seq_of(free)), pos.wrapping_sub(lo(free)));
+            let out_of_range = in_items > self.lay.n_desc || in_units > self.lay.cap_units;
+            if !fresh && out_of_range {
+                fresh = true; // a stale copy: look at `free` itself
+                continue;
+            }
+            if out_of_range {
+                if c.free.0.load(Ordering::SeqCst) != free {
+                    continue; // the free cursor moved between our loads
+                }
+                return Err(corrupted("ring cursors are out of range"));
+            }
+            let Some((pad, need)) = self.room(in_items, in_units, pos, units as u32) else {
+                if !fresh {
+                    fresh = true; // the copy may be stale: is there really no room?
+                    continue;
+                }
+                if self.skip_padding()? {
+                    continue;
+                }
+                return Ok(None);
+            };
+            let d = self.desc(s);
+            // The descriptor is ready for record `s` when it is fresh (`FREE(s)`) or still
+            // holds last lap's released record: the room check above saw `free` past
+            // `s - n_desc`, and nobody but a claimer changes a record behind `free`.
+            let cur = d.claim.load(Ordering::Acquire);
+            let last_lap = s.wrapping_sub(self.lay.n_desc);
+            let ready = cur == word(s, FREE, 0)
+                || cur == word(last_lap, DONE, 0)
+                || cur == word(last_lap, PADDING, 0);
+            if !ready {
+                self.help_tail(tail, s, cur)?;
+                continue;
+            }
+            // SYNC: the AcqRel claim orders our later extent/data/payload writes after the
+            // previous lap's release (the consumer's Release store of `DONE`).
+            match d.claim.compare_exchange(
+                cur,
+                word(s, WRITING, me),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let end = pos.wrapping_add(need);
+                    // SYNC: publishes the extent to helpers (pairs with their Acquire load).
+                    d.extent.store(pack(s, end), Ordering::Release);
+                    let _ = c.tail.0.compare_exchange(
+                        tail,
+                        pack(s.wrapping_add(1), end),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                    if pad {
+                        self.set_padding(s);
+                        continue;
+                    }
+                    d.data.store(pack(pos, len as u32), Ordering::Relaxed);
+                    let off = (pos & mask) as usize * UNIT;
+                    return Ok(Some(WriteClaim {
+                        seq: s,
+                        off,
+                        inline: units == 0,
+                        len,
+                        owner: me,
+                    }));
+                }
+                Err(cur) => self.help_tail(tail, s, cur)?,
+            }
+        }
+        Ok(None) // contended or stuck: callers treat it as full and wait
+    }
+
+    /// What a claim of `units` at tail position `pos` may take, with `in_items` records
+    /// and `in_units` units between `free` and the tail: `(true, n)` for a wrap padding of
+    /// the `n` units left before the end (the record follows it), `(false, units)` for the
+    /// record itself, `None` when there is no room now.
+    #[inline]
+    fn room(&self, in_items: u32, in_units: u32, pos: u32, units: u32) -> Option<(bool, u32)> {
+        let cap = self.lay.cap_units;
+        let room_to_end = cap - (pos & (cap - 1));
+        if units > room_to_end {
+            // A wrap padding is claimed only when the record fits right after it, or when
+            // the ring holds nothing else (it then waits for the padding to be skipped). A
+            // padding claimed for a record that still does not fit would hold the rest of
+            // the lap's space from smaller records while that one waits.
+            let fits = in_units == 0 || in_units + room_to_end + units <= cap;
+            return (in_items < self.lay.n_desc && fits).then_some((true, room_to_end));
+        }
+        let items = in_items < self.lay.maxsize || self.pads_leave_room(in_items);
+        (items && in_units + units <= cap).then_some((false, units))
+    }
+
+    /// Whether a real record fits in items although `in_items` (records claimed and not
+    /// yet freed) reached `maxsize`: paddings ahead of the head (cancelled reservations,
+    /// wraps, abandoned writes) hold descriptors but are not items. Two descriptors stay
+    /// spare for wrap paddings. Read only when the ring looks full, so the `paddings` line
+    /// stays off the claim's fast path.
+    pub(super) fn pads_leave_room(&self, in_items: u32) -> bool {
+        // The count can be briefly negative (a consumer passed a padding before its
+        // producer counted it) or off after a crash: clamp it to what can be true.
+        let pads = (self.ctl().paddings.load(Ordering::Relaxed) as i32).clamp(0, in_items as i32);
+        in_items < self.lay.n_desc - 2 && in_items - (pads as u32) < self.lay.maxsize
+    }
+
+    /// Moves the head over padding records and frees their space. True if any moved.
+    fn skip_padding(&self) -> Result<bool, Corrupted> {
+        let c = self.ctl();
+        let mut moved = false;
+        for _ in 0..MAX_RETRIES {
+            let h = c.head.0.load(Ordering::Acquire);
+            if self.desc(h).claim.load(Ordering::Acquire) != word(h, PADDING, 0) {
+                break;
+            }
+            if c.head
+                .0
+                .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+            {
+                c.paddings.fetch_sub(1, Ordering::Relaxed);
+            }
+            moved = true;
+        }
+        if moved {
+            self.advance_free()?;
+        }
+        Ok(moved)
+    }
+
+    /// Record `s`'s descriptor was not ready to claim: if someone else claimed `s`, help the
+    /// tail past it; otherwise check the descriptor still fits the tail we read.
+    fn help_tail(&self, tail: u64, s: u32, cur: u64) -> Result<(), Corrupted> {
+        let c = self.ctl();
+        let (cs, st) = (seq_of(cur), state_of(cur));
+        if cs == s && st != FREE {
+            let ext = self.desc(s).extent.load(Ordering::Acquire);
+            if seq_of(ext) == s {
+                let end = lo(ext);
+                if end.wrapping_sub(lo(tail)) > self.lay.cap_units {
+                    return Err(corrupted("record extent is out of range"));
+                }
+                let next = pack(s.wrapping_add(1), end);
+                let _ = c
+                    .tail
+                    .0
+                    .compare_exchange(tail, next, Ordering::AcqRel, Ordering::Relaxed);
+            } else {
+                spin_hint(); // the owner is between its claim and its extent store
+            }
+        } else if c.tail.0.load(Ordering::Acquire) == tail && (cs != s || st != FREE) {
+            if (cs.wrapping_sub(s) as i32) < 0 && (s.wrapping_sub(cs)) <= self.lay.n_desc {
+                // An older lap's record that is not released: the room check saw `free`
+                // past it, so only a read racing a later lap, or corruption, lands here.
+                // Spin; the caller's bounded retries turn a lasting case into "full".
+                spin_hint();
+            } else {
+                return Err(corrupted("record descriptor does not match the tail"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes a claimed record visible to consumers with `len` (<= claimed) bytes.
+    pub(crate) fn publish(&self, claim: &WriteClaim, len: usize) {
+        debug_assert!(len <= claim.len);
+        let d = self.desc(claim.seq);
+        if len != claim.len {
+            let start = seq_of(d.data.load(Ordering::Relaxed));
+            d.data.store(pack(start, len as u32), Ordering::Relaxed);
+        }
+        // SYNC: publishes the payload and `data` to consumers (pairs with the AcqRel CAS in
+        // `try_take`); SeqCst for the wake handshake in `EventCount::notify`.
+        d.claim
+            .store(word(claim.seq, READY, claim.owner), Ordering::SeqCst);
+        self.not_empty().notify_all_once();
+    }
+
+    /// Withdraws a claimed record: it becomes padding that consumers skip.
+    pub(crate) fn cancel(&self, claim: &WriteClaim) {
+        self.set_padding(claim.seq);
+    }
+
+    /// Turns our own claimed record `seq` into padding, then counts it. Counting after the
+    /// store means a producer killed in between leaves the count one short, never one
+    /// over: a count one over would make `len` report an empty ring while a record waits.
+    fn set_padding(&self, seq: u32) {
+        // SYNC: SeqCst for the wake handshake with sleeping consumers, as in `publish`.
+        self.desc(seq)
+            .claim
+            .store(word(seq, PADDING, 0), Ordering::SeqCst);
+        self.ctl().paddings.fetch_add(1, Ordering::Relaxed);
+        self.not_empty().notify_all_once();
+    }
+}
