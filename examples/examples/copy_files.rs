@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         [] => {
             let tmp = TempDir::new(
                 std::env::temp_dir().join(format!("mp-copy-files-{}", std::process::id())),
-            );
+            )?;
             let src = tmp.path.join("src");
             let (small, large) = if quick { (2_000, 1) } else { (20_000, 4) };
             println!(
@@ -133,18 +133,21 @@ struct TempDir {
 }
 
 impl TempDir {
-    fn new(path: PathBuf) -> TempDir {
-        TempDir {
+    /// Creates `path`, which must not exist yet (a directory left by an earlier run with
+    /// the same pid is refused, not adopted and then removed).
+    fn new(path: PathBuf) -> std::io::Result<TempDir> {
+        fs::create_dir(&path)?;
+        Ok(TempDir {
             path,
             owner: std::process::id(),
-        }
+        })
     }
 }
 
 impl Drop for TempDir {
     fn drop(&mut self) {
         if std::process::id() == self.owner {
-            let _ = fs::remove_dir_all(&self.path); // nothing to do if it was never created
+            let _ = fs::remove_dir_all(&self.path);
         }
     }
 }

@@ -113,8 +113,8 @@ fn only_one_waiter_takes_over_a_dead_holder() {
 }
 
 #[test]
-fn try_acquire_takes_over_a_dead_holder_at_once() {
-    let _w = watchdog("try_acquire_takes_over_a_dead_holder_at_once", 30);
+fn try_acquire_takes_over_a_dead_holder_within_a_poll() {
+    let _w = watchdog("try_acquire_takes_over_a_dead_holder_within_a_poll", 30);
     let lock = Lock::new().unwrap();
     let held = Event::new().unwrap();
     let pid = doomed_holder(&lock, &held);

@@ -174,10 +174,16 @@ pub(crate) fn put<T: Encode>(
         }
         return push_spilled(tx, w, deadline, non_blocking);
     }
-    // The guess is the last value's size, not this one's: never wait for it. Without
-    // room for the guess now, the value is measured in the spill buffer and pushed at its
-    // exact size, which waits (or fails) for the room it really needs.
-    let w = match tx.reserve_now(guess) {
+    // The guess is the last value's size, not this one's: never wait for its bytes. While
+    // the queue is full in items, wait for a place as usual; once there is a place but not
+    // the guess's bytes, the value is measured in the spill buffer and pushed at its exact
+    // size, which waits (or fails) for the room it really needs.
+    let slot = if non_blocking {
+        tx.reserve_now(guess)
+    } else {
+        tx.reserve_unless_short(guess, deadline)
+    };
+    let w = match slot {
         Ok(Some(mut slot)) => {
             let w = serialize(
                 header,
@@ -229,12 +235,13 @@ fn push_spilled(
     // No spill buffer: an empty value, nothing was written.
     let bytes: &[u8] = w.spill.as_deref().map_or(&[], |s| &s[..len]);
     let pushed = push(tx, bytes, deadline, non_blocking);
-    if let Some(mut spill) = w.spill {
-        // Back to the cache for the next large value, but not a huge one's memory for good.
-        if spill.capacity() > SPILL_KEEP {
-            spill = AlignedVec::with_capacity(SPILL_KEEP);
+    if let Some(spill) = w.spill {
+        // Back to the cache for the next large value, but not a huge one's memory for
+        // good: a buffer over SPILL_KEEP is freed (a value that size is then usually put
+        // straight into its reservation, which fits it from the next put on).
+        if spill.capacity() <= SPILL_KEEP {
+            SPILL.set(Some(spill));
         }
-        SPILL.set(Some(spill));
     }
     pushed.map(|()| len).map_err(PutFail::Push)
 }

@@ -238,14 +238,45 @@ impl Producer {
                 }
             }
         }
-        self.reserve_wait(len, deadline)
+        match self.reserve_wait(len, deadline, false)? {
+            Some(slot) => Ok(slot),
+            None => Err(PushError::Full), // not reached: only `bytes_short_ok` returns None
+        }
+    }
+
+    /// Like [`reserve_deadline`](Self::reserve_deadline), but returns `Ok(None)` instead
+    /// of waiting as soon as the ring has a place for a record but not `len` bytes: for a
+    /// caller whose `len` is a guess, which then writes the record at its real size
+    /// another way. While the ring is full in items, it waits as `reserve_deadline` does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(1024).create()?;
+    /// let tx = ring.producer()?;
+    /// tx.push(&[1; 800])?;
+    /// // 224 bytes left: a 500-byte guess does not wait for room it may not need.
+    /// assert!(tx.reserve_unless_short(500, None)?.is_none());
+    /// assert!(tx.reserve_unless_short(100, None)?.is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_unless_short(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Option<WriteSlot<'_>>, PushError> {
+        if let Some(slot) = self.reserve_now(len)? {
+            return Ok(Some(slot));
+        }
+        self.reserve_wait(len, deadline, true)
     }
 
     fn reserve_wait(
         &self,
         len: usize,
         deadline: Option<Instant>,
-    ) -> Result<WriteSlot<'_>, PushError> {
+        bytes_short_ok: bool,
+    ) -> Result<Option<WriteSlot<'_>>, PushError> {
         self.check_len(len)?;
         let ring = &self.ring;
         let raw = ring.raw();
@@ -257,10 +288,13 @@ impl Producer {
             let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
             check_peers = false;
             if let Some(claim) = raw.try_claim(me, len)? {
-                return Ok(WriteSlot {
+                return Ok(Some(WriteSlot {
                     producer: self,
                     claim: Some(claim),
-                });
+                }));
+            }
+            if bytes_short_ok && !raw.is_full() {
+                return Ok(None); // a place for a record, only not `len` bytes
             }
             if no_consumers {
                 return Err(PushError::Closed);
@@ -285,10 +319,10 @@ impl Producer {
             let token = ev.prepare();
             if let Some(claim) = raw.try_claim(me, len)? {
                 ev.cancel(token);
-                return Ok(WriteSlot {
+                return Ok(Some(WriteSlot {
                     producer: self,
                     claim: Some(claim),
-                });
+                }));
             }
             let woke = ev.nap(token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);

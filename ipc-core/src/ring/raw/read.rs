@@ -54,23 +54,40 @@ impl RawRing {
                         }
                     };
                 }
-                READING | DONE | PADDING => {
-                    let moved = c
-                        .head
-                        .0
-                        .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok();
-                    if st == PADDING {
-                        if moved {
-                            c.paddings.fetch_sub(1, Ordering::Relaxed);
-                        }
-                        self.advance_free()?;
-                    }
+                PADDING => {
+                    self.pass_padding(h);
+                    self.advance_free()?;
+                }
+                READING | DONE => {
+                    let _ = c.head.0.compare_exchange(
+                        h,
+                        h.wrapping_add(1),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
                 }
                 _ => return Err(corrupted("record state is unknown")),
             }
         }
         Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
+    }
+
+    /// Moves the head from `h` past the padding record there; true if this call moved it.
+    /// The count of paddings drops first and comes back if the move fails, so a reading
+    /// in between (or a crash) can only make producers' room checks stricter, never let
+    /// one record past `maxsize`.
+    pub(super) fn pass_padding(&self, h: u32) -> bool {
+        let c = self.ctl();
+        c.paddings.fetch_sub(1, Ordering::Relaxed);
+        let moved = c
+            .head
+            .0
+            .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok();
+        if !moved {
+            c.paddings.fetch_add(1, Ordering::Relaxed);
+        }
+        moved
     }
 
     /// Checks a record's payload lies inside its extent and the data area, or inside its

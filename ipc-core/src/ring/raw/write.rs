@@ -140,13 +140,7 @@ impl RawRing {
             if self.desc(h).claim.load(Ordering::Acquire) != word(h, PADDING, 0) {
                 break;
             }
-            if c.head
-                .0
-                .compare_exchange(h, h.wrapping_add(1), Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                c.paddings.fetch_sub(1, Ordering::Relaxed);
-            }
+            self.pass_padding(h);
             moved = true;
         }
         if moved {
