@@ -69,7 +69,7 @@ pub use error::{Error, GetError, PutError, RecvIntoError, TaskDoneError};
 pub use ipc_core::ring::ReadGuard;
 pub use ipc_core::segment::SegmentHandle;
 pub use joinable::{JoinableQueue, SimpleQueue};
-pub use message::{access, Encode, Message, SlotWriter};
+pub use message::{access, Encode, Message, Scratch, SlotWriter};
 pub use pipe::{pipe, pipe_with_capacity, Connection, ConnectionHandle, PIPE_CAPACITY};
 pub use queue::{ByteQueue, Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
 pub use rkyv;

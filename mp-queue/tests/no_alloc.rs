@@ -1,5 +1,6 @@
 //! A counting global allocator shows that steady-state `put` / `get_ref` (and `get` of a
-//! `u64`) allocate nothing, for `Queue<u64>` and for byte messages.
+//! `u64`) allocate nothing, for `Queue<u64>` and for byte messages; and that a type rkyv
+//! needs scratch space for (`Vec<String>`) reuses the thread's arena from put to put.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -51,6 +52,10 @@ fn steady_state_put_and_get_do_not_allocate() {
     let q: Queue<u64> = Queue::new().unwrap();
     let bytes = ByteQueue::new().unwrap();
     let frame = [7u8; 1000];
+    let lists: Queue<Vec<String>> = Queue::new().unwrap();
+    let list = || vec!["a".to_string(), "bb".repeat(20), "ccc".to_string()];
+    // Built before counting: `put` takes the value, and building it allocates.
+    let mut to_put: Vec<Vec<String>> = (0..10_100).map(|_| list()).collect();
     // Warm up: the first operations set up per-thread buffers and the process slot.
     for i in 0..100 {
         q.put(i).unwrap();
@@ -59,6 +64,8 @@ fn steady_state_put_and_get_do_not_allocate() {
         q.get().unwrap();
         bytes.put(&frame).unwrap();
         drop(bytes.get_ref().unwrap());
+        lists.put(to_put.pop().unwrap()).unwrap();
+        assert_eq!(lists.get_ref().unwrap().len(), 3);
     }
     let n = allocations(|| {
         for i in 0..10_000u64 {
@@ -68,6 +75,9 @@ fn steady_state_put_and_get_do_not_allocate() {
             assert_eq!(q.get().unwrap(), i);
             bytes.put(&frame).unwrap();
             assert_eq!(bytes.get_ref().unwrap().len(), 1000);
+            let value = to_put.pop().unwrap();
+            lists.put(value).unwrap(); // the value's own memory is freed, never allocated
+            assert_eq!(lists.get_ref().unwrap()[1].len(), 40);
         }
     });
     assert_eq!(n, 0, "steady-state queue operations allocated {n} times");

@@ -1,7 +1,9 @@
 //! A quick check for A/B runs on a noisy host, faster than a criterion run: one producer
 //! process to this one, `ring` (8-byte records) and `Queue<u64>`, beside crossbeam
 //! `bounded(1024)` between two threads, alternating in each round so that all three see
-//! the same host. Prints nanoseconds per message for every round and the medians.
+//! the same host; then `Queue<u64>` put+get in this one thread (the instruction cost,
+//! steadier than the cross-process figures). Prints nanoseconds per message for every
+//! round and the medians.
 //!
 //! `cargo run --release -p benches --bin spsc_ab -- [messages per run] [rounds]`
 //! (defaults: 2,000,000 and 5; both at least 1).
@@ -39,8 +41,15 @@ fn main() {
     });
 
     let per = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
-    let (mut cb, mut r, mut qq) = (vec![], vec![], vec![]);
+    let (mut cb, mut r, mut qq, mut one) = (vec![], vec![], vec![], vec![]);
     for _ in 0..rounds {
+        // One thread: the instruction cost, with no line moving between cores.
+        let t = Instant::now();
+        for i in 0..n {
+            q.put(black_box(i)).expect("put");
+            black_box(q.get().expect("get"));
+        }
+        one.push(per(t));
         cb.push(crossbeam_bounded::<8>(n).as_nanos() as f64 / n as f64);
         let t = Instant::now();
         ring_peer.command(n);
@@ -71,6 +80,11 @@ fn main() {
          Queue<u64> {qm:.1} ns ({:.2}x)",
         c / rr,
         c / qm
+    );
+    println!(
+        "Queue<u64> put+get in one thread: {} ns, median {:.1} ns",
+        show(&one),
+        median(one.clone())
     );
 }
 
