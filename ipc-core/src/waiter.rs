@@ -88,6 +88,14 @@ impl EventCount {
         }
     }
 
+    /// True if a waiter has registered (and not yet left). SeqCst: a notifier that
+    /// published with a SeqCst operation and sees no waiter here knows any later waiter's
+    /// re-check sees what it published.
+    #[inline]
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.waiters.load(Ordering::SeqCst) != 0
+    }
+
     /// Registers as a waiter. The caller must re-check its condition, then call
     /// [`wait`](Self::wait) or [`cancel`](Self::cancel).
     pub(crate) fn prepare(&self) -> Token {

@@ -192,6 +192,24 @@ fn a_producer_blocked_on_a_full_ring_gets_closed_when_consumers_leave() {
 }
 
 #[test]
+fn a_producer_blocked_on_a_full_ring_gets_the_place_one_pop_frees() {
+    // Consumers move the free cursor only every few records unless a producer waits:
+    // one pop must still let a blocked producer in another process through.
+    let _w = watchdog("one pop frees a place", 60);
+    let ring = Ring::builder().maxsize(64).create().unwrap();
+    let tx = ring.producer().unwrap();
+    for i in 0..64u8 {
+        tx.push(&[i]).unwrap();
+    }
+    let child = fork(|| tx.push(b"late").map(|_| 0).unwrap_or(1));
+    let rx = ring.consumer().unwrap();
+    std::thread::sleep(Duration::from_millis(100)); // let the child sleep in push
+    assert_eq!(&*rx.pop().unwrap(), &[0]);
+    assert_eq!(reap(child), Ok(0));
+    assert_eq!(ring.len(), 64);
+}
+
+#[test]
 fn a_consumer_of_a_dead_producer_gets_closed_not_a_hang() {
     let _w = watchdog("dead producer", 60);
     let ring = Ring::builder().create().unwrap();

@@ -2,8 +2,10 @@
 //! process to this one, `ring` (8-byte records) and `Queue<u64>`, beside crossbeam
 //! `bounded(1024)` between two threads, alternating in each round so that all three see
 //! the same host; then `Queue<u64>` put+get in this one thread (the instruction cost,
-//! steadier than the cross-process figures). Prints nanoseconds per message for every
-//! round and the medians.
+//! steadier than the cross-process figures); then the ring and crossbeam again with a
+//! consumer that works about 150 ns per message, the slower side, so that the producer
+//! waits on a full ring (how a pipeline with real work runs). Prints nanoseconds per
+//! message for every round and the medians.
 //!
 //! `cargo run --release -p benches --bin spsc_ab -- [messages per run] [rounds]`
 //! (defaults: 2,000,000 and 5; both at least 1).
@@ -42,6 +44,7 @@ fn main() {
 
     let per = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
     let (mut cb, mut r, mut qq, mut one) = (vec![], vec![], vec![], vec![]);
+    let (mut cb_work, mut r_work) = (vec![], vec![]);
     for _ in 0..rounds {
         // One thread: the instruction cost, with no line moving between cores.
         let t = Instant::now();
@@ -61,6 +64,14 @@ fn main() {
             black_box(q.get().expect("get"));
         }
         qq.push(per(t));
+        cb_work.push(crossbeam_working_consumer(n).as_nanos() as f64 / n as f64);
+        let t = Instant::now();
+        ring_peer.command(n);
+        for _ in 0..n {
+            black_box(rx.pop().expect("pop")[0]);
+            consumer_work();
+        }
+        r_work.push(per(t));
     }
     let show = |v: &[f64]| {
         v.iter()
@@ -86,6 +97,44 @@ fn main() {
         show(&one),
         median(one.clone())
     );
+    println!(
+        "consumer working: crossbeam {} | ring {}",
+        show(&cb_work),
+        show(&r_work)
+    );
+    let (c, rr) = (median(cb_work), median(r_work));
+    println!(
+        "median with a working consumer: crossbeam {c:.1} ns, ring {rr:.1} ns ({:.2}x \
+         crossbeam's rate)",
+        c / rr
+    );
+}
+
+/// About 150 ns of arithmetic on this machine class: the consumer's work per message.
+fn consumer_work() {
+    let mut x = 1u64;
+    for i in 0..200 {
+        x = black_box(x.wrapping_mul(31).wrapping_add(i));
+    }
+    black_box(x);
+}
+
+/// crossbeam `bounded(1024)` between two threads, the receiver doing `consumer_work`.
+fn crossbeam_working_consumer(iters: u64) -> std::time::Duration {
+    let (tx, rx) = crossbeam_channel::bounded::<[u8; 8]>(1024);
+    let t = Instant::now();
+    let producer = std::thread::spawn(move || {
+        for _ in 0..iters {
+            tx.send([7u8; 8]).expect("send");
+        }
+    });
+    for _ in 0..iters {
+        black_box(rx.recv().expect("recv")[0]);
+        consumer_work();
+    }
+    let took = t.elapsed();
+    producer.join().expect("crossbeam producer");
+    took
 }
 
 /// The argument parsed as a whole number of at least 1, `default` when absent; exits with

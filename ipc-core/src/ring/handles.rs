@@ -170,7 +170,14 @@ impl Producer {
     #[inline]
     pub fn reserve_now(&self, len: usize) -> Result<Option<WriteSlot<'_>>, PushError> {
         self.check_len(len)?;
-        let claim = self.ring.raw().try_claim(self.ring.me()?, len)?;
+        let raw = self.ring.raw();
+        let me = self.ring.me()?;
+        let mut claim = raw.try_claim(me, len)?;
+        if claim.is_none() {
+            // Records taken since the free cursor last moved are room too.
+            raw.advance_free()?;
+            claim = raw.try_claim(me, len)?;
+        }
         Ok(claim.map(|claim| WriteSlot {
             producer: self,
             claim: Some(claim),
@@ -189,7 +196,9 @@ impl Producer {
                     claim: Some(claim),
                 });
             }
-            raw.advance_free()?; // a releaser may have died before moving the free cursor
+            // Records taken since the free cursor last moved are room too (and a releaser
+            // may have died before moving it).
+            raw.advance_free()?;
         }
         if !self.ring.peers_present(Role::Consumer) {
             return Err(PushError::Closed);
@@ -265,8 +274,14 @@ impl Producer {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<Option<WriteSlot<'_>>, PushError> {
-        if let Some(slot) = self.reserve_now(len)? {
-            return Ok(Some(slot));
+        // The first look skips `reserve_now`'s second one: waiting below is the answer to
+        // a full ring here, and it does not pull the consumers' lines on every put.
+        self.check_len(len)?;
+        if let Some(claim) = self.ring.raw().try_claim(self.ring.me()?, len)? {
+            return Ok(Some(WriteSlot {
+                producer: self,
+                claim: Some(claim),
+            }));
         }
         self.reserve_wait(len, deadline, true)
     }
@@ -307,22 +322,33 @@ impl Producer {
             if backoff.snooze() {
                 continue;
             }
-            raw.advance_free()?; // a releaser may have died before moving the free cursor
-            let held = raw.oldest_held();
-            if let Some((seq, w)) = held {
-                if stuck == Some((seq, w)) && !ring.owner_alive(owner_of(w)) {
-                    raw.abandon_read(seq, w)?;
-                    continue;
-                }
-            }
             let ev = raw.not_full();
             let token = ev.prepare();
-            if let Some(claim) = raw.try_claim(me, len)? {
+            // Consumers move the free cursor only every few records unless a producer
+            // waits: registered now, we either get moved for, or see every record released
+            // before they looked (`RawRing::release`). A releaser may also have died
+            // before moving it.
+            let found = match raw.advance_free().and_then(|()| raw.try_claim(me, len)) {
+                Ok(found) => found,
+                Err(e) => {
+                    ev.cancel(token);
+                    return Err(e.into());
+                }
+            };
+            if let Some(claim) = found {
                 ev.cancel(token);
                 return Ok(Some(WriteSlot {
                     producer: self,
                     claim: Some(claim),
                 }));
+            }
+            let held = raw.oldest_held();
+            if let Some((seq, w)) = held {
+                if stuck == Some((seq, w)) && !ring.owner_alive(owner_of(w)) {
+                    ev.cancel(token);
+                    raw.abandon_read(seq, w)?;
+                    continue;
+                }
             }
             let woke = ev.nap(token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);
@@ -456,12 +482,19 @@ impl Consumer {
             }
             let ev = raw.not_empty();
             let token = ev.prepare();
-            if let Taken::Record(claim) = raw.try_take(me)? {
-                ev.cancel(token);
-                return Ok(ReadGuard {
-                    consumer: self,
-                    claim,
-                });
+            match raw.try_take(me) {
+                Ok(Taken::Record(claim)) => {
+                    ev.cancel(token);
+                    return Ok(ReadGuard {
+                        consumer: self,
+                        claim,
+                    });
+                }
+                Err(e) => {
+                    ev.cancel(token); // else the waiter count stays up for good
+                    return Err(e.into());
+                }
+                Ok(_) => {}
             }
             let woke = ev.nap(token, deadline);
             let closes = raw.closes().load(Ordering::Acquire);
@@ -680,5 +713,26 @@ mod tests {
         ring.raw().set_len_for_test(0, 1000); // inline record claiming 1000 bytes
         assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
         assert_eq!(&*rx.pop().unwrap(), b"good");
+    }
+
+    /// Consumers move the free cursor every few records, but a record taken is room at
+    /// once for `is_full`, `try_push` and `reserve_now`.
+    #[test]
+    fn a_taken_record_is_room_at_once_though_the_free_cursor_lags() {
+        let ring = Ring::builder().maxsize(64).create().unwrap();
+        assert!(ring.raw().layout().free_batch > 1, "the case under test");
+        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        for i in 0..64u8 {
+            tx.try_push(&[i]).unwrap();
+        }
+        assert!(ring.is_full());
+        assert_eq!(tx.try_push(b"x"), Err(PushError::Full));
+        assert_eq!(&*rx.pop().unwrap(), &[0]);
+        assert!(!ring.is_full());
+        tx.try_push(b"x").unwrap();
+        assert!(ring.is_full());
+        assert_eq!(&*rx.pop().unwrap(), &[1]);
+        tx.reserve_now(1).unwrap().expect("a place").commit();
+        assert_eq!(ring.len(), 64);
     }
 }

@@ -290,7 +290,9 @@ impl Ring {
 
     /// True when the ring holds `maxsize` records (or their space is not yet released).
     pub fn is_full(&self) -> bool {
-        self.shared.raw.is_full()
+        let raw = &self.shared.raw;
+        // Consumers move the free cursor every few records: count what they took since.
+        raw.is_full() && (raw.advance_free().is_err() || raw.is_full())
     }
 
     /// Payload capacity in bytes: also the largest record.

@@ -58,6 +58,12 @@ fn lo(w: u64) -> u32 {
 /// this bound turns that into an error or a "try again later" instead of a hang.
 const MAX_RETRIES: u32 = 1 << 12;
 
+/// Consumers move the free cursor every `maxsize / FREE_BATCH_DIV` released records, at
+/// most every `FREE_BATCH_MAX` and at least every one (see `release`): a producer blocked on
+/// a full ring then finds room in batches.
+const FREE_BATCH_DIV: usize = 4;
+const FREE_BATCH_MAX: usize = 32;
+
 #[inline]
 pub(crate) fn units_for(len: usize) -> usize {
     len.div_ceil(UNIT)
@@ -149,6 +155,8 @@ pub(crate) struct Layout {
     pub(crate) n_desc: u32,
     pub(crate) maxsize: u32,
     pub(crate) slots: u32,
+    /// Records a consumer releases before it moves the free cursor (see `release`).
+    pub(crate) free_batch: u32,
     slots_off: usize,
     desc_off: usize,
     data_off: usize,
@@ -188,6 +196,7 @@ impl Layout {
             n_desc: n_desc as u32,
             maxsize: maxsize as u32,
             slots: slots as u32,
+            free_batch: (maxsize / FREE_BATCH_DIV).clamp(1, FREE_BATCH_MAX) as u32,
             slots_off,
             desc_off,
             data_off,
@@ -427,7 +436,8 @@ impl RawRing {
         (n.max(0) as usize).min(self.lay.maxsize as usize)
     }
 
-    /// True when no record has room in items right now.
+    /// True when no record has room in items right now, as far as the free cursor
+    /// knows: records released since it last moved still count (see `release`).
     pub(crate) fn is_full(&self) -> bool {
         let c = self.ctl();
         let fs = seq_of(c.free.0.load(Ordering::Acquire));

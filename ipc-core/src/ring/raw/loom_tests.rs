@@ -42,7 +42,9 @@ impl Drop for Region {
     }
 }
 
-/// Pushes `bytes`, yielding to the others while the ring is full.
+/// Pushes `bytes`, yielding to the others while the ring is full; as `reserve_wait`
+/// does before it sleeps, it moves the free cursor itself over records consumers released
+/// without moving it.
 fn push(r: &RawRing, me: u32, bytes: &[u8]) {
     loop {
         if let Some(c) = r.try_claim(me, bytes.len()).unwrap() {
@@ -57,6 +59,7 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) {
             r.publish(&c, bytes.len());
             return;
         }
+        r.advance_free().unwrap();
         thread::yield_now();
     }
 }
@@ -127,5 +130,28 @@ fn loom_wrap_and_full_ring_keep_fifo() {
             assert_eq!(pop(&region.ring, 2), vec![i; 48]);
         }
         producer.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_batched_free_still_frees_every_record() {
+    model(1, || {
+        // maxsize 8: consumers move the free cursor every 2 records. The producer fills
+        // the ring, then needs a place freed by a batch or by its own `advance_free`.
+        let region = Arc::new(Region::new(1024, 8));
+        assert_eq!(region.ring.layout().free_batch, 2);
+        let producer = {
+            let region = Arc::clone(&region);
+            thread::spawn(move || {
+                for i in 0..10u8 {
+                    push(&region.ring, 1, &[i; 8]);
+                }
+            })
+        };
+        for i in 0..10u8 {
+            assert_eq!(pop(&region.ring, 2), vec![i; 8]);
+        }
+        producer.join().unwrap();
+        assert_eq!(region.ring.len(), 0);
     });
 }

@@ -118,13 +118,28 @@ impl RawRing {
     }
 
     /// Ends a read: the record's space may be reused.
+    ///
+    /// The free cursor moves only every `free_batch` records, or once a quarter of the
+    /// capacity was released, or when a producer sleeps for room: a producer blocked on a
+    /// full ring reads `free` while it spins, and moving it on every record made the
+    /// consumer, the slow side then, win that line back each time.
     pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
-        // SYNC: orders our payload reads before the space is reused (pairs with the Acquire
-        // of the claim in `advance_free`).
-        self.desc(seq)
-            .claim
-            .store(word(seq, DONE, 0), Ordering::Release);
-        self.advance_free()
+        let d = self.desc(seq);
+        // SYNC: Release orders our payload reads before the space is reused (pairs with
+        // the Acquire of the claim in `advance_free`). SeqCst for the wake handshake with
+        // a producer going to sleep: either we see it waiting below, or the
+        // `advance_free` it makes after registering sees this `DONE`.
+        d.claim.swap(word(seq, DONE, 0), Ordering::SeqCst);
+        let c = self.ctl();
+        let f = c.free.0.load(Ordering::Acquire);
+        let ext = d.extent.load(Ordering::Relaxed);
+        let due = seq.wrapping_sub(seq_of(f)) >= self.lay.free_batch - 1
+            || lo(ext).wrapping_sub(lo(f)) >= self.lay.cap_units / 4
+            || seq_of(ext) != seq;
+        if due || self.not_full().has_waiters() {
+            self.advance_free()?;
+        }
+        Ok(())
     }
 
     /// Moves the free cursor over every released record after it, waking producers.

@@ -60,7 +60,9 @@ impl RawRing {
         Ok(())
     }
 
-    /// The claim word at the free cursor (the oldest unreleased record), if in use.
+    /// The claim word at the free cursor (the oldest unreleased record), if in use. Call
+    /// `advance_free` first: consumers leave released records behind the cursor for a
+    /// few records at a time.
     pub(crate) fn oldest_held(&self) -> Option<(u32, u64)> {
         let fs = seq_of(self.ctl().free.0.load(Ordering::Acquire));
         let cur = self.desc(fs).claim.load(Ordering::Acquire);

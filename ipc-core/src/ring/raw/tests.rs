@@ -42,8 +42,15 @@ impl Drop for Heap {
     }
 }
 
+/// Pushes `bytes` if there is room, counting records consumers released without moving
+/// the free cursor (as `Producer::try_push` does).
 fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
-    match r.try_claim(me, bytes.len()).unwrap() {
+    let mut claim = r.try_claim(me, bytes.len()).unwrap();
+    if claim.is_none() {
+        r.advance_free().unwrap();
+        claim = r.try_claim(me, bytes.len()).unwrap();
+    }
+    match claim {
         Some(c) => {
             // SAFETY: the claim owns `len` bytes at `off`.
             unsafe {
@@ -150,6 +157,7 @@ fn cancelled_and_abandoned_records_are_skipped() {
     let Taken::Record(rc) = r.try_take(6).unwrap() else {
         panic!()
     };
+    r.advance_free().unwrap(); // as a producer does before it looks (the cursor lags)
     let (seq, word) = r.oldest_held().unwrap();
     assert_eq!((seq, owner_of(word)), (rc.seq, 6));
     r.abandon_read(seq, word).unwrap();
