@@ -12,17 +12,22 @@ impl RawRing {
         debug_assert!(units <= self.lay.cap_units as usize);
         let c = self.ctl();
         let mask = self.lay.cap_units - 1;
-        let mut fresh = false;
+        let (mut fresh, mut seen) = (false, 0);
         for _ in 0..MAX_RETRIES {
             let free = if fresh {
                 // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is
-                // free. The Release store hands that on to readers of `free_seen`.
+                // free. The Release store hands that on to readers of `free_seen`; it is
+                // skipped when nothing moved, so producers spinning on a full ring do not
+                // pass that line between them.
                 let f = c.free.0.load(Ordering::SeqCst);
-                c.free_seen.0.store(f, Ordering::Release);
+                if f != seen {
+                    c.free_seen.0.store(f, Ordering::Release);
+                }
                 f
             } else {
                 // SYNC: pairs with the Release store above (in whichever producer made it).
-                c.free_seen.0.load(Ordering::Acquire)
+                seen = c.free_seen.0.load(Ordering::Acquire);
+                seen
             };
             let tail = c.tail.0.load(Ordering::Acquire);
             let (s, pos) = (seq_of(tail), lo(tail));
