@@ -523,6 +523,7 @@ pub struct WriteSlot<'a> {
 
 impl WriteSlot<'_> {
     /// Publishes the whole slot.
+    #[inline]
     pub fn commit(self) {
         let len = self.len();
         self.commit_len(len);
@@ -530,6 +531,7 @@ impl WriteSlot<'_> {
 
     /// Publishes only the first `len` bytes (at most the reserved length): reserve an upper
     /// bound, serialise in place, commit what was written.
+    #[inline]
     pub fn commit_len(mut self, len: usize) {
         if let Some(claim) = self.claim.take() {
             self.producer.ring.raw().publish(&claim, len.min(claim.len));
@@ -606,6 +608,7 @@ impl Deref for ReadGuard<'_> {
 }
 
 impl Drop for ReadGuard<'_> {
+    #[inline]
     fn drop(&mut self) {
         // A corrupted free cursor surfaces on the next push or pop; drop cannot report it.
         let _ = self.consumer.ring.raw().release(self.claim.seq);

@@ -6,6 +6,7 @@ use super::*;
 
 impl RawRing {
     /// Takes the record at the head for participant `me`, if one is ready.
+    #[inline]
     pub(crate) fn try_take(&self, me: u32) -> Result<Taken, Corrupted> {
         let c = self.ctl();
         for _ in 0..MAX_RETRIES {
@@ -123,6 +124,7 @@ impl RawRing {
     /// capacity was released, or when a producer sleeps for room: a producer blocked on a
     /// full ring reads `free` while it spins, and moving it on every record made the
     /// consumer, the slow side then, win that line back each time.
+    #[inline]
     pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
         let d = self.desc(seq);
         // SYNC: Release orders our payload reads before the space is reused (pairs with
@@ -142,60 +144,70 @@ impl RawRing {
         Ok(())
     }
 
-    /// Moves the free cursor over every released record after it, waking producers.
+    /// Moves the free cursor over every released record after it, waking producers: one
+    /// CAS over the whole run of released records (consumers call this every few records,
+    /// see `release`).
     pub(crate) fn advance_free(&self) -> Result<(), Corrupted> {
         let c = self.ctl();
         let mut freed = false;
         for _ in 0..MAX_RETRIES {
             let f = c.free.0.load(Ordering::SeqCst);
-            let fs = seq_of(f);
             let h = c.head.0.load(Ordering::Acquire);
-            if fs == h || (h.wrapping_sub(fs) as i32) < 0 {
-                break;
-            }
-            let d = self.desc(fs);
-            let cur = d.claim.load(Ordering::Acquire);
-            if seq_of(cur) != fs || !matches!(state_of(cur), DONE | PADDING) {
-                break;
-            }
-            let ext = d.extent.load(Ordering::Acquire);
-            if seq_of(ext) != fs {
-                break; // a recovery is still writing the extent
-            }
-            let end = lo(ext);
-            if end.wrapping_sub(lo(f)) > self.lay.cap_units {
-                return Err(corrupted("record extent is out of range"));
-            }
-            // The free cursor never passes the tail: help the tail first. Only a record a
-            // recovery padded can still have the tail on it (its producer died before
-            // moving the tail); a DONE record's producer moved the tail before publishing,
-            // so consumers need not pull the producers' tail line for every record.
-            if state_of(cur) == PADDING {
-                let t = c.tail.0.load(Ordering::Acquire);
-                if seq_of(t) == fs {
-                    let _ = c.tail.0.compare_exchange(
-                        t,
-                        pack(fs.wrapping_add(1), end),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
+            let (mut s, mut end) = (seq_of(f), lo(f));
+            // At most `n_desc` records lie between the free cursor and the head; the bound
+            // also stops a corrupted head from keeping us here.
+            for _ in 0..self.lay.n_desc {
+                if s == h || (h.wrapping_sub(s) as i32) < 0 {
+                    break;
                 }
+                let d = self.desc(s);
+                let cur = d.claim.load(Ordering::Acquire);
+                if seq_of(cur) != s || !matches!(state_of(cur), DONE | PADDING) {
+                    break;
+                }
+                let ext = d.extent.load(Ordering::Acquire);
+                if seq_of(ext) != s {
+                    break; // a recovery is still writing the extent
+                }
+                let e = lo(ext);
+                if e.wrapping_sub(end) > self.lay.cap_units
+                    || e.wrapping_sub(lo(f)) > self.lay.cap_units
+                {
+                    return Err(corrupted("record extent is out of range"));
+                }
+                // The free cursor never passes the tail: help the tail first. Only a record
+                // a recovery padded can still have the tail on it (its producer died before
+                // moving the tail); a DONE record's producer moved the tail before
+                // publishing, so consumers need not pull the producers' tail line for every
+                // record.
+                if state_of(cur) == PADDING {
+                    let t = c.tail.0.load(Ordering::Acquire);
+                    if seq_of(t) == s {
+                        let _ = c.tail.0.compare_exchange(
+                            t,
+                            pack(s.wrapping_add(1), e),
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        );
+                    }
+                }
+                s = s.wrapping_add(1);
+                end = e;
+            }
+            if s == seq_of(f) {
+                break; // nothing released after the cursor
             }
             // SYNC: releases the space to producers (pairs with the SeqCst load in
             // `try_claim`); SeqCst for the wake handshake with sleeping producers.
+            // The descriptors keep `DONE`: the producer of `s + n_desc` claims one from
+            // that state directly, which saves the consumers a CAS per record.
             if c.free
                 .0
-                .compare_exchange(
-                    f,
-                    pack(fs.wrapping_add(1), end),
-                    Ordering::SeqCst,
-                    Ordering::Relaxed,
-                )
+                .compare_exchange(f, pack(s, end), Ordering::SeqCst, Ordering::Relaxed)
                 .is_ok()
             {
-                // The descriptor keeps `DONE(fs)`: the producer of `fs + n_desc` claims it
-                // from that state directly, which saves the consumers a CAS per record.
                 freed = true;
+                break;
             }
         }
         if freed {

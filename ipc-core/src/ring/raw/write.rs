@@ -7,6 +7,7 @@ use super::*;
 impl RawRing {
     /// Claims space for a record of `len` bytes for participant `me`.
     /// `Ok(None)`: no room right now (in items or bytes).
+    #[inline]
     pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
         let units = claim_units(len);
         debug_assert!(units <= self.lay.cap_units as usize);
@@ -188,6 +189,7 @@ impl RawRing {
     }
 
     /// Makes a claimed record visible to consumers with `len` (<= claimed) bytes.
+    #[inline]
     pub(crate) fn publish(&self, claim: &WriteClaim, len: usize) {
         debug_assert!(len <= claim.len);
         let d = self.desc(claim.seq);
