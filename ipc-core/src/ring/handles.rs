@@ -174,7 +174,8 @@ impl Producer {
         let me = self.ring.me()?;
         let mut claim = raw.try_claim(me, len)?;
         if claim.is_none() {
-            // Records taken since the free cursor last moved are room too.
+            // Records taken since the free cursor last moved are room too (and a releaser
+            // may have died before moving it).
             raw.advance_free()?;
             claim = raw.try_claim(me, len)?;
         }
@@ -187,18 +188,8 @@ impl Producer {
     /// Claims room for a record of `len` bytes to fill in place; see [`WriteSlot`].
     pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PushError> {
         self.check_len(len)?;
-        let raw = self.ring.raw();
-        let me = self.ring.me()?;
-        for _ in 0..2 {
-            if let Some(claim) = raw.try_claim(me, len)? {
-                return Ok(WriteSlot {
-                    producer: self,
-                    claim: Some(claim),
-                });
-            }
-            // Records taken since the free cursor last moved are room too (and a releaser
-            // may have died before moving it).
-            raw.advance_free()?;
+        if let Some(slot) = self.reserve_now(len)? {
+            return Ok(slot);
         }
         if !self.ring.peers_present(Role::Consumer) {
             return Err(PushError::Closed);
@@ -315,6 +306,18 @@ impl Producer {
                 return Err(PushError::Closed);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                // A last look that counts records taken since the free cursor moved: a
+                // timeout shorter than the spin phase would otherwise never see them.
+                raw.advance_free()?;
+                if let Some(claim) = raw.try_claim(me, len)? {
+                    return Ok(Some(WriteSlot {
+                        producer: self,
+                        claim: Some(claim),
+                    }));
+                }
+                if bytes_short_ok && !raw.is_full() {
+                    return Ok(None);
+                }
                 return Err(PushError::Timeout);
             }
             // While spinning, only retry the claim: the checks below read the consumers'
@@ -341,6 +344,10 @@ impl Producer {
                     producer: self,
                     claim: Some(claim),
                 }));
+            }
+            if bytes_short_ok && !raw.is_full() {
+                ev.cancel(token);
+                return Ok(None); // the advance made a place, only not `len` bytes
             }
             let held = raw.oldest_held();
             if let Some((seq, w)) = held {
@@ -738,7 +745,7 @@ mod tests {
     }
 
     /// Consumers move the free cursor every few records, but a record taken is room at
-    /// once for `is_full`, `try_push` and `reserve_now`.
+    /// once for `is_full`, `try_push`, `reserve_now` and a zero `push_timeout`.
     #[test]
     fn a_taken_record_is_room_at_once_though_the_free_cursor_lags() {
         let ring = Ring::builder().maxsize(64).create().unwrap();
@@ -755,6 +762,33 @@ mod tests {
         assert!(ring.is_full());
         assert_eq!(&*rx.pop().unwrap(), &[1]);
         tx.reserve_now(1).unwrap().expect("a place").commit();
+        assert_eq!(&*rx.pop().unwrap(), &[2]);
+        // A timeout shorter than the spin phase still counts the taken record.
+        tx.push_timeout(b"y", Duration::ZERO).unwrap();
         assert_eq!(ring.len(), 64);
+    }
+
+    /// A consumer that sees a producer waiting for room moves the free cursor at once,
+    /// batch or not (else the producer sleeps until its nap ends).
+    #[test]
+    fn a_release_moves_the_free_cursor_when_a_producer_waits() {
+        let ring = Ring::builder().maxsize(64).create().unwrap();
+        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        for i in 0..64u8 {
+            tx.try_push(&[i]).unwrap();
+        }
+        let raw = ring.raw();
+        drop(rx.pop().unwrap()); // no waiter: the cursor stays (a batch is 16 records)
+        assert!(
+            raw.is_full(),
+            "the cursor moved without a batch or a waiter"
+        );
+        let token = raw.not_full().prepare(); // a producer about to sleep
+        drop(rx.pop().unwrap());
+        assert!(
+            !raw.is_full(),
+            "the release did not move the cursor for the waiter"
+        );
+        raw.not_full().cancel(token);
     }
 }

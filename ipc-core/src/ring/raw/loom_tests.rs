@@ -155,3 +155,39 @@ fn loom_batched_free_still_frees_every_record() {
         assert_eq!(region.ring.len(), 0);
     });
 }
+
+#[test]
+fn loom_consumers_batches_alone_let_a_blocked_producer_through() {
+    model(1, || {
+        // As above, but the producer only retries its claim, never moving the free
+        // cursor itself: the consumer's batched releases must make the room.
+        let region = Arc::new(Region::new(1024, 8));
+        let producer = {
+            let region = Arc::clone(&region);
+            thread::spawn(move || {
+                for i in 0..10u8 {
+                    let r = &region.ring;
+                    let c = loop {
+                        if let Some(c) = r.try_claim(1, 8).unwrap() {
+                            break c;
+                        }
+                        thread::yield_now();
+                    };
+                    // SAFETY: the claim owns its 8 bytes.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(
+                            [i; 8].as_ptr(),
+                            r.payload_ptr(c.seq, c.inline, c.off),
+                            8,
+                        )
+                    };
+                    r.publish(&c, 8);
+                }
+            })
+        };
+        for i in 0..10u8 {
+            assert_eq!(pop(&region.ring, 2), vec![i; 8]);
+        }
+        producer.join().unwrap();
+    });
+}

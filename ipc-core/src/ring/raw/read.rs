@@ -36,10 +36,13 @@ impl RawRing {
                     {
                         continue;
                     }
+                    // SYNC: SeqCst (free on x86, a locked op either way) so that a producer
+                    // that registered as a waiter and then reads the head in `advance_free`
+                    // (SeqCst) sees every take before our release's `DONE`.
                     let _ = c.head.0.compare_exchange(
                         h,
                         h.wrapping_add(1),
-                        Ordering::AcqRel,
+                        Ordering::SeqCst,
                         Ordering::Relaxed,
                     );
                     return match self.payload_range(h) {
@@ -152,7 +155,9 @@ impl RawRing {
         let mut freed = false;
         for _ in 0..MAX_RETRIES {
             let f = c.free.0.load(Ordering::SeqCst);
-            let h = c.head.0.load(Ordering::Acquire);
+            // SYNC: SeqCst, for the wake handshake in `release` (see the head CAS in
+            // `try_take`).
+            let h = c.head.0.load(Ordering::SeqCst);
             let (mut s, mut end) = (seq_of(f), lo(f));
             // At most `n_desc` records lie between the free cursor and the head; the bound
             // also stops a corrupted head from keeping us here.
@@ -201,12 +206,31 @@ impl RawRing {
             // `try_claim`); SeqCst for the wake handshake with sleeping producers.
             // The descriptors keep `DONE`: the producer of `s + n_desc` claims one from
             // that state directly, which saves the consumers a CAS per record.
-            if c.free
-                .0
-                .compare_exchange(f, pack(s, end), Ordering::SeqCst, Ordering::Relaxed)
-                .is_ok()
-            {
-                freed = true;
+            let mut expect = f;
+            loop {
+                match c.free.0.compare_exchange(
+                    expect,
+                    pack(s, end),
+                    Ordering::SeqCst,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => {
+                        freed = true;
+                        break;
+                    }
+                    // Another advance moved the cursor part of the way: the rest of our
+                    // run is still released and behind no one, so go on from there
+                    // instead of scanning it again.
+                    Err(cur)
+                        if seq_of(cur).wrapping_sub(seq_of(expect)) as i32 > 0
+                            && (s.wrapping_sub(seq_of(cur)) as i32) > 0 =>
+                    {
+                        expect = cur;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if freed {
                 break;
             }
         }
