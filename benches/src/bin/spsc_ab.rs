@@ -12,8 +12,9 @@
 //!
 //! To compare two builds: build before the change and copy `target/release/spsc_ab` aside
 //! (say to `/tmp/spsc_ab.before`), because the next `cargo build` or `cargo run` overwrites
-//! it; build after the change, then run the two binaries in turn a few times. Compare
-//! their ratios to crossbeam, not the raw figures.
+//! it; build after the change, then run the two binaries in turn a few times, or let
+//! `python3 benches/scripts/ab.py 20 /tmp/spsc_ab.before target/release/spsc_ab` do it and
+//! summarize. Compare their ratios to crossbeam, not the raw figures.
 
 use std::hint::black_box;
 use std::time::Instant;
