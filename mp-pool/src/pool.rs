@@ -8,9 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mp_process::StartMethod;
 use mp_queue::{ByteQueue, Message, Queue};
@@ -129,6 +130,9 @@ impl Builder {
 pub struct Pool {
     shared: Arc<Shared>,
     supervisor: Option<JoinHandle<()>>,
+    /// Disconnects when the supervisor thread ends (its sender is dropped, even by a
+    /// panic): what `join_timeout` waits on.
+    supervisor_done: Receiver<()>,
 }
 
 impl fmt::Debug for Pool {
@@ -190,13 +194,18 @@ impl Pool {
             shared.state.lock().workers.push(w);
         }
         let s = Arc::clone(&shared);
+        let (done_tx, supervisor_done) = mpsc::channel::<()>();
         let supervisor = std::thread::Builder::new()
             .name("mp-pool supervisor".into())
-            .spawn(move || s.supervise())
+            .spawn(move || {
+                let _done = done_tx; // dropped when this thread ends, however it ends
+                s.supervise()
+            })
             .map_err(|e| PoolError::Start(format!("cannot start the supervisor thread: {e}")))?;
         Ok(Pool {
             shared,
             supervisor: Some(supervisor),
+            supervisor_done,
         })
     }
 
@@ -658,33 +667,39 @@ impl Pool {
     /// ```
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, PoolError> {
         let deadline = ipc_core::deadline_after(timeout);
-        let passed = || deadline.is_some_and(|d| std::time::Instant::now() >= d);
+        let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         self.request_join()?;
-        if let Some(t) = &self.supervisor {
-            while !t.is_finished() {
-                if passed() {
-                    return Ok(false);
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-        if let Some(t) = self.supervisor.take() {
-            let _ = t.join();
-        }
-        loop {
-            let all_exited = {
-                let mut st = self.shared.state.lock();
-                st.workers.retain(|w| w.process.exitcode().is_none());
-                st.workers.is_empty()
+        if self.supervisor.is_some() {
+            // Sleeps until the supervisor thread ends (the channel disconnects) or time is up.
+            let ended = match left() {
+                None => self.supervisor_done.recv().is_err(),
+                Some(t) => matches!(
+                    self.supervisor_done.recv_timeout(t),
+                    Err(RecvTimeoutError::Disconnected)
+                ),
             };
-            if all_exited {
-                return Ok(true);
-            }
-            if passed() {
+            if !ended {
                 return Ok(false);
             }
-            std::thread::sleep(Duration::from_millis(1));
+            if let Some(t) = self.supervisor.take() {
+                let _ = t.join();
+            }
         }
+        // The supervisor is gone: the workers are ours to wait for, outside the lock.
+        let workers: Vec<Worker> = self.shared.state.lock().workers.drain(..).collect();
+        let mut running = Vec::new();
+        for w in workers {
+            let exited = match left() {
+                None => w.process.join().is_some(),
+                Some(t) => w.process.join_timeout(t).is_some(),
+            };
+            if !exited {
+                running.push(w);
+            }
+        }
+        let done = running.is_empty();
+        self.shared.state.lock().workers.extend(running);
+        Ok(done)
     }
 }
 

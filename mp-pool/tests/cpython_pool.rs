@@ -158,6 +158,25 @@ fn close_then_submit_is_an_error_and_join_waits() {
 }
 
 #[test]
+fn join_timeout_waits_at_least_its_timeout_then_reports_the_exit() {
+    let _w = watchdog("join_timeout", 60);
+    let mut pool = Pool::new(2).unwrap();
+    assert!(matches!(
+        pool.join_timeout(Duration::ZERO),
+        Err(PoolError::StillRunning)
+    ));
+    let r = pool.map_async(slow_sqr, vec![300u64; 2], Some(1)).unwrap();
+    pool.close();
+    let t = Instant::now();
+    assert!(!pool.join_timeout(Duration::from_millis(50)).unwrap());
+    assert!(t.elapsed() >= Duration::from_millis(50), "returned early");
+    assert!(pool.join_timeout(Duration::from_secs(30)).unwrap());
+    assert!(r.ready());
+    assert!(pool.worker_pids().is_empty(), "joined workers are gone");
+    assert!(pool.join_timeout(Duration::ZERO).unwrap(), "joining again");
+}
+
+#[test]
 fn maxtasksperchild_recycles_workers() {
     let _w = watchdog("maxtasks", 60);
     let pool = Pool::builder()
