@@ -104,6 +104,7 @@ impl Endpoint {
         r.map_err(|e| PutError::from_push(e, ()))
     }
 
+    #[inline]
     pub(crate) fn pop(&self, wait: Wait) -> Result<ReadGuard<'_>, GetError> {
         let Some(rx) = &self.rx else {
             return Err(GetError::Failed(Error::handle(
@@ -117,6 +118,7 @@ impl Endpoint {
         r.map_err(GetError::from_pop)
     }
 
+    #[inline]
     pub(crate) fn get<T: Message>(&self, wait: Wait) -> Result<T, GetError> {
         let record = self.pop(wait)?;
         message::decode::<T>(&record).map_err(|e| GetError::Invalid(Error::rkyv(e)))
