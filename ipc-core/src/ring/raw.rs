@@ -451,6 +451,24 @@ mod read;
 mod recover;
 mod write;
 
+#[cfg(test)]
+impl RawRing {
+    /// For the protocol tests (plain and loom): copies `bytes` into a claimed record of
+    /// exactly that length and publishes it.
+    fn write_and_publish(&self, c: &WriteClaim, bytes: &[u8]) {
+        assert_eq!(c.len, bytes.len());
+        // SAFETY: the claim owns its `len` bytes at `off` (or in its descriptor).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.payload_ptr(c.seq, c.inline, c.off),
+                bytes.len(),
+            )
+        };
+        self.publish(c, bytes.len());
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests;
 

@@ -42,23 +42,17 @@ impl Drop for Region {
     }
 }
 
+/// Claims, writes and publishes `bytes` if there is room now.
+fn try_push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
+    let claim = r.try_claim(me, bytes.len()).unwrap();
+    claim.map(|c| r.write_and_publish(&c, bytes)).is_some()
+}
+
 /// Pushes `bytes`, yielding to the others while the ring is full; as `reserve_wait`
 /// does before it sleeps, it moves the free cursor itself over records consumers released
 /// without moving it.
 fn push(r: &RawRing, me: u32, bytes: &[u8]) {
-    loop {
-        if let Some(c) = r.try_claim(me, bytes.len()).unwrap() {
-            // SAFETY: the claim owns `len` bytes at `off`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    bytes.as_ptr(),
-                    r.payload_ptr(c.seq, c.inline, c.off),
-                    bytes.len(),
-                )
-            };
-            r.publish(&c, bytes.len());
-            return;
-        }
+    while !try_push(r, me, bytes) {
         r.advance_free().unwrap();
         thread::yield_now();
     }
@@ -133,11 +127,11 @@ fn loom_wrap_and_full_ring_keep_fifo() {
     });
 }
 
-#[test]
-fn loom_batched_free_still_frees_every_record() {
-    model(1, || {
-        // maxsize 8: consumers move the free cursor every 2 records. The producer fills
-        // the ring, then needs a place freed by a batch or by its own `advance_free`.
+/// One producer pushes ten 8-byte records through a ring of maxsize 8, where consumers
+/// move the free cursor every 2 records; the consumer takes them all in order. `push`
+/// decides whether the producer may move the cursor itself while it waits.
+fn batched_free_model(push: fn(&RawRing, u32, &[u8])) {
+    model(1, move || {
         let region = Arc::new(Region::new(1024, 8));
         assert_eq!(region.ring.layout().free_batch, 2);
         let producer = {
@@ -157,37 +151,19 @@ fn loom_batched_free_still_frees_every_record() {
 }
 
 #[test]
+fn loom_batched_free_still_frees_every_record() {
+    // The producer fills the ring, then needs a place freed by a batch or by its own
+    // `advance_free`.
+    batched_free_model(push);
+}
+
+#[test]
 fn loom_consumers_batches_alone_let_a_blocked_producer_through() {
-    model(1, || {
-        // As above, but the producer only retries its claim, never moving the free
-        // cursor itself: the consumer's batched releases must make the room.
-        let region = Arc::new(Region::new(1024, 8));
-        let producer = {
-            let region = Arc::clone(&region);
-            thread::spawn(move || {
-                for i in 0..10u8 {
-                    let r = &region.ring;
-                    let c = loop {
-                        if let Some(c) = r.try_claim(1, 8).unwrap() {
-                            break c;
-                        }
-                        thread::yield_now();
-                    };
-                    // SAFETY: the claim owns its 8 bytes.
-                    unsafe {
-                        std::ptr::copy_nonoverlapping(
-                            [i; 8].as_ptr(),
-                            r.payload_ptr(c.seq, c.inline, c.off),
-                            8,
-                        )
-                    };
-                    r.publish(&c, 8);
-                }
-            })
-        };
-        for i in 0..10u8 {
-            assert_eq!(pop(&region.ring, 2), vec![i; 8]);
+    // The producer only retries its claim, never moving the free cursor itself: the
+    // consumer's batched releases must make the room.
+    batched_free_model(|r, me, bytes| {
+        while !try_push(r, me, bytes) {
+            thread::yield_now();
         }
-        producer.join().unwrap();
     });
 }

@@ -50,21 +50,7 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
         r.advance_free().unwrap();
         claim = r.try_claim(me, bytes.len()).unwrap();
     }
-    match claim {
-        Some(c) => {
-            // SAFETY: the claim owns `len` bytes at `off`.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    bytes.as_ptr(),
-                    r.payload_ptr(c.seq, c.inline, c.off),
-                    bytes.len(),
-                )
-            };
-            r.publish(&c, bytes.len());
-            true
-        }
-        None => false,
-    }
+    claim.map(|c| r.write_and_publish(&c, bytes)).is_some()
 }
 
 fn pop(r: &RawRing, me: u32) -> Option<Vec<u8>> {
