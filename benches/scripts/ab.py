@@ -9,7 +9,9 @@ it), then:
 
 Each of the 20 rounds runs every binary once, in turn, with 1,000,000 messages. Each run
 measures crossbeam in the same round, so the script reports rates against crossbeam's as
-quartiles of the per-round ratios, and the medians of the nanosecond figures.
+quartiles of the per-round ratios (the values at ranks n/4, n/2 and 3n/4 of the sorted
+rounds, so the middle one is the upper median when n is even), and the medians of the
+nanosecond figures.
 """
 import re
 import statistics
