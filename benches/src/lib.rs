@@ -196,6 +196,11 @@ pub fn futex_rtt(iters: u64) -> Duration {
 /// crossbeam `bounded(1024)` between two threads of this process: `iters` arrays of `N`
 /// bytes; the in-process ceiling the ANCHORS targets compare with.
 pub fn crossbeam_bounded<const N: usize>(iters: u64) -> Duration {
+    crossbeam_bounded_with::<N>(iters, || {})
+}
+
+/// [`crossbeam_bounded`] with the receiver calling `work` after each message.
+pub fn crossbeam_bounded_with<const N: usize>(iters: u64, work: impl Fn()) -> Duration {
     let (tx, rx) = crossbeam_channel::bounded::<[u8; N]>(1024);
     let t = Instant::now();
     let producer = std::thread::spawn(move || {
@@ -205,6 +210,7 @@ pub fn crossbeam_bounded<const N: usize>(iters: u64) -> Duration {
     });
     for _ in 0..iters {
         black_box(rx.recv().unwrap()[0]);
+        work();
     }
     let took = t.elapsed();
     producer.join().unwrap();

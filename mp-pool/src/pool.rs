@@ -637,15 +637,7 @@ impl Pool {
     /// Waits for the workers to finish the submitted work and exit (Python's `join`);
     /// needs [`close`](Self::close) or [`terminate`](Self::terminate) first.
     pub fn join(&mut self) -> Result<(), PoolError> {
-        self.request_join()?;
-        if let Some(t) = self.supervisor.take() {
-            let _ = t.join();
-        }
-        let workers: Vec<Worker> = self.shared.state.lock().workers.drain(..).collect();
-        for w in workers {
-            w.process.join();
-        }
-        Ok(())
+        self.join_timeout(Duration::MAX).map(drop)
     }
 
     /// [`join`](Self::join) waiting at most `timeout`: `Ok(true)` once the work is done and

@@ -1,11 +1,14 @@
-//! A quick check for A/B runs on a noisy host, faster than a criterion run: one producer
-//! process to this one, `ring` (8-byte records) and `Queue<u64>`, beside crossbeam
-//! `bounded(1024)` between two threads, alternating in each round so that all three see
-//! the same host; then `Queue<u64>` put+get in this one thread (the instruction cost,
-//! steadier than the cross-process figures); then the ring and crossbeam again with a
-//! consumer that works about 150 ns per message, the slower side, so that the producer
-//! waits on a full ring (how a pipeline with real work runs). Prints nanoseconds per
-//! message for every round and the medians.
+//! A quick check for A/B runs on a noisy host, faster than a criterion run. Each round
+//! measures, one after the other, so that all see the same host:
+//! - `Queue<u64>` put+get in this one thread (the instruction cost, steadier than the
+//!   cross-process figures);
+//! - crossbeam `bounded(1024)` between two threads of this process;
+//! - one producer process to this one: `ring` (8-byte records), then `Queue<u64>`;
+//! - crossbeam and the ring again with a consumer that works about 150 ns per message,
+//!   the slower side, so that the producer waits on a full ring (how a pipeline with real
+//!   work runs).
+//!
+//! Prints nanoseconds per message for every round and the medians.
 //!
 //! `cargo run --release -p benches --bin spsc_ab -- [messages per run] [rounds]`
 //! (defaults: 2,000,000 and 5; both at least 1).
@@ -19,7 +22,8 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use benches::{crossbeam_bounded, drain, fill, ring_for, Peer};
+use benches::{crossbeam_bounded, crossbeam_bounded_with, drain, fill, ring_for, Peer};
+use ipc_core::ring::Consumer;
 use mp_queue::Queue;
 
 const USAGE: &str =
@@ -43,43 +47,57 @@ fn main() {
         }
     });
 
-    let per = |t: Instant| t.elapsed().as_nanos() as f64 / n as f64;
-    let (mut cb, mut r, mut qq, mut one) = (vec![], vec![], vec![], vec![]);
-    let (mut cb_work, mut r_work) = (vec![], vec![]);
+    let per_message = |took: std::time::Duration| took.as_nanos() as f64 / n as f64;
+    let timed = |f: &mut dyn FnMut()| {
+        let t = Instant::now();
+        f();
+        per_message(t.elapsed())
+    };
+    let mut rs: Vec<Round> = Vec::with_capacity(rounds);
     for _ in 0..rounds {
-        // One thread: the instruction cost, with no line moving between cores.
-        let t = Instant::now();
-        for i in 0..n {
-            q.put(black_box(i)).expect("put");
-            black_box(q.get().expect("get"));
-        }
-        one.push(per(t));
-        cb.push(crossbeam_bounded::<8>(n).as_nanos() as f64 / n as f64);
-        let t = Instant::now();
-        ring_peer.command(n);
-        drain(&rx, n);
-        r.push(per(t));
-        let t = Instant::now();
-        queue_peer.command(n);
-        for _ in 0..n {
-            black_box(q.get().expect("get"));
-        }
-        qq.push(per(t));
-        cb_work.push(crossbeam_working_consumer(n).as_nanos() as f64 / n as f64);
-        let t = Instant::now();
-        ring_peer.command(n);
-        for _ in 0..n {
-            black_box(rx.pop().expect("pop")[0]);
-            consumer_work();
-        }
-        r_work.push(per(t));
+        rs.push(Round {
+            one_thread: timed(&mut || put_get_one_thread(&q, n)),
+            crossbeam: per_message(crossbeam_bounded::<8>(n)),
+            ring: timed(&mut || {
+                ring_peer.command(n);
+                drain(&rx, n);
+            }),
+            queue: timed(&mut || {
+                queue_peer.command(n);
+                for _ in 0..n {
+                    black_box(q.get().expect("get"));
+                }
+            }),
+            crossbeam_working: per_message(crossbeam_bounded_with::<8>(n, consumer_work)),
+            ring_working: timed(&mut || {
+                ring_peer.command(n);
+                drain_working(&rx, n);
+            }),
+        });
     }
+    report(&rs);
+}
+
+/// One round's figures, nanoseconds per message.
+struct Round {
+    one_thread: f64,
+    crossbeam: f64,
+    ring: f64,
+    queue: f64,
+    crossbeam_working: f64,
+    ring_working: f64,
+}
+
+/// Prints every round and the medians, in the lines `benches/scripts/ab.py` reads.
+fn report(rs: &[Round]) {
+    let col = |f: fn(&Round) -> f64| rs.iter().map(f).collect::<Vec<f64>>();
     let show = |v: &[f64]| {
         v.iter()
             .map(|x| format!("{x:.0}"))
             .collect::<Vec<_>>()
             .join(" ")
     };
+    let (cb, r, qq) = (col(|r| r.crossbeam), col(|r| r.ring), col(|r| r.queue));
     println!(
         "ns per message, each round: crossbeam {} | ring {} | queue {}",
         show(&cb),
@@ -93,22 +111,39 @@ fn main() {
         c / rr,
         c / qm
     );
+    let one = col(|r| r.one_thread);
     println!(
         "Queue<u64> put+get in one thread: {} ns, median {:.1} ns",
         show(&one),
         median(one.clone())
     );
+    let (cw, rw) = (col(|r| r.crossbeam_working), col(|r| r.ring_working));
     println!(
         "consumer working: crossbeam {} | ring {}",
-        show(&cb_work),
-        show(&r_work)
+        show(&cw),
+        show(&rw)
     );
-    let (c, rr) = (median(cb_work), median(r_work));
+    let (c, rr) = (median(cw), median(rw));
     println!(
         "median with a working consumer: crossbeam {c:.1} ns, ring {rr:.1} ns ({:.2}x \
          crossbeam's rate)",
         c / rr
     );
+}
+
+fn put_get_one_thread(q: &Queue<u64>, n: u64) {
+    for i in 0..n {
+        q.put(black_box(i)).expect("put");
+        black_box(q.get().expect("get"));
+    }
+}
+
+/// Pops `n` records, doing [`consumer_work`] after each.
+fn drain_working(rx: &Consumer, n: u64) {
+    for _ in 0..n {
+        black_box(rx.pop().expect("pop")[0]);
+        consumer_work();
+    }
 }
 
 /// About 150 ns of arithmetic on this machine class: the consumer's work per message.
@@ -118,24 +153,6 @@ fn consumer_work() {
         x = black_box(x.wrapping_mul(31).wrapping_add(i));
     }
     black_box(x);
-}
-
-/// crossbeam `bounded(1024)` between two threads, the receiver doing `consumer_work`.
-fn crossbeam_working_consumer(iters: u64) -> std::time::Duration {
-    let (tx, rx) = crossbeam_channel::bounded::<[u8; 8]>(1024);
-    let t = Instant::now();
-    let producer = std::thread::spawn(move || {
-        for _ in 0..iters {
-            tx.send([7u8; 8]).expect("send");
-        }
-    });
-    for _ in 0..iters {
-        black_box(rx.recv().expect("recv")[0]);
-        consumer_work();
-    }
-    let took = t.elapsed();
-    producer.join().expect("crossbeam producer");
-    took
 }
 
 /// The argument parsed as a whole number of at least 1, `default` when absent; exits with

@@ -6,7 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::time::{Duration, Instant};
 
 use super::raw::{owner_of, state_of, ReadClaim, Taken, WriteClaim, READING};
-use super::Ring;
+use super::{PresenceCache, Ring};
 use crate::error::{PopError, PushError};
 use crate::futex::Wake;
 use crate::liveness::{PresenceLock, Role};
@@ -179,15 +179,11 @@ impl Producer {
             raw.advance_free()?;
             claim = raw.try_claim(me, len)?;
         }
-        Ok(claim.map(|claim| WriteSlot {
-            producer: self,
-            claim: Some(claim),
-        }))
+        Ok(claim.map(|claim| self.slot(claim)))
     }
 
     /// Claims room for a record of `len` bytes to fill in place; see [`WriteSlot`].
     pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PushError> {
-        self.check_len(len)?;
         if let Some(slot) = self.reserve_now(len)? {
             return Ok(slot);
         }
@@ -195,6 +191,43 @@ impl Producer {
             return Err(PushError::Closed);
         }
         Err(PushError::Full)
+    }
+
+    #[inline]
+    fn slot(&self, claim: WriteClaim) -> WriteSlot<'_> {
+        WriteSlot {
+            producer: self,
+            claim: Some(claim),
+        }
+    }
+
+    /// The common case, room right now, inlined into the caller. Every other outcome (no
+    /// room, a bad length, a claim error) is left to `reserve_wait`, which looks again and
+    /// reports it; a failed claim leaves nothing claimed.
+    #[inline]
+    fn claim_fast(&self, len: usize) -> Option<WriteSlot<'_>> {
+        self.check_len(len).ok()?;
+        let me = self.ring.me().ok()?;
+        let claim = self.ring.raw().try_claim(me, len).ok()??;
+        Some(self.slot(claim))
+    }
+
+    /// One exact look for room: moves the free cursor over records taken since it last
+    /// moved (consumers move it only every few records), then claims. `Some(Some(slot))`:
+    /// claimed; `Some(None)`: a place for a record, only not `len` bytes (asked for with
+    /// `bytes_short_ok`); `None`: no room.
+    fn look_exact(
+        &self,
+        me: u32,
+        len: usize,
+        bytes_short_ok: bool,
+    ) -> Result<Option<Option<WriteSlot<'_>>>, PushError> {
+        let raw = self.ring.raw();
+        raw.advance_free()?;
+        if let Some(claim) = raw.try_claim(me, len)? {
+            return Ok(Some(Some(self.slot(claim))));
+        }
+        Ok((bytes_short_ok && !raw.is_full()).then_some(None))
     }
 
     #[inline]
@@ -225,18 +258,8 @@ impl Producer {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<WriteSlot<'_>, PushError> {
-        // The common case, room right now, inlined into the caller; every other outcome
-        // is left to the full loop, which looks again (a claim error leaves nothing
-        // claimed, so the loop meets it too).
-        if self.check_len(len).is_ok() {
-            if let Ok(me) = self.ring.me() {
-                if let Ok(Some(claim)) = self.ring.raw().try_claim(me, len) {
-                    return Ok(WriteSlot {
-                        producer: self,
-                        claim: Some(claim),
-                    });
-                }
-            }
+        if let Some(slot) = self.claim_fast(len) {
+            return Ok(slot);
         }
         match self.reserve_wait(len, deadline, false)? {
             Some(slot) => Ok(slot),
@@ -265,14 +288,10 @@ impl Producer {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<Option<WriteSlot<'_>>, PushError> {
-        // The first look skips `reserve_now`'s second one: waiting below is the answer to
-        // a full ring here, and it does not pull the consumers' lines on every put.
-        self.check_len(len)?;
-        if let Some(claim) = self.ring.raw().try_claim(self.ring.me()?, len)? {
-            return Ok(Some(WriteSlot {
-                producer: self,
-                claim: Some(claim),
-            }));
+        // One claim only: on a miss, `reserve_wait` spins on the claim alone and moves the
+        // free cursor itself only before it sleeps or gives up.
+        if let Some(slot) = self.claim_fast(len) {
+            return Ok(Some(slot));
         }
         self.reserve_wait(len, deadline, true)
     }
@@ -294,10 +313,7 @@ impl Producer {
             let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
             check_peers = false;
             if let Some(claim) = raw.try_claim(me, len)? {
-                return Ok(Some(WriteSlot {
-                    producer: self,
-                    claim: Some(claim),
-                }));
+                return Ok(Some(self.slot(claim)));
             }
             if bytes_short_ok && !raw.is_full() {
                 return Ok(None); // a place for a record, only not `len` bytes
@@ -308,17 +324,9 @@ impl Producer {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 // A last look that counts records taken since the free cursor moved: a
                 // timeout shorter than the spin phase would otherwise never see them.
-                raw.advance_free()?;
-                if let Some(claim) = raw.try_claim(me, len)? {
-                    return Ok(Some(WriteSlot {
-                        producer: self,
-                        claim: Some(claim),
-                    }));
-                }
-                if bytes_short_ok && !raw.is_full() {
-                    return Ok(None);
-                }
-                return Err(PushError::Timeout);
+                return self
+                    .look_exact(me, len, bytes_short_ok)?
+                    .ok_or(PushError::Timeout);
             }
             // While spinning, only retry the claim: the checks below read the consumers'
             // lines (free, head, descriptors) and would slow the very consumers we wait for.
@@ -331,23 +339,16 @@ impl Producer {
             // waits: registered now, we either get moved for, or see every record released
             // before they looked (`RawRing::release`). A releaser may also have died
             // before moving it.
-            let found = match raw.advance_free().and_then(|()| raw.try_claim(me, len)) {
-                Ok(found) => found,
-                Err(e) => {
+            match self.look_exact(me, len, bytes_short_ok) {
+                Ok(None) => {}
+                Ok(Some(found)) => {
                     ev.cancel(token);
-                    return Err(e.into());
+                    return Ok(found);
                 }
-            };
-            if let Some(claim) = found {
-                ev.cancel(token);
-                return Ok(Some(WriteSlot {
-                    producer: self,
-                    claim: Some(claim),
-                }));
-            }
-            if bytes_short_ok && !raw.is_full() {
-                ev.cancel(token);
-                return Ok(None); // the advance made a place, only not `len` bytes
+                Err(e) => {
+                    ev.cancel(token); // else the waiter count stays up for good
+                    return Err(e);
+                }
             }
             let held = raw.oldest_held();
             if let Some((seq, w)) = held {
@@ -630,84 +631,6 @@ impl fmt::Debug for ReadGuard<'_> {
     }
 }
 
-/// How long a [`PresenceCache`] trusts a "peers are present" answer when no handle closed.
-pub const PRESENCE_TTL_MS: u32 = 5;
-
-/// A remembered "the peers are present" answer, so that non-blocking calls can ask
-/// whether the other side is gone without a system call each time. The answer is
-/// reused while no handle of the ring has closed and for up to [`PRESENCE_TTL_MS`] ms: a
-/// peer killed without closing its handles is noticed within that time.
-///
-/// # Examples
-///
-/// ```
-/// use ipc_core::ring::{PresenceCache, Ring};
-///
-/// let ring = Ring::builder().create()?;
-/// let cache = PresenceCache::new();
-/// let rx = ring.consumer()?;
-/// assert!(!cache.consumers_gone(&ring));
-/// drop(rx); // a close is seen at once
-/// assert!(cache.consumers_gone(&ring));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Default)]
-pub struct PresenceCache {
-    /// `closes:32 | ms:32` when the peers were last seen present; 0: never.
-    seen: std::sync::atomic::AtomicU64,
-}
-
-impl PresenceCache {
-    /// A cache that asks on first use.
-    pub fn new() -> PresenceCache {
-        PresenceCache::default()
-    }
-
-    /// True if no producer handle of `ring` is open anywhere.
-    pub fn producers_gone(&self, ring: &Ring) -> bool {
-        self.gone(ring, Role::Producer)
-    }
-
-    /// True if no consumer handle of `ring` is open anywhere.
-    pub fn consumers_gone(&self, ring: &Ring) -> bool {
-        self.gone(ring, Role::Consumer)
-    }
-
-    fn gone(&self, ring: &Ring, role: Role) -> bool {
-        use std::sync::atomic::Ordering as O;
-        let closes = ring.close_count();
-        let now = coarse_ms();
-        let seen = self.seen.load(O::Relaxed);
-        if seen != 0
-            && (seen >> 32) as u32 == closes
-            && now.wrapping_sub(seen as u32) < PRESENCE_TTL_MS
-        {
-            return false;
-        }
-        let present = ring.peers_present(role);
-        if present {
-            self.seen
-                .store((u64::from(closes) << 32) | u64::from(now), O::Relaxed);
-        }
-        !present
-    }
-}
-
-/// Milliseconds on the monotonic clock, wrapping (only differences are used); 0 is
-/// skipped, since `producers_gone` reads it as "never checked". Read straight from the
-/// clock (no lazily initialised start instant: a lazy init could be mid-flight in another
-/// thread when a child is forked, and the child would wait for it forever).
-fn coarse_ms() -> u32 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    let ms = (ts.tv_sec as u64).wrapping_mul(1000) + ts.tv_nsec as u64 / 1_000_000;
-    (ms as u32).max(1)
-}
-
 /// Copies a record's bytes into its slot (of the same length). Records of 8 to 32 bytes
 /// are copied with two overlapping fixed-size moves: the call to `memcpy` a slice copy
 /// makes cost about as much as the rest of a small push.
@@ -728,67 +651,4 @@ fn copy_record(dst: &mut [u8], src: &[u8]) {
 }
 
 #[cfg(all(test, not(loom)))]
-mod tests {
-    use super::*;
-
-    /// A blocking pop that meets a corrupted record reports it (the record is released by
-    /// then, so looking again would silently skip it).
-    #[test]
-    fn a_blocking_pop_reports_a_corrupted_record() {
-        let ring = Ring::builder().capacity(1024).create().unwrap();
-        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
-        tx.push(b"bad").unwrap();
-        tx.push(b"good").unwrap();
-        ring.raw().set_len_for_test(0, 1000); // inline record claiming 1000 bytes
-        assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
-        assert_eq!(&*rx.pop().unwrap(), b"good");
-    }
-
-    /// Consumers move the free cursor every few records, but a record taken is room at
-    /// once for `is_full`, `try_push`, `reserve_now` and a zero `push_timeout`.
-    #[test]
-    fn a_taken_record_is_room_at_once_though_the_free_cursor_lags() {
-        let ring = Ring::builder().maxsize(64).create().unwrap();
-        assert!(ring.raw().layout().free_batch > 1, "the case under test");
-        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
-        for i in 0..64u8 {
-            tx.try_push(&[i]).unwrap();
-        }
-        assert!(ring.is_full());
-        assert_eq!(tx.try_push(b"x"), Err(PushError::Full));
-        assert_eq!(&*rx.pop().unwrap(), &[0]);
-        assert!(!ring.is_full());
-        tx.try_push(b"x").unwrap();
-        assert!(ring.is_full());
-        assert_eq!(&*rx.pop().unwrap(), &[1]);
-        tx.reserve_now(1).unwrap().expect("a place").commit();
-        assert_eq!(&*rx.pop().unwrap(), &[2]);
-        // A timeout shorter than the spin phase still counts the taken record.
-        tx.push_timeout(b"y", Duration::ZERO).unwrap();
-        assert_eq!(ring.len(), 64);
-    }
-
-    /// A consumer that sees a producer waiting for room moves the free cursor at once,
-    /// batch or not (else the producer sleeps until its nap ends).
-    #[test]
-    fn a_release_moves_the_free_cursor_when_a_producer_waits() {
-        let ring = Ring::builder().maxsize(64).create().unwrap();
-        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
-        for i in 0..64u8 {
-            tx.try_push(&[i]).unwrap();
-        }
-        let raw = ring.raw();
-        drop(rx.pop().unwrap()); // no waiter: the cursor stays (a batch is 16 records)
-        assert!(
-            raw.is_full(),
-            "the cursor moved without a batch or a waiter"
-        );
-        let token = raw.not_full().prepare(); // a producer about to sleep
-        drop(rx.pop().unwrap());
-        assert!(
-            !raw.is_full(),
-            "the release did not move the cursor for the waiter"
-        );
-        raw.not_full().cancel(token);
-    }
-}
+mod tests;

@@ -289,10 +289,20 @@ impl Ring {
     }
 
     /// True when the ring holds `maxsize` records (or their space is not yet released).
+    ///
+    /// Consumers move the ring's free cursor only every few records, so when the ring
+    /// looks full this moves it over the records taken since (and wakes producers waiting
+    /// for room): a record taken is room at once. A corrupted ring reads as full; the next
+    /// push reports the corruption.
     pub fn is_full(&self) -> bool {
         let raw = &self.shared.raw;
-        // Consumers move the free cursor every few records: count what they took since.
-        raw.is_full() && (raw.advance_free().is_err() || raw.is_full())
+        if !raw.is_full() {
+            return false;
+        }
+        if raw.advance_free().is_err() {
+            return true;
+        }
+        raw.is_full()
     }
 
     /// Payload capacity in bytes: also the largest record.
@@ -452,7 +462,9 @@ impl From<RegisterError> for PopError {
 }
 
 mod handles;
-pub use handles::{Consumer, PresenceCache, Producer, ReadGuard, WriteSlot, PRESENCE_TTL_MS};
+mod presence;
+pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
+pub use presence::{PresenceCache, PRESENCE_TTL_MS};
 
 /// `Ring`, `Producer` and `Consumer` are shared between threads; the guards are not `Send`
 /// across the handle they borrow.

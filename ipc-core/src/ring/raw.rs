@@ -58,10 +58,11 @@ fn lo(w: u64) -> u32 {
 /// this bound turns that into an error or a "try again later" instead of a hang.
 const MAX_RETRIES: u32 = 1 << 12;
 
-/// Consumers move the free cursor every `maxsize / FREE_BATCH_DIV` released records, at
-/// most every `FREE_BATCH_MAX` and at least every one (see `release`): a producer blocked on
-/// a full ring then finds room in batches.
+/// Consumers move the free cursor every `free_batch` released records (see `release`), so
+/// that a producer blocked on a full ring finds room in batches; `free_batch` is
+/// `(maxsize / FREE_BATCH_DIV).clamp(1, FREE_BATCH_MAX)`.
 const FREE_BATCH_DIV: usize = 4;
+/// The largest `free_batch`, whatever the maxsize.
 const FREE_BATCH_MAX: usize = 32;
 
 #[inline]
@@ -437,7 +438,8 @@ impl RawRing {
     }
 
     /// True when no record has room in items right now, as far as the free cursor
-    /// knows: records released since it last moved still count (see `release`).
+    /// knows: records released since it last moved still count as occupied (see
+    /// `release`); call `advance_free` first for an exact answer.
     pub(crate) fn is_full(&self) -> bool {
         let c = self.ctl();
         let fs = seq_of(c.free.0.load(Ordering::Acquire));

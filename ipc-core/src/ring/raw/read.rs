@@ -123,20 +123,23 @@ impl RawRing {
 
     /// Ends a read: the record's space may be reused.
     ///
-    /// The free cursor moves only every `free_batch` records, or once a quarter of the
-    /// capacity was released, or when a producer sleeps for room: a producer blocked on a
-    /// full ring reads `free` while it spins, and moving it on every record made the
-    /// consumer, the slow side then, win that line back each time.
+    /// The free cursor moves only every `free_batch` records, or once this record ends a
+    /// quarter of the capacity past it, or when the record's extent is not its own (for
+    /// `advance_free` to judge), or while a producer is registered as a waiter for room:
+    /// a producer blocked on a full ring reads `free` while it spins, and moving it on
+    /// every record made the consumer, the slow side then, win that line back each time.
     #[inline]
     pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
         let d = self.desc(seq);
-        // SYNC: Release orders our payload reads before the space is reused (pairs with
-        // the Acquire of the claim in `advance_free`). SeqCst for the wake handshake with
-        // a producer going to sleep: either we see it waiting below, or the
-        // `advance_free` it makes after registering sees this `DONE`.
-        d.claim.swap(word(seq, DONE, 0), Ordering::SeqCst);
+        // SYNC: the store's release half orders our payload reads before the space is
+        // reused (pairs with the Acquire of the claim in `advance_free`). SeqCst for the
+        // wake handshake with a producer going to sleep: with our SeqCst load of the
+        // waiter count below, either we see it waiting, or the `advance_free` it makes
+        // after registering (SeqCst fence in `prepare`) sees this `DONE`.
+        d.claim.store(word(seq, DONE, 0), Ordering::SeqCst);
         let c = self.ctl();
-        let f = c.free.0.load(Ordering::Acquire);
+        // A hint for whether a batch is due; `advance_free` reads the cursor again.
+        let f = c.free.0.load(Ordering::Relaxed);
         let ext = d.extent.load(Ordering::Relaxed);
         let due = seq.wrapping_sub(seq_of(f)) >= self.lay.free_batch - 1
             || lo(ext).wrapping_sub(lo(f)) >= self.lay.cap_units / 4
@@ -152,55 +155,11 @@ impl RawRing {
     /// see `release`).
     pub(crate) fn advance_free(&self) -> Result<(), Corrupted> {
         let c = self.ctl();
-        let mut freed = false;
         for _ in 0..MAX_RETRIES {
             let f = c.free.0.load(Ordering::SeqCst);
-            // SYNC: SeqCst, for the wake handshake in `release` (see the head CAS in
-            // `try_take`).
-            let h = c.head.0.load(Ordering::SeqCst);
-            let (mut s, mut end) = (seq_of(f), lo(f));
-            // At most `n_desc` records lie between the free cursor and the head; the bound
-            // also stops a corrupted head from keeping us here.
-            for _ in 0..self.lay.n_desc {
-                if s == h || (h.wrapping_sub(s) as i32) < 0 {
-                    break;
-                }
-                let d = self.desc(s);
-                let cur = d.claim.load(Ordering::Acquire);
-                if seq_of(cur) != s || !matches!(state_of(cur), DONE | PADDING) {
-                    break;
-                }
-                let ext = d.extent.load(Ordering::Acquire);
-                if seq_of(ext) != s {
-                    break; // a recovery is still writing the extent
-                }
-                let e = lo(ext);
-                if e.wrapping_sub(end) > self.lay.cap_units
-                    || e.wrapping_sub(lo(f)) > self.lay.cap_units
-                {
-                    return Err(corrupted("record extent is out of range"));
-                }
-                // The free cursor never passes the tail: help the tail first. Only a record
-                // a recovery padded can still have the tail on it (its producer died before
-                // moving the tail); a DONE record's producer moved the tail before
-                // publishing, so consumers need not pull the producers' tail line for every
-                // record.
-                if state_of(cur) == PADDING {
-                    let t = c.tail.0.load(Ordering::Acquire);
-                    if seq_of(t) == s {
-                        let _ = c.tail.0.compare_exchange(
-                            t,
-                            pack(s.wrapping_add(1), e),
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        );
-                    }
-                }
-                s = s.wrapping_add(1);
-                end = e;
-            }
+            let (s, end) = self.released_run(f)?;
             if s == seq_of(f) {
-                break; // nothing released after the cursor
+                return Ok(()); // nothing released after the cursor
             }
             // SYNC: releases the space to producers (pairs with the SeqCst load in
             // `try_claim`); SeqCst for the wake handshake with sleeping producers.
@@ -215,8 +174,8 @@ impl RawRing {
                     Ordering::Relaxed,
                 ) {
                     Ok(_) => {
-                        freed = true;
-                        break;
+                        self.not_full().notify_all_once();
+                        return Ok(());
                     }
                     // Another advance moved the cursor part of the way: the rest of our
                     // run is still released and behind no one, so go on from there
@@ -227,16 +186,60 @@ impl RawRing {
                     {
                         expect = cur;
                     }
-                    Err(_) => break,
+                    Err(_) => break, // moved past our run, or back: look again
                 }
             }
-            if freed {
-                break;
-            }
-        }
-        if freed {
-            self.not_full().notify_all_once();
         }
         Ok(())
+    }
+
+    /// The end of the run of released (`DONE`/`PADDING`) records from free cursor `f` up
+    /// to the head: the first record not released, and where the run's space ends.
+    fn released_run(&self, f: u64) -> Result<(u32, u32), Corrupted> {
+        let c = self.ctl();
+        // SYNC: SeqCst, for the wake handshake in `release` (see the head CAS in
+        // `try_take`).
+        let h = c.head.0.load(Ordering::SeqCst);
+        let (mut s, mut end) = (seq_of(f), lo(f));
+        // At most `n_desc` records lie between the free cursor and the head; the bound
+        // also stops a corrupted head from keeping us here.
+        for _ in 0..self.lay.n_desc {
+            if s == h || (h.wrapping_sub(s) as i32) < 0 {
+                break;
+            }
+            let d = self.desc(s);
+            let cur = d.claim.load(Ordering::Acquire);
+            if seq_of(cur) != s || !matches!(state_of(cur), DONE | PADDING) {
+                break;
+            }
+            let ext = d.extent.load(Ordering::Acquire);
+            if seq_of(ext) != s {
+                break; // a recovery is still writing the extent
+            }
+            let e = lo(ext);
+            if e.wrapping_sub(end) > self.lay.cap_units
+                || e.wrapping_sub(lo(f)) > self.lay.cap_units
+            {
+                return Err(corrupted("record extent is out of range"));
+            }
+            // The free cursor never passes the tail: help the tail first. Only a record a
+            // recovery padded can still have the tail on it (its producer died before
+            // moving the tail); a DONE record's producer moved the tail before publishing,
+            // so consumers need not pull the producers' tail line for every record.
+            if state_of(cur) == PADDING {
+                let t = c.tail.0.load(Ordering::Acquire);
+                if seq_of(t) == s {
+                    let _ = c.tail.0.compare_exchange(
+                        t,
+                        pack(s.wrapping_add(1), e),
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    );
+                }
+            }
+            s = s.wrapping_add(1);
+            end = e;
+        }
+        Ok((s, end))
     }
 }

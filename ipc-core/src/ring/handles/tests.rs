@@ -1,0 +1,79 @@
+//! The handles' own behaviour on one process's ring: what the protocol tests under
+//! `raw/` cannot see (waiting, the free cursor's batching as callers meet it, copies).
+
+use super::*;
+
+/// A blocking pop that meets a corrupted record reports it (the record is released by
+/// then, so looking again would silently skip it).
+#[test]
+fn a_blocking_pop_reports_a_corrupted_record() {
+    let ring = Ring::builder().capacity(1024).create().unwrap();
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    tx.push(b"bad").unwrap();
+    tx.push(b"good").unwrap();
+    ring.raw().set_len_for_test(0, 1000); // inline record claiming 1000 bytes
+    assert!(matches!(rx.pop(), Err(PopError::Corrupted(_))));
+    assert_eq!(&*rx.pop().unwrap(), b"good");
+}
+
+/// Consumers move the free cursor every few records, but a record taken is room at
+/// once for `is_full`, `try_push`, `reserve_now` and a zero `push_timeout`.
+#[test]
+fn a_taken_record_is_room_at_once_though_the_free_cursor_lags() {
+    let ring = Ring::builder().maxsize(64).create().unwrap();
+    assert!(ring.raw().layout().free_batch > 1, "the case under test");
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    for i in 0..64u8 {
+        tx.try_push(&[i]).unwrap();
+    }
+    assert!(ring.is_full());
+    assert_eq!(tx.try_push(b"x"), Err(PushError::Full));
+    assert_eq!(&*rx.pop().unwrap(), &[0]);
+    assert!(!ring.is_full());
+    tx.try_push(b"x").unwrap();
+    assert!(ring.is_full());
+    assert_eq!(&*rx.pop().unwrap(), &[1]);
+    tx.reserve_now(1).unwrap().expect("a place").commit();
+    assert_eq!(&*rx.pop().unwrap(), &[2]);
+    // A timeout shorter than the spin phase still counts the taken record.
+    tx.push_timeout(b"y", Duration::ZERO).unwrap();
+    assert_eq!(ring.len(), 64);
+}
+
+/// A consumer that sees a producer waiting for room moves the free cursor at once,
+/// batch or not (else the producer sleeps until its nap ends).
+#[test]
+fn a_release_moves_the_free_cursor_when_a_producer_waits() {
+    let ring = Ring::builder().maxsize(64).create().unwrap();
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    for i in 0..64u8 {
+        tx.try_push(&[i]).unwrap();
+    }
+    let raw = ring.raw();
+    drop(rx.pop().unwrap()); // no waiter: the cursor stays (a batch is 16 records)
+    assert!(
+        raw.is_full(),
+        "the cursor moved without a batch or a waiter"
+    );
+    let token = raw.not_full().prepare(); // a producer about to sleep
+    drop(rx.pop().unwrap());
+    assert!(
+        !raw.is_full(),
+        "the release did not move the cursor for the waiter"
+    );
+    raw.not_full().cancel(token);
+}
+
+/// `copy_record`'s two overlapping moves cover every length they take, and the lengths
+/// around them go through the plain copy.
+#[test]
+fn copy_record_copies_every_length() {
+    for n in [0usize, 1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 100] {
+        let src: Vec<u8> = (0..n as u8)
+            .map(|b| b.wrapping_mul(37).wrapping_add(1))
+            .collect();
+        let mut dst = vec![0u8; n];
+        copy_record(&mut dst, &src);
+        assert_eq!(dst, src, "length {n}");
+    }
+}
