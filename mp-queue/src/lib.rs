@@ -29,8 +29,11 @@
 //!   flush before it exits (Python's "joining processes that use queues" deadlock cannot
 //!   happen).
 //! - Messages are bounded: a queue holds at most its capacity in bytes (default 1 MiB,
-//!   [`QueueBuilder::capacity`]), and a serialized message larger than that is refused at
-//!   once with [`PutError::TooLarge`]; pipes likewise ([`pipe_with_capacity`]).
+//!   [`QueueBuilder::capacity`]) and `maxsize` items (default one per 128 bytes of
+//!   capacity, [`QueueBuilder::maxsize`]), and a serialized message larger than the
+//!   capacity is refused at once with [`PutError::TooLarge`]; pipes likewise
+//!   ([`pipe_with_capacity`]). Python's default queue has no bound: a `put` there never
+//!   waits.
 //! - When every handle that can put is closed or gone (its process exited or was killed),
 //!   `get` drains what is left and then returns [`GetError::Closed`]; Python blocks forever.
 //! - Errors hand the value back ([`PutError::Full`], [`PutError::Closed`], ...).

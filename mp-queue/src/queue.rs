@@ -51,8 +51,13 @@ impl Default for QueueBuilder {
 }
 
 impl QueueBuilder {
-    /// Most items at once. `0` (the default, as Python's) means "as many as the capacity
-    /// holds at 64 bytes per item", at most 2^20.
+    /// Most items at once. `0` (the default, as Python's) means one item per 128 bytes of
+    /// capacity (8192 for the default 1 MiB), between 64 and 2^20.
+    ///
+    /// Memory: besides the capacity, every item place has a 64-byte descriptor (the number
+    /// of places is `maxsize + 4` rounded up to a power of two), where small items (up to
+    /// 32 bytes serialized) live whole. The default queue takes 2 MiB of shared memory:
+    /// 1 MiB of capacity and 16384 descriptors.
     pub fn maxsize(mut self, items: usize) -> Self {
         self.maxsize = items;
         self
@@ -73,7 +78,10 @@ impl QueueBuilder {
 
     fn ring(&self) -> RingBuilder {
         let maxsize = match self.maxsize {
-            0 => (self.capacity / 64).clamp(64, 1 << 20),
+            // Until 2026-11-26 one item per 64 bytes: with the 4 spare descriptors that
+            // rounded up to twice as many descriptors as items, 2 MiB of them for a 1 MiB
+            // queue.
+            0 => (self.capacity / 128).clamp(64, 1 << 20),
             n => n,
         };
         Ring::builder()
