@@ -133,18 +133,47 @@ impl EventCount {
 /// machine class has two cores, so the spin phase is short.
 pub(crate) struct Backoff {
     step: u32,
+    /// Single-pause steps left before the exponential ones (see [`Backoff::eager`]).
+    flat: u32,
+    /// What `reset` gives `flat` back.
+    eager: u32,
 }
 
 const SPIN_STEPS: u32 = 7; // 1 + 2 + ... + 64 pause instructions
 const YIELD_STEPS: u32 = 10;
+/// Single-pause steps of [`Backoff::eager`]: about 1 µs here, where a pause takes ~30 ns.
+const EAGER_STEPS: u32 = 32;
 
 impl Backoff {
     pub(crate) fn new() -> Self {
-        Backoff { step: 0 }
+        Backoff {
+            step: 0,
+            flat: 0,
+            eager: 0,
+        }
+    }
+
+    /// For a consumer waiting for a message: it first looks again after every pause for
+    /// about a microsecond, then backs off as [`new`](Self::new) does. Doubling from the
+    /// first pause overshot a reply due in a few hundred nanoseconds by up to the last
+    /// step (ring ping-pong with a busy peer: 270-300 ns per round trip, 190 ns with
+    /// this). Producers waiting for room keep backing off at once: looking at the free
+    /// cursor that often slowed the consumers they wait for.
+    pub(crate) fn eager() -> Self {
+        Backoff {
+            step: 0,
+            flat: EAGER_STEPS,
+            eager: EAGER_STEPS,
+        }
     }
 
     /// Waits a little. Returns `false` once the caller should sleep instead.
     pub(crate) fn snooze(&mut self) -> bool {
+        if self.flat > 0 {
+            self.flat -= 1;
+            spin_hint();
+            return true;
+        }
         if self.step < SPIN_STEPS {
             for _ in 0..(1u32 << self.step) {
                 spin_hint();
@@ -160,5 +189,6 @@ impl Backoff {
 
     pub(crate) fn reset(&mut self) {
         self.step = 0;
+        self.flat = self.eager;
     }
 }

@@ -456,7 +456,7 @@ impl Consumer {
         let ring = &self.ring;
         let raw = ring.raw();
         let me = ring.me()?;
-        let mut backoff = Backoff::new();
+        let mut backoff = Backoff::eager();
         let mut closes_seen = raw.closes().load(Ordering::Acquire);
         let (mut check_peers, mut stuck) = (false, None);
         loop {
