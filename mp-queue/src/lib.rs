@@ -60,6 +60,18 @@
 //! Trust model: validation protects against bytes that are wrong when read (a crashed,
 //! buggy or confused writer). A process that keeps scribbling over a record while a reader
 //! holds its [`Ref`] is outside it: shared memory cannot stop a writer racing a reader.
+//!
+//! # Speed and memory
+//! - Small messages are cheapest: up to [`ipc_core::ring::INLINE_MAX`] (32) serialized
+//!   bytes, a record travels inside its 64-byte descriptor, one cache line between the
+//!   cores.
+//! - [`get_ref`](Queue::get_ref) reads in place: for large messages it saves the copy and
+//!   the allocation that `get` makes.
+//! - A queue takes its capacity plus 64 bytes per item place (`maxsize + 4` rounded up to
+//!   a power of two) of shared memory. Small messages never touch the capacity's pages, so
+//!   a `Queue<u64>` is resident at about 128 bytes per item.
+//! - Measured figures, beside crossbeam, a Unix pipe, `ipc-channel` and Python, are in
+//!   the workspace's BENCHMARKS.md, with the commands that made them.
 
 mod endpoint;
 mod error;
