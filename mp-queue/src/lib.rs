@@ -69,7 +69,8 @@
 //!   the allocation that `get` makes.
 //! - A queue takes its capacity plus 64 bytes per item place (`maxsize + 4` rounded up to
 //!   a power of two) of shared memory. Small messages never touch the capacity's pages, so
-//!   a `Queue<u64>` is resident at about 128 bytes per item.
+//!   a `Queue<u64>` is resident at 64 to 128 bytes per item (128 with the default maxsize,
+//!   a power of two, whose 4 spare places double the rounding).
 //! - Measured figures, beside crossbeam, a Unix pipe, `ipc-channel` and Python, are in
 //!   the workspace's BENCHMARKS.md, with the commands that made them.
 
