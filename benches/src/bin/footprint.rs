@@ -48,8 +48,19 @@ fn kib(bytes: usize) -> String {
     format!("{:.0} KiB", bytes as f64 / 1024.0)
 }
 
+/// One table row: the queue's figures, and the shared memory touched since `before`.
+fn row(queue: &str, capacity: usize, maxsize: usize, segment: usize, before: usize) {
+    let touched = rss_shmem() - before;
+    println!(
+        "| {queue} | {} | {maxsize} | {} | {} |",
+        kib(capacity),
+        kib(segment),
+        kib(touched)
+    );
+}
+
 fn main() {
-    println!("| queue | capacity | maxsize | shared segment | touched after a full lap |");
+    println!("| queue | capacity | maxsize | shared segment | touched after two laps |");
     println!("|---|---|---|---|---|");
     for (capacity, maxsize) in [(1 << 20, 0), (1 << 20, 1024), (64 << 10, 0), (16 << 20, 0)] {
         let before = rss_shmem();
@@ -64,14 +75,8 @@ fn main() {
             q.put(i).expect("put");
             q.get().expect("get");
         }
-        let touched = rss_shmem() - before;
-        println!(
-            "| `Queue<u64>` | {} | {} | {} | {} |",
-            kib(q.capacity()),
-            q.maxsize(),
-            kib(q.handle().size),
-            kib(touched)
-        );
+        let segment = q.handle().size;
+        row("`Queue<u64>`", q.capacity(), q.maxsize(), segment, before);
         drop(q);
         let before = rss_shmem();
         let b = ByteQueue::with(Queue::builder().capacity(capacity).maxsize(maxsize), None)
@@ -81,13 +86,13 @@ fn main() {
             b.put(&msg).expect("put");
             drop(b.get_ref().expect("get"));
         }
-        let touched = rss_shmem() - before;
-        println!(
-            "| `ByteQueue`, 1 KiB messages | {} | {} | {} | {} |",
-            kib(b.capacity()),
+        let segment = b.handle().size;
+        row(
+            "`ByteQueue`, 1 KiB messages",
+            b.capacity(),
             b.maxsize(),
-            kib(b.handle().size),
-            kib(touched)
+            segment,
+            before,
         );
     }
     for cap in [1024usize, 16384] {
