@@ -29,7 +29,7 @@
 //!   flush before it exits (Python's "joining processes that use queues" deadlock cannot
 //!   happen).
 //! - Messages are bounded: a queue holds at most its capacity in bytes (default 1 MiB,
-//!   [`QueueBuilder::capacity`]) and `maxsize` items (default one per 128 bytes of
+//!   [`QueueBuilder::capacity`]) and `maxsize` items (default about one per 128 bytes of
 //!   capacity, [`QueueBuilder::maxsize`]), and a serialized message larger than the
 //!   capacity is refused at once with [`PutError::TooLarge`]; pipes likewise
 //!   ([`pipe_with_capacity`]). Python's default queue has no bound: a `put` there never
@@ -69,8 +69,8 @@
 //!   the allocation that `get` makes.
 //! - A queue takes its capacity plus 64 bytes per item place (`maxsize + 4` rounded up to
 //!   a power of two) of shared memory. Small messages never touch the capacity's pages, so
-//!   a `Queue<u64>` is resident at 64 to 128 bytes per item (128 with the default maxsize,
-//!   a power of two, whose 4 spare places double the rounding).
+//!   a `Queue<u64>` is resident at 64 to 128 bytes per item: 64 with the default maxsize,
+//!   128 with a power of two, whose 4 spare places double the rounding.
 //! - Measured figures, beside crossbeam, a Unix pipe, `ipc-channel` and Python, are in
 //!   the workspace's BENCHMARKS.md, with the commands that made them.
 

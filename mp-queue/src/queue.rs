@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ipc_core::ring::{ReadGuard, Ring, RingBuilder};
+use ipc_core::ring::{ReadGuard, Ring, RingBuilder, SPARE_DESCRIPTORS};
 use ipc_core::segment::SegmentHandle;
 
 use crate::endpoint::{Endpoint, Wait};
@@ -51,13 +51,15 @@ impl Default for QueueBuilder {
 }
 
 impl QueueBuilder {
-    /// Most items at once. `0` (the default, as Python's) means one item per 128 bytes of
-    /// capacity (8192 for the default 1 MiB), between 64 and 2^20.
+    /// Most items at once. `0` (the default, as Python's) means about one item per 128
+    /// bytes of capacity, between 60 and 2^20: 8188 for the default 1 MiB, a power of two
+    /// less the ring's [`SPARE_DESCRIPTORS`](ipc_core::ring::SPARE_DESCRIPTORS), which
+    /// keeps the descriptors from doubling.
     ///
     /// Memory: besides the capacity, every item place has a 64-byte descriptor (the number
     /// of places is `maxsize + 4` rounded up to a power of two), where small items (up to
-    /// 32 bytes serialized) live whole. The default queue takes 2 MiB of shared memory:
-    /// 1 MiB of capacity and 16384 descriptors.
+    /// 32 bytes serialized) live whole. The default queue takes 1.5 MiB of shared memory:
+    /// 1 MiB of capacity and 8192 descriptors.
     pub fn maxsize(mut self, items: usize) -> Self {
         self.maxsize = items;
         self
@@ -80,8 +82,11 @@ impl QueueBuilder {
         let maxsize = match self.maxsize {
             // Until 2026-11-26 one item per 64 bytes: with the 4 spare descriptors that
             // rounded up to twice as many descriptors as items, 2 MiB of them for a 1 MiB
-            // queue.
-            0 => (self.capacity / 128).clamp(64, 1 << 20),
+            // queue. Now a power of two less the spares: 512 KiB of them.
+            0 => (self.capacity / 128)
+                .next_power_of_two()
+                .clamp(64, 1 << 20)
+                .saturating_sub(SPARE_DESCRIPTORS),
             n => n,
         };
         Ring::builder()

@@ -51,6 +51,23 @@ pub const POLL: Duration = Duration::from_millis(20);
 /// ```
 pub const INLINE_MAX: usize = raw::INLINE;
 
+/// Descriptors a ring keeps beyond its `maxsize` (for wrap paddings and cancelled
+/// reservations). A ring has `maxsize + SPARE_DESCRIPTORS` descriptors of 64 bytes,
+/// rounded up to a power of two, so a `maxsize` of `2^k - SPARE_DESCRIPTORS` takes half
+/// the descriptor memory of one of `2^k`.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::{Ring, SPARE_DESCRIPTORS};
+///
+/// let small = Ring::builder().maxsize(1024 - SPARE_DESCRIPTORS).create()?;
+/// let large = Ring::builder().maxsize(1024).create()?;
+/// assert_eq!(large.handle().size - small.handle().size, 1024 * 64);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub const SPARE_DESCRIPTORS: usize = raw::SPARE_DESC;
+
 /// The segment kind of a ring.
 pub const RING_KIND: Kind = Kind(0x5249_4E47);
 

@@ -75,7 +75,7 @@ pub(crate) fn units_for(len: usize) -> usize {
 pub(crate) const INLINE: usize = 32;
 
 /// Descriptors beyond `maxsize` (see `Layout::new`).
-const SPARE_DESC: usize = 4;
+pub(crate) const SPARE_DESC: usize = 4;
 
 /// Units of the data area a claim of `len` bytes takes (0 when it fits inline).
 #[inline]
