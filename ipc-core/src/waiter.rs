@@ -88,11 +88,12 @@ impl EventCount {
         }
     }
 
-    /// True if a waiter has registered (and not yet left). SeqCst: a notifier that
-    /// published with a SeqCst operation and sees no waiter here knows any later waiter's
-    /// re-check sees what it published.
+    /// True if a waiter has registered (and not yet left).
     #[inline]
     pub(crate) fn has_waiters(&self) -> bool {
+        // SYNC: pairs with the increment and fence in `prepare`: a notifier that published
+        // with a SeqCst operation and sees no waiter here knows any later waiter's re-check
+        // sees what it published.
         self.waiters.load(Ordering::SeqCst) != 0
     }
 
@@ -100,9 +101,11 @@ impl EventCount {
     /// [`wait`](Self::wait) or [`cancel`](Self::cancel).
     pub(crate) fn prepare(&self) -> Token {
         let t = self.epoch.load(Ordering::SeqCst);
+        // SYNC: the count, `armed` and the fence pair with the SeqCst loads of `waiters`
+        // and the swap of `armed` in the notifiers: either a notifier sees this waiter
+        // (and `armed`), or the caller's re-check sees what that notifier published.
         self.waiters.fetch_add(1, Ordering::SeqCst);
         self.armed.store(1, Ordering::SeqCst);
-        // SYNC: pairs with the SeqCst load of `waiters` in `notify`.
         fence(Ordering::SeqCst);
         Token(t)
     }

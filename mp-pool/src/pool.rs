@@ -698,7 +698,9 @@ impl Pool {
 impl Drop for Pool {
     /// Terminates, as leaving Python's `with Pool() as p:` block does.
     fn drop(&mut self) {
-        if self.supervisor.is_some() {
+        // Not joined yet, or a `join_timeout` that ran out left workers behind: both
+        // still have processes to end and reap.
+        if self.supervisor.is_some() || !self.shared.state.lock().workers.is_empty() {
             self.terminate();
             let _ = self.join();
         }

@@ -80,11 +80,7 @@ impl Endpoint {
             0 => header.len() + std::mem::size_of::<T::Archived>().next_multiple_of(16),
             g => g,
         };
-        let (deadline, non_blocking) = match wait {
-            Wait::No => (None, true),
-            Wait::Until(d) => (d, false),
-        };
-        match message::put(tx, header, value, guess, deadline, non_blocking) {
+        match message::put(tx, header, value, guess, wait) {
             Ok(len) => {
                 self.guess.store(len, Ordering::Relaxed);
                 Ok(())
@@ -97,11 +93,7 @@ impl Endpoint {
         let Some(tx) = &self.tx else {
             return Err(PutError::Closed(()));
         };
-        let r = match wait {
-            Wait::No => tx.try_push(bytes),
-            Wait::Until(d) => tx.push_deadline(bytes, d),
-        };
-        r.map_err(|e| PutError::from_push(e, ()))
+        message::push(tx, bytes, wait).map_err(|e| PutError::from_push(e, ()))
     }
 
     #[inline]

@@ -4,7 +4,6 @@
 use std::alloc::Layout;
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::time::Instant;
 
 use ipc_core::ring::{Producer, INLINE_MAX};
 use ipc_core::PushError;
@@ -17,6 +16,8 @@ use rkyv::ser::Allocator;
 use rkyv::ser::{Positional, Serializer, Writer};
 use rkyv::util::AlignedVec;
 use rkyv::{Archive, Deserialize, Serialize};
+
+use crate::endpoint::Wait;
 
 /// A type that can travel through a queue or a pipe: rkyv can serialize it, validate its
 /// archived form, and deserialize it back.
@@ -155,8 +156,7 @@ pub(crate) fn put<T: Encode>(
     header: &[u8],
     value: &T,
     guess: usize,
-    deadline: Option<Instant>,
-    non_blocking: bool,
+    wait: Wait,
 ) -> Result<usize, PutFail> {
     let max = tx.ring().capacity();
     let guess = guess.max(16).min(max);
@@ -172,20 +172,19 @@ pub(crate) fn put<T: Encode>(
         )
         .map_err(PutFail::Serialize)?;
         if w.spill.is_none() {
-            return push(tx, &buf.0[..w.pos], deadline, non_blocking)
+            return push(tx, &buf.0[..w.pos], wait)
                 .map(|()| w.pos)
                 .map_err(PutFail::Push);
         }
-        return push_spilled(tx, w, deadline, non_blocking);
+        return push_spilled(tx, w, wait);
     }
     // The guess is the last value's size, not this one's: never wait for its bytes. While
     // the queue is full in items, wait for a place as usual; once there is a place but not
     // the guess's bytes, the value is measured in the spill buffer and pushed at its exact
     // size, which waits (or fails) for the room it really needs.
-    let slot = if non_blocking {
-        tx.reserve_now(guess)
-    } else {
-        tx.reserve_unless_short(guess, deadline)
+    let slot = match wait {
+        Wait::No => tx.reserve_now(guess),
+        Wait::Until(deadline) => tx.reserve_unless_short(guess, deadline),
     };
     let w = match slot {
         Ok(Some(mut slot)) => {
@@ -206,20 +205,14 @@ pub(crate) fn put<T: Encode>(
             .map_err(PutFail::Serialize)?,
         Err(e) => return Err(PutFail::Push(e)),
     };
-    push_spilled(tx, w, deadline, non_blocking)
+    push_spilled(tx, w, wait)
 }
 
-/// Copies `bytes` in as one record, waiting until `deadline` unless `non_blocking`.
-fn push(
-    tx: &Producer,
-    bytes: &[u8],
-    deadline: Option<Instant>,
-    non_blocking: bool,
-) -> Result<(), PushError> {
-    if non_blocking {
-        tx.try_push(bytes)
-    } else {
-        tx.push_deadline(bytes, deadline)
+/// Copies `bytes` in as one record, waiting as `wait` says.
+pub(crate) fn push(tx: &Producer, bytes: &[u8], wait: Wait) -> Result<(), PushError> {
+    match wait {
+        Wait::No => tx.try_push(bytes),
+        Wait::Until(deadline) => tx.push_deadline(bytes, deadline),
     }
 }
 
@@ -229,16 +222,11 @@ struct Small([u8; INLINE_MAX]);
 
 /// Pushes a value [`serialize`] wrote (into its spill buffer, unless it was empty) as one
 /// record of its exact size, and hands the buffer back to the thread's cache.
-fn push_spilled(
-    tx: &Producer,
-    w: SlotWriter,
-    deadline: Option<Instant>,
-    non_blocking: bool,
-) -> Result<usize, PutFail> {
+fn push_spilled(tx: &Producer, w: SlotWriter, wait: Wait) -> Result<usize, PutFail> {
     let len = w.pos;
     // No spill buffer: an empty value, nothing was written.
     let bytes: &[u8] = w.spill.as_deref().map_or(&[], |s| &s[..len]);
-    let pushed = push(tx, bytes, deadline, non_blocking);
+    let pushed = push(tx, bytes, wait);
     if let Some(spill) = w.spill {
         // Back to the cache for the next large value, but not a huge one's memory for
         // good: a buffer over SPILL_KEEP is freed (a value that size is then usually put

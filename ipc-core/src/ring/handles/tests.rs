@@ -7,6 +7,8 @@ use super::*;
 /// then, so looking again would silently skip it).
 #[test]
 fn a_blocking_pop_reports_a_corrupted_record() {
+    // A regression that skipped the bad record would leave the second pop waiting.
+    let _w = crate::testing::watchdog("a_blocking_pop_reports_a_corrupted_record", 60);
     let ring = Ring::builder().capacity(1024).create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
     tx.push(b"bad").unwrap();

@@ -38,12 +38,14 @@ impl RawRing {
                     }
                     // SYNC: SeqCst (free on x86, a locked op either way) so that a producer
                     // that registered as a waiter and then reads the head in `advance_free`
-                    // (SeqCst) sees every take before our release's `DONE`.
+                    // (SeqCst) sees every take before our release's `DONE`; SeqCst on
+                    // failure too, when a helper moved the head first and our read of it
+                    // is the one that must be ordered.
                     let _ = c.head.0.compare_exchange(
                         h,
                         h.wrapping_add(1),
                         Ordering::SeqCst,
-                        Ordering::Relaxed,
+                        Ordering::SeqCst,
                     );
                     return match self.payload_range(h) {
                         Ok((off, inline, len)) => Ok(Taken::Record(ReadClaim {
@@ -156,6 +158,8 @@ impl RawRing {
     pub(crate) fn advance_free(&self) -> Result<(), Corrupted> {
         let c = self.ctl();
         for _ in 0..MAX_RETRIES {
+            // SYNC: SeqCst, for the wake handshake in `release` (a producer advances after
+            // registering as a waiter); the CAS below confirms the value.
             let f = c.free.0.load(Ordering::SeqCst);
             let (s, end) = self.released_run(f)?;
             if s == seq_of(f) {
@@ -208,10 +212,14 @@ impl RawRing {
                 break;
             }
             let d = self.desc(s);
+            // SYNC: pairs with the SeqCst store of `DONE` in `release` (the reader is done
+            // with the bytes before we hand them back) and with the stores of `PADDING`.
             let cur = d.claim.load(Ordering::Acquire);
             if seq_of(cur) != s || !matches!(state_of(cur), DONE | PADDING) {
                 break;
             }
+            // SYNC: pairs with the Release store of the extent in `try_claim` and in
+            // recovery.
             let ext = d.extent.load(Ordering::Acquire);
             if seq_of(ext) != s {
                 break; // a recovery is still writing the extent

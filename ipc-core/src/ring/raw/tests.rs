@@ -165,6 +165,10 @@ fn zero_length_records_round_trip() {
 #[test]
 fn threads_as_participants_mpmc_exactly_once() {
     const PER: u32 = if cfg!(miri) { 50 } else { 20_000 };
+    // Under Miri a watchdog thread would only slow it down; its runs are short.
+    #[cfg(not(miri))]
+    let _w = crate::testing::watchdog("threads_as_participants_mpmc_exactly_once", 120);
+    let len_of = |i: u32| 8 + (i as usize % 57); // inline in the descriptor, and in the data area
     let h = Heap::new(1024, 16);
     let r = &h.ring;
     let seen = std::sync::Mutex::new(Vec::new());
@@ -175,8 +179,7 @@ fn threads_as_participants_mpmc_exactly_once() {
                 msg[..4].copy_from_slice(&p.to_le_bytes());
                 for i in 0..PER {
                     msg[4..8].copy_from_slice(&i.to_le_bytes());
-                    // 8 to 64 bytes: records inline in their descriptors and in the data area.
-                    while !push(r, p, &msg[..8 + (i as usize % 57)]) {
+                    while !push(r, p, &msg[..len_of(i)]) {
                         std::thread::yield_now();
                     }
                 }
@@ -185,24 +188,30 @@ fn threads_as_participants_mpmc_exactly_once() {
         for c in 0..2u32 {
             let seen = &seen;
             s.spawn(move || {
+                // Each consumer sees each producer's records in the order they were put.
                 let mut last = [None::<u32>; 2];
-                let mut mine = 0;
-                while mine < PER {
+                let mut mine = Vec::with_capacity(PER as usize);
+                while mine.len() < PER as usize {
                     match pop(r, 2 + c) {
                         Some(m) => {
                             let p = u32::from_le_bytes(m[..4].try_into().unwrap());
-                            seen.lock().unwrap().push((p, m.len()));
-                            let _ = &mut last;
-                            mine += 1;
+                            let i = u32::from_le_bytes(m[4..8].try_into().unwrap());
+                            assert!(p < 2 && m.len() == len_of(i), "record {p}/{i} malformed");
+                            assert!(last[p as usize] < Some(i), "producer {p} out of order");
+                            last[p as usize] = Some(i);
+                            mine.push((p, i));
                         }
                         None => std::thread::yield_now(),
                     }
                 }
+                seen.lock().unwrap().extend(mine);
             });
         }
     });
-    let seen = seen.into_inner().unwrap();
-    assert_eq!(seen.len() as u32, 2 * PER);
+    let mut seen = seen.into_inner().unwrap();
+    seen.sort_unstable();
+    let want: Vec<(u32, u32)> = (0..2).flat_map(|p| (0..PER).map(move |i| (p, i))).collect();
+    assert_eq!(seen, want, "every record exactly once");
     assert!(pop(r, 0).is_none());
 }
 
@@ -299,4 +308,17 @@ fn a_record_that_cannot_fit_after_the_wrap_claims_no_padding() {
     assert!(push(r, 0, &[3; 90]));
     assert_eq!(pop(r, 0).unwrap(), vec![1; 160]);
     assert_eq!(pop(r, 0).unwrap(), vec![3; 90]);
+}
+
+#[test]
+fn a_corrupted_tail_reads_as_full_without_a_panic() {
+    let h = Heap::new(256, 8);
+    let r = &h.ring;
+    // 2^31 records in flight: past any n_desc, and past i32::MAX for the padding clamp.
+    r.ctl().tail.0.store(pack(1 << 31, 0), Ordering::Relaxed);
+    assert!(r.is_full());
+    assert!(
+        r.try_claim(0, 8).is_err(),
+        "the claim reports the cursors as corrupted"
+    );
 }

@@ -58,7 +58,8 @@ impl RawRing {
             // The descriptor is ready for record `s` when it is fresh (`FREE(s)`) or still
             // holds last lap's released record: the room check above saw `free` past
             // `s - n_desc`, and nobody but a claimer changes a record behind `free`.
-            let cur = d.claim.load(Ordering::Acquire);
+            // Relaxed: only the expected value of the CAS below, which acquires.
+            let cur = d.claim.load(Ordering::Relaxed);
             let last_lap = s.wrapping_sub(self.lay.n_desc);
             let ready = cur == word(s, FREE, 0)
                 || cur == word(last_lap, DONE, 0)
@@ -131,10 +132,15 @@ impl RawRing {
     /// spare for wrap paddings. Read only when the ring looks full, so the `paddings` line
     /// stays off the claim's fast path.
     pub(super) fn pads_leave_room(&self, in_items: u32) -> bool {
+        // Checked first: it also keeps `in_items` (read from shared memory) small enough
+        // for the clamp below, whose bounds would cross for a corrupted count of 2^31.
+        if in_items >= self.lay.n_desc - 2 {
+            return false;
+        }
         // The count can be briefly negative (a consumer passed a padding before its
         // producer counted it) or off after a crash: clamp it to what can be true.
         let pads = (self.ctl().paddings.load(Ordering::Relaxed) as i32).clamp(0, in_items as i32);
-        in_items < self.lay.n_desc - 2 && in_items - (pads as u32) < self.lay.maxsize
+        in_items - (pads as u32) < self.lay.maxsize
     }
 
     /// Moves the head over padding records and frees their space. True if any moved.
