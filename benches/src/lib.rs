@@ -122,9 +122,16 @@ pub fn ring_for(size: usize) -> Ring {
 
 /// Pops `n` records, touching the first byte of each (the read is zero-copy).
 pub fn drain(rx: &Consumer, n: u64) {
+    drain_with(rx, n, || {});
+}
+
+/// [`drain`] with `work` done after each record is released.
+pub fn drain_with(rx: &Consumer, n: u64, work: impl Fn()) {
     for _ in 0..n {
         let m = rx.pop().expect("pop");
         std::hint::black_box(m.first().copied());
+        drop(m);
+        work();
     }
 }
 

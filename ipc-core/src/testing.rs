@@ -73,9 +73,9 @@ pub fn reap(pid: libc::pid_t) -> Result<i32, i32> {
 }
 
 /// Sends SIGKILL to `pid`.
-pub fn kill(pid: libc::pid_t) {
+pub fn kill(pid: libc::pid_t) -> bool {
     // SAFETY: sends a signal; no memory is involved.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
 }
 
 /// A small xorshift generator: repeatable randomness for tests, not quality.

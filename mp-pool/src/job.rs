@@ -9,7 +9,7 @@ use rkyv::rancor;
 
 use crate::error::TaskError;
 use crate::result::Store;
-use crate::task::{self, SliceArgs, Trampoline};
+use crate::task::{SliceArgs, Trampoline};
 
 /// What the pool needs from a call, whatever its argument and result types.
 pub(crate) trait Job: Send + Sync {
@@ -49,8 +49,8 @@ impl<A, R> ItemsJob<A, R> {
             len: items.len(),
             items: Mutex::new(items),
             chunksize: chunksize.max(1),
-            tramp: task::offset_of(tramp as usize),
-            func: task::offset_of(func),
+            tramp: mp_process::code::offset_of(tramp as usize),
+            func: mp_process::code::offset_of(func),
             store,
         }
     }

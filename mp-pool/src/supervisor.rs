@@ -105,7 +105,10 @@ impl Shared {
             .name(format!("{kind}-{}", next_worker_number()))
             .daemon(true)
             .start_method(self.method);
-        let initializer = self.cfg.initializer.map(|f| task::offset_of(f as usize));
+        let initializer = self
+            .cfg
+            .initializer
+            .map(|f| mp_process::code::offset_of(f as usize));
         let mut process = if self.method == StartMethod::Fork {
             let setup = WorkerSetup {
                 tasks: tasks.try_clone().map_err(|e| err(&e))?,

@@ -24,6 +24,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use mp_process::code::address_of;
 use mp_queue::{ByteQueue, Message, PutError, ReadGuard};
 use rkyv::rancor::{self, Fallible};
 use rkyv::ser::{Allocator, Writer};
@@ -42,16 +43,6 @@ pub(crate) const STATUS_TOO_LARGE: u32 = 2;
 /// Runs one chunk in a worker: the function's address, the task record, the result ring
 /// and the chunk id.
 pub(crate) type Trampoline = for<'a> fn(usize, ReadGuard<'a>, &ByteQueue, u64);
-
-/// `addr` (a function of this binary) as an offset valid in every worker.
-pub(crate) fn offset_of(addr: usize) -> u64 {
-    mp_process::code::offset_of(addr)
-}
-
-/// The address of the function at `offset` in this image.
-pub(crate) fn addr_of(offset: u64) -> usize {
-    mp_process::code::address_of(offset)
-}
 
 /// splitmix64's finalizer: a cheap keyed hash for the check word.
 fn mix(mut x: u64) -> u64 {
@@ -229,7 +220,7 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
     if let Some(off) = initializer {
         // SAFETY: the offset came from the pool's start arguments (private, not shared
         // memory): an `fn()` of this binary.
-        let init = unsafe { std::mem::transmute::<usize, fn()>(addr_of(off)) };
+        let init = unsafe { std::mem::transmute::<usize, fn()>(address_of(off)) };
         init();
     }
     let mut done = 0u64;
@@ -257,8 +248,8 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
         // SAFETY: the check word matched, so (corruption aside, which it catches, and a
         // hostile writer aside, which is out of scope: see the module docs) the pool wrote
         // this trampoline's offset: a `Trampoline` of this binary.
-        let run = unsafe { std::mem::transmute::<usize, Trampoline>(addr_of(tramp)) };
-        run(addr_of(func), rec, &results, chunk);
+        let run = unsafe { std::mem::transmute::<usize, Trampoline>(address_of(tramp)) };
+        run(address_of(func), rec, &results, chunk);
         done += 1;
         if maxtasks != 0 && done >= maxtasks {
             return;

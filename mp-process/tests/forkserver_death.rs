@@ -42,8 +42,12 @@ fn a_dead_forkserver_is_replaced_and_join_does_not_hang() {
     let ours = children_of_this_thread();
     assert!(!ours.contains(&pid));
     assert_eq!(ours.len(), 1, "expected only the forkserver: {ours:?}");
-    ipc_core::testing::kill(ours[0]); // our own unreaped child: the pid is still its
-                                      // A non-daemon child outlives its server; end it, and its status is lost with it.
+    // Our own unreaped child: the pid is still the server's.
+    assert!(
+        ipc_core::testing::kill(ours[0]),
+        "the forkserver took the signal"
+    );
+    // A non-daemon child outlives its server; end it, and its status is lost with it.
     assert!(p.is_alive());
     p.kill().unwrap();
     assert_eq!(p.join(), None);

@@ -107,6 +107,8 @@ impl<T: Message> JoinableQueue<T> {
         put: impl FnOnce(&Queue<T>) -> Result<(), PutError<T>>,
     ) -> Result<(), PutError<T>> {
         // Count first, so a fast consumer's task_done never sees the count below zero.
+        // SYNC: the task counters carry no data; SeqCst keeps every change to them in the
+        // one order the join handshake in `settle_one` and `join` reasons about.
         self.word(UNFINISHED).fetch_add(1, Ordering::SeqCst);
         let r = put(&self.q);
         if r.is_err() {
@@ -147,6 +149,7 @@ impl<T: Message> JoinableQueue<T> {
     /// Counts an item as taken when `r` took one (an invalid record was taken too).
     fn taken<R>(&self, r: Result<R, GetError>) -> Result<R, GetError> {
         if r.is_ok() || matches!(r, Err(GetError::Invalid(_))) {
+            // SYNC: a counter, as in `counted`.
             self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
         }
         r
@@ -161,6 +164,8 @@ impl<T> JoinableQueue<T> {
     /// Settles one task taken with `get`. An error if every taken item is already settled.
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let taken = self.word(TAKEN);
+        // SYNC: counters, as in `counted`; the CAS keeps `task_done` from settling more
+        // tasks than were taken, across processes.
         let mut n = taken.load(Ordering::SeqCst);
         loop {
             if n == 0 {

@@ -22,8 +22,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use benches::{crossbeam_bounded, crossbeam_bounded_with, drain, fill, ring_for, Peer};
-use ipc_core::ring::Consumer;
+use benches::{crossbeam_bounded, crossbeam_bounded_with, drain, drain_with, fill, ring_for, Peer};
 use mp_queue::Queue;
 
 const USAGE: &str =
@@ -71,7 +70,7 @@ fn main() {
             crossbeam_working: per_message(crossbeam_bounded_with::<8>(n, consumer_work)),
             ring_working: timed(&mut || {
                 ring_peer.command(n);
-                drain_working(&rx, n);
+                drain_with(&rx, n, consumer_work);
             }),
         });
     }
@@ -135,14 +134,6 @@ fn put_get_one_thread(q: &Queue<u64>, n: u64) {
     for i in 0..n {
         q.put(black_box(i)).expect("put");
         black_box(q.get().expect("get"));
-    }
-}
-
-/// Pops `n` records, doing [`consumer_work`] after each.
-fn drain_working(rx: &Consumer, n: u64) {
-    for _ in 0..n {
-        black_box(rx.pop().expect("pop")[0]);
-        consumer_work();
     }
 }
 

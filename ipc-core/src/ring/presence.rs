@@ -9,8 +9,9 @@ pub const PRESENCE_TTL_MS: u32 = 5;
 
 /// A remembered "the peers are present" answer, so that non-blocking calls can ask
 /// whether the other side is gone without a system call each time. The answer is
-/// reused while no handle of the ring has closed and for up to [`PRESENCE_TTL_MS`] ms: a
-/// peer killed without closing its handles is noticed within that time.
+/// reused while no handle of the ring has closed and for up to [`PRESENCE_TTL_MS`] ms
+/// (on the kernel's coarse clock, so give or take one tick, 1 to 4 ms): a peer killed
+/// without closing its handles is noticed within that time.
 ///
 /// # Examples
 ///
@@ -67,17 +68,18 @@ impl PresenceCache {
     }
 }
 
-/// Milliseconds on the monotonic clock, wrapping (only differences are used); 0 is
-/// skipped, since `producers_gone` reads it as "never checked". Read straight from the
-/// clock (no lazily initialised start instant: a lazy init could be mid-flight in another
-/// thread when a child is forked, and the child would wait for it forever).
+/// Milliseconds on the coarse monotonic clock, wrapping (only differences are used); 0 is
+/// skipped, since `gone` reads it as "never checked". The coarse clock is a plain read in
+/// the vDSO: a pipe asks on every send. Read straight from the clock (no lazily
+/// initialised start instant: a lazy init could be mid-flight in another thread when a
+/// child is forked, and the child would wait for it forever).
 fn coarse_ms() -> u32 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    // SAFETY: a valid out-pointer; CLOCK_MONOTONIC_COARSE exists on Linux since 2.6.32.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
     let ms = (ts.tv_sec as u64).wrapping_mul(1000) + ts.tv_nsec as u64 / 1_000_000;
     (ms as u32).max(1)
 }

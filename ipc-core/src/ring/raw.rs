@@ -393,7 +393,7 @@ impl RawRing {
     }
 
     /// Pointer to `off` bytes into the data area.
-    pub(crate) fn data_ptr(&self, off: usize) -> *mut u8 {
+    fn data_ptr(&self, off: usize) -> *mut u8 {
         debug_assert!(off <= self.lay.capacity());
         // SAFETY: callers pass offsets validated against the capacity.
         unsafe { self.base.as_ptr().add(self.lay.data_off + off) }

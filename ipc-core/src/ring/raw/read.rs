@@ -78,13 +78,14 @@ impl RawRing {
         Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
     }
 
-    /// Moves the head from `h` past the padding record there; true if this call moved it.
+    /// Moves the head from `h` past the padding record there, unless another call did.
     /// The count of paddings drops first and comes back if the move fails, so a reading
     /// in between (or a crash) can only make producers' room checks stricter, never let
     /// one record past `maxsize`.
-    pub(super) fn pass_padding(&self, h: u32) -> bool {
+    pub(super) fn pass_padding(&self, h: u32) {
         let c = self.ctl();
         c.paddings.fetch_sub(1, Ordering::Relaxed);
+        // SYNC: as the head CAS in `try_take` (a padding carries no payload to acquire).
         let moved = c
             .head
             .0
@@ -93,7 +94,6 @@ impl RawRing {
         if !moved {
             c.paddings.fetch_add(1, Ordering::Relaxed);
         }
-        moved
     }
 
     /// Checks a record's payload lies inside its extent and the data area, or inside its
