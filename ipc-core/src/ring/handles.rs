@@ -633,20 +633,44 @@ impl fmt::Debug for ReadGuard<'_> {
 
 /// Copies a record's bytes into its slot (of the same length). Records of 8 to 32 bytes
 /// are copied with two overlapping fixed-size moves: the call to `memcpy` a slice copy
-/// makes cost about as much as the rest of a small push.
+/// makes cost about as much as the rest of a small push. The moves are typed loads and
+/// stores, not slice copies: LLVM merged two fixed slice copies of different branches
+/// back into one `memcpy` call of a variable length.
 #[inline]
 fn copy_record(dst: &mut [u8], src: &[u8]) {
     let n = src.len();
-    match n {
-        16..=32 if dst.len() == n => {
-            dst[..16].copy_from_slice(&src[..16]);
-            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+    if dst.len() != n {
+        dst.copy_from_slice(src); // panics with the lengths: a bug in the caller
+        return;
+    }
+    let (d, s) = (dst.as_mut_ptr(), src.as_ptr());
+    // SAFETY: both slices are `n` bytes long and distinct (`dst` is borrowed mutably), so
+    // every move below, at `0` or `n - size` for `n >= size`, stays inside both.
+    unsafe {
+        match n {
+            16..=32 => {
+                move_unaligned::<u128>(d, s);
+                move_unaligned::<u128>(d.add(n - 16), s.add(n - 16));
+            }
+            8..=15 => {
+                move_unaligned::<u64>(d, s);
+                move_unaligned::<u64>(d.add(n - 8), s.add(n - 8));
+            }
+            _ => std::ptr::copy_nonoverlapping(s, d, n),
         }
-        8..=15 if dst.len() == n => {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[n - 8..].copy_from_slice(&src[n - 8..]);
-        }
-        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// One fixed-size move of `size_of::<T>()` bytes.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for that many bytes.
+#[inline(always)]
+unsafe fn move_unaligned<T: Copy>(dst: *mut u8, src: *const u8) {
+    // SAFETY: the caller's contract; unaligned accesses have no alignment demand.
+    unsafe {
+        dst.cast::<T>()
+            .write_unaligned(src.cast::<T>().read_unaligned())
     }
 }
 
