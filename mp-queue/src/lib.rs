@@ -62,6 +62,11 @@
 //! holds its [`Ref`] is outside it: shared memory cannot stop a writer racing a reader.
 //!
 //! # Speed and memory
+//! - Plain values are put without a serializer: integers, floats, `bool`, `char`, arrays
+//!   of them, and structs of them without padding (`#[repr(C)]` helps), which rkyv marks
+//!   as copied byte for byte (`Archive::COPY_OPTIMIZATION`). Their bytes are the record;
+//!   `get` still validates them. A `u64` put takes about two thirds of the time a
+//!   serialized one did.
 //! - Small messages are cheapest: up to [`ipc_core::ring::INLINE_MAX`] (32) serialized
 //!   bytes, a record travels inside its 64-byte descriptor, one cache line between the
 //!   cores.

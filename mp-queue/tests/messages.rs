@@ -69,6 +69,70 @@ fn every_size_up_to_the_capacity() {
     assert!(e.to_string().contains("exceeds the queue capacity"), "{e}");
 }
 
+/// A struct rkyv copies as plain bytes (no padding, and its fields where the archived
+/// struct has them, which `repr(C)` makes sure of): `put` skips the serializer for it, as
+/// for integers and arrays.
+#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize, Debug, PartialEq, Clone, Copy)]
+#[repr(C)]
+struct Point {
+    x: f64,
+    y: f64,
+    id: u32,
+    flag: bool,
+    tag: [u8; 3],
+}
+
+#[test]
+fn plain_values_round_trip_across_fork() {
+    let _w = watchdog("plain_values", 30);
+    assert!(
+        <Point as rkyv::Archive>::COPY_OPTIMIZATION.is_enabled(),
+        "rkyv copies Point as bytes, so its puts take the plain path"
+    );
+    let ints: Queue<u64> = Queue::new().unwrap();
+    let points: Queue<Point> = Queue::new().unwrap();
+    let big: Queue<[u32; 1024]> = Queue::new().unwrap();
+    let point = |i: u32| Point {
+        x: i as f64 / 3.0,
+        y: -(i as f64),
+        id: i,
+        flag: i % 2 == 0,
+        tag: [i as u8; 3],
+    };
+    let child = fork(|| {
+        for i in 0..100u32 {
+            ints.put(u64::MAX - i as u64).unwrap();
+            points.put(point(i)).unwrap();
+            big.put(std::array::from_fn(|k| k as u32 * i)).unwrap();
+        }
+        0
+    });
+    for i in 0..100u32 {
+        assert_eq!(ints.get().unwrap(), u64::MAX - i as u64);
+        assert_eq!(points.get().unwrap(), point(i));
+        let r = big.get_ref().unwrap();
+        assert!(
+            r.iter().enumerate().all(|(k, v)| *v == k as u32 * i),
+            "message {i}"
+        );
+    }
+    assert_eq!(reap(child), Ok(0));
+    // Too large for the capacity: refused at once and handed back, as for any value.
+    let small: Queue<[u8; 4096]> = Queue::builder().capacity(1024).create().unwrap();
+    match small.try_put([3; 4096]) {
+        Err(PutError::TooLarge { value, len, max }) => {
+            assert_eq!((value[0], len, max), (3, 4096, 1024));
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    // A plain record that is not a valid value (a `bool` of 2) fails validation on get.
+    let bytes = ByteQueue::from_handle(points.handle()).unwrap();
+    let mut raw = [0u8; std::mem::size_of::<Point>()];
+    raw[std::mem::offset_of!(ArchivedPoint, flag)] = 2;
+    bytes.put(&raw).unwrap();
+    assert!(matches!(points.get(), Err(GetError::Invalid(_))));
+}
+
 #[test]
 fn values_larger_than_the_last_one_take_the_spill_path() {
     let _w = watchdog("values_larger_than_the_last_one_take_the_spill_path", 60);
