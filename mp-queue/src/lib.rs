@@ -62,11 +62,12 @@
 //! holds its [`Ref`] is outside it: shared memory cannot stop a writer racing a reader.
 //!
 //! # Speed and memory
-//! - Plain values are put without a serializer: integers, floats, `bool`, `char`, arrays
-//!   of them, and structs of them without padding (`#[repr(C)]` helps), which rkyv marks
-//!   as copied byte for byte (`Archive::COPY_OPTIMIZATION`). Their bytes are the record;
-//!   `get` still validates them. A `u64` put takes about two thirds of the time a
-//!   serialized one did.
+//! - Plain values are put without a serializer, as their own bytes: fixed-size integers,
+//!   floats, `bool`, `char`, arrays of them, and non-generic derived `#[repr(C)]` structs
+//!   of them with no padding, which rkyv marks as copied byte for byte. Not `usize`,
+//!   enums, `Option`s or tuples. `get` still validates them. To check a type:
+//!   `assert!(<T as rkyv::Archive>::COPY_OPTIMIZATION.is_enabled())`. In one thread a
+//!   `u64` put takes about two thirds of the time a serialized one did.
 //! - Small messages are cheapest: up to [`ipc_core::ring::INLINE_MAX`] (32) serialized
 //!   bytes, a record travels inside its 64-byte descriptor, one cache line between the
 //!   cores.

@@ -144,7 +144,8 @@ pub(crate) enum PutFail {
     Serialize(rancor::Error),
 }
 
-/// Serializes `header` then `value` into one record: first straight into a reservation of
+/// Puts `header` then `value` as one record. A plain value (see [`plain_bytes`]) with no
+/// header is pushed as its own bytes. Any other is serialized: first straight into a reservation of
 /// `guess` bytes, else (the value is larger) through the spill buffer with one extra copy.
 /// A guess of at most `INLINE_MAX` bytes is served from the stack and copied in: such a
 /// record lives in its descriptor, and holding that line through serialization while the
@@ -215,10 +216,12 @@ pub(crate) fn put<T: Encode>(
     push_spilled(tx, w, wait)
 }
 
-/// `value`'s bytes, when they are its archived form: rkyv marks such types (integers,
-/// floats, arrays of them, and derived structs of them without padding) with
-/// `Archive::COPY_OPTIMIZATION`, and serializes them by copying their bytes. The check is
-/// on constants, so it costs nothing for other types.
+/// `value`'s bytes, when they are its archived form. rkyv marks such types with
+/// `Archive::COPY_OPTIMIZATION`: fixed-size integers, floats, `bool`, `char`, `NonZero`s,
+/// arrays of them, and non-generic derived structs of them whose fields lie where the
+/// archived (`repr(C)`) struct has them, with no padding. Not `usize`/`isize` (archived
+/// as 32 bits), enums, `Option`s or tuples. The check is on constants, so it costs
+/// nothing for other types.
 #[inline(always)]
 fn plain_bytes<T: Encode>(value: &T) -> Option<&[u8]> {
     let size = std::mem::size_of::<T>();
@@ -226,10 +229,14 @@ fn plain_bytes<T: Encode>(value: &T) -> Option<&[u8]> {
         && size == std::mem::size_of::<T::Archived>()
         && std::mem::align_of::<T::Archived>() <= 16
         && size > 0;
-    // SAFETY: `COPY_OPTIMIZATION` is enabled only for types with no uninitialized bytes
-    // (padding), whose bytes rkyv copies to its writer in place of serializing them, so
-    // all `size` bytes of `value` are initialized and form its archive. Records start
-    // 16-byte aligned, which covers the archive's alignment.
+    // SAFETY: `CopyOptimization::enable` requires that the type has no uninitialized
+    // bytes (padding), so all `size` bytes of `value` are initialized. That they form
+    // its archive is what the flag means ("the bytes of this type [may] be copied
+    // directly to a writer instead of calling `serialize`", rkyv's `Archive` docs); rkyv
+    // relies on it the same way when it serializes a `[T]`. With the sizes equal, a root
+    // archive starts at 0 and `access` finds it there. Records start 16-byte aligned,
+    // which covers the archive's alignment. A type that sets the flag wrongly gets its
+    // records refused or misread by `get`'s validation, never undefined behaviour here.
     plain.then(|| unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size) })
 }
 
@@ -365,6 +372,7 @@ mod tests {
     use super::*;
 
     #[derive(Archive, Serialize, Deserialize, Debug, PartialEq, Clone, Copy)]
+    #[repr(C)]
     struct Point {
         x: f64,
         y: f64,
@@ -403,6 +411,7 @@ mod tests {
         same(true);
         same('é');
         same([1u32, 2, 3, 4]);
+        same(std::num::NonZeroU32::new(9).unwrap());
         same(Point {
             x: 1.5,
             y: -2.0,
@@ -418,9 +427,49 @@ mod tests {
         assert!(plain_bytes(&Padded { a: 1, b: 2 }).is_none());
         assert!(plain_bytes(&(1u8, 2u64)).is_none());
         assert!(plain_bytes(&Some(1u64)).is_none());
+        assert!(plain_bytes(&5usize).is_none(), "archived as 32 bits");
         assert!(
             plain_bytes(&()).is_none(),
             "no bytes: the serializer handles it"
         );
+    }
+
+    /// Marked plain, with a `serialize` that fails: only the plain path can put it.
+    struct NoSerializer(u64);
+
+    impl Archive for NoSerializer {
+        // SAFETY: a `u64` has no padding, and its bytes are its archive (`u64_le` here).
+        const COPY_OPTIMIZATION: rkyv::traits::CopyOptimization<Self> =
+            unsafe { rkyv::traits::CopyOptimization::enable() };
+        type Archived = rkyv::rend::u64_le;
+        type Resolver = ();
+        fn resolve(&self, _: (), out: rkyv::Place<Self::Archived>) {
+            out.write(rkyv::rend::u64_le::from_native(self.0));
+        }
+    }
+
+    impl<S: rancor::Fallible + ?Sized> Serialize<S> for NoSerializer
+    where
+        S::Error: rancor::Source,
+    {
+        fn serialize(&self, _: &mut S) -> Result<(), S::Error> {
+            Err(rancor::Source::new(std::fmt::Error))
+        }
+    }
+
+    #[test]
+    fn put_pushes_a_plain_value_without_serializing_it() {
+        let ring = ipc_core::ring::Ring::builder().create().unwrap();
+        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let len = put(&tx, &[], &NoSerializer(0xfeed), 0, Wait::No)
+            .map_err(|_| "put serialized the plain value")
+            .unwrap();
+        assert_eq!(len, 8);
+        assert_eq!(*rx.try_pop().unwrap(), 0xfeed_u64.to_le_bytes());
+        // With a header the value goes through the serializer, which refuses it here.
+        assert!(matches!(
+            put(&tx, &[0; 16], &NoSerializer(1), 0, Wait::No),
+            Err(PutFail::Serialize(_))
+        ));
     }
 }

@@ -125,6 +125,13 @@ fn plain_values_round_trip_across_fork() {
         }
         other => panic!("expected TooLarge, got {other:?}"),
     }
+    // Behind a frame header a plain value is serialized after the header, as any value.
+    let frames = ByteQueue::new().unwrap();
+    frames.put_framed(&[9; 16], &7u64, None).unwrap();
+    let rec = frames.get_ref().unwrap();
+    assert_eq!((rec.len(), &rec[..16]), (24, &[9; 16][..]));
+    assert_eq!(*mp_queue::access::<u64>(&rec[16..]).unwrap(), 7);
+    drop(rec);
     // A plain record that is not a valid value (a `bool` of 2) fails validation on get.
     let bytes = ByteQueue::from_handle(points.handle()).unwrap();
     let mut raw = [0u8; std::mem::size_of::<Point>()];
