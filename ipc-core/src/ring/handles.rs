@@ -194,7 +194,7 @@ impl Producer {
             // Records taken since the free cursor last moved are room too (and a releaser
             // may have died before moving it).
             raw.advance_free()?;
-            claim = raw.try_claim(me, len)?;
+            claim = raw.try_claim_exact(me, len)?;
         }
         Ok(claim.map(|claim| self.slot(claim)))
     }
@@ -240,7 +240,7 @@ impl Producer {
     ) -> Result<Option<Option<WriteSlot<'_>>>, PushError> {
         let raw = self.ring.raw();
         raw.advance_free()?;
-        if let Some(claim) = raw.try_claim(me, len)? {
+        if let Some(claim) = raw.try_claim_exact(me, len)? {
             return Ok(Some(Some(self.slot(claim))));
         }
         Ok((bytes_short_ok && !raw.is_full()).then_some(None))
@@ -353,8 +353,10 @@ impl Producer {
                     .look_exact(me, len, bytes_short_ok)?
                     .ok_or(PushError::Timeout);
             }
-            // While spinning, only retry the claim: the checks below read the consumers'
-            // lines (free, head, descriptors) and would slow the very consumers we wait for.
+            // While spinning, only retry the claim (`try_claim` reads no line consumers
+            // write on every record): the checks below, and `look_exact`, read the
+            // consumers' lines (head, descriptors) and would slow the very consumers we
+            // wait for.
             if backoff.snooze() {
                 continue;
             }

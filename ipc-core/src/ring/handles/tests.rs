@@ -2,6 +2,7 @@
 //! `raw/` cannot see (waiting, the free cursor's batching as callers meet it, copies).
 
 use super::*;
+use crate::ring::INLINE_MAX;
 
 /// A blocking pop that meets a corrupted record reports it (the record is released by
 /// then, so looking again would silently skip it).
@@ -64,6 +65,26 @@ fn a_release_moves_the_free_cursor_when_a_producer_waits() {
         "the release did not move the cursor for the waiter"
     );
     raw.not_full().cancel(token);
+}
+
+/// A producer alone on a ring whose head is a padding (here the wrap padding its own
+/// whole-capacity record needs) moves the head past it: the spinning claim does not look
+/// at the head, but the exact looks of `try_push` and of a blocked `push` do.
+#[test]
+fn a_producer_alone_passes_the_paddings_at_the_head() {
+    let _w = crate::testing::watchdog("a_producer_alone_passes_the_paddings_at_the_head", 60);
+    let ring = Ring::builder().capacity(256).maxsize(4).create().unwrap();
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    tx.push(&[1; INLINE_MAX + 1]).unwrap(); // in the data area, 48 bytes
+    drop(rx.pop().unwrap());
+    // The whole capacity fits only after a padding to the end, which nobody takes.
+    tx.push_timeout(&[9; 256], Duration::from_secs(10)).unwrap();
+    assert_eq!(&*rx.pop().unwrap(), &[9; 256]);
+    // The same through `try_push`, with no waiting at all.
+    tx.push(&[2; INLINE_MAX + 1]).unwrap();
+    drop(rx.pop().unwrap());
+    tx.try_push(&[8; 256]).unwrap();
+    assert_eq!(&*rx.pop().unwrap(), &[8; 256]);
 }
 
 /// `copy_record`'s two overlapping moves cover every length they take, and the lengths

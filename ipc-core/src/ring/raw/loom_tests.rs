@@ -50,10 +50,14 @@ fn try_push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
 
 /// Pushes `bytes`, yielding to the others while the ring is full; as `reserve_wait`
 /// does before it sleeps, it moves the free cursor itself over records consumers released
-/// without moving it.
+/// without moving it, and the head over paddings.
 fn push(r: &RawRing, me: u32, bytes: &[u8]) {
     while !try_push(r, me, bytes) {
         r.advance_free().unwrap();
+        if let Some(c) = r.try_claim_exact(me, bytes.len()).unwrap() {
+            r.write_and_publish(&c, bytes);
+            return;
+        }
         thread::yield_now();
     }
 }

@@ -48,7 +48,7 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
     let mut claim = r.try_claim(me, bytes.len()).unwrap();
     if claim.is_none() {
         r.advance_free().unwrap();
-        claim = r.try_claim(me, bytes.len()).unwrap();
+        claim = r.try_claim_exact(me, bytes.len()).unwrap();
     }
     claim.map(|c| r.write_and_publish(&c, bytes)).is_some()
 }
@@ -239,7 +239,7 @@ fn corrupted_bytes_give_errors_not_crashes() {
         }
         // Whatever the bytes say, operations return (Ok or Err) and stay in bounds.
         for _ in 0..8 {
-            if let Ok(Some(c)) = h.ring.try_claim(0, 8) {
+            if let Ok(Some(c)) = h.ring.try_claim_exact(0, 8) {
                 assert!(c.off + c.len <= h.ring.layout().capacity());
                 h.ring.publish(&c, 8);
             }

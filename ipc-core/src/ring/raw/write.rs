@@ -7,6 +7,11 @@ use super::*;
 impl RawRing {
     /// Claims space for a record of `len` bytes for participant `me`.
     /// `Ok(None)`: no room right now (in items or bytes).
+    ///
+    /// It reads only the producers' lines, and `free` when its copy shows no room: a
+    /// producer spinning on a full ring calls it in a loop, and must not pull the lines
+    /// consumers write on every record (the head, the head's descriptor). So it does not
+    /// move the head over paddings; [`try_claim_exact`](Self::try_claim_exact) does.
     #[inline]
     pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
         let units = claim_units(len);
@@ -47,9 +52,6 @@ impl RawRing {
             let Some((pad, need)) = self.room(in_items, in_units, pos, units as u32) else {
                 if !fresh {
                     fresh = true; // the copy may be stale: is there really no room?
-                    continue;
-                }
-                if self.skip_padding()? {
                     continue;
                 }
                 return Ok(None);
@@ -104,6 +106,27 @@ impl RawRing {
             }
         }
         Ok(None) // contended or stuck: callers treat it as full and wait
+    }
+
+    /// [`try_claim`](Self::try_claim) for a caller that needs an exact answer before it
+    /// reports "full" or sleeps: when there is no room, it also moves the head over the
+    /// paddings there and frees their space, then tries again. Consumers pass paddings
+    /// as they take, but while none is taking, a ring whose places are held by paddings
+    /// (cancelled reservations, a wrap) has room only this way.
+    pub(crate) fn try_claim_exact(
+        &self,
+        me: u32,
+        len: usize,
+    ) -> Result<Option<WriteClaim>, Corrupted> {
+        for _ in 0..MAX_RETRIES {
+            if let Some(claim) = self.try_claim(me, len)? {
+                return Ok(Some(claim));
+            }
+            if !self.skip_padding()? {
+                return Ok(None);
+            }
+        }
+        Ok(None) // paddings keep appearing: callers treat it as full and wait
     }
 
     /// What a claim of `units` at tail position `pos` may take, with `in_items` records
