@@ -151,6 +151,9 @@ impl Producer {
         // fail, so nothing needs cancelling, and moving a slot through the stack cost a
         // store-forwarding stall on every small push (perf, `Queue<u64>` across processes).
         if let Some(claim) = self.claim_fast(bytes.len()) {
+            // Nothing from here to `publish` may panic or return: the record would stay
+            // `WRITING` under a live owner, and consumers would wait on it for good.
+            debug_assert_eq!(claim.len, bytes.len());
             let raw = self.ring.raw();
             // SAFETY: the claim gives us sole access to its `len` bytes (in its descriptor
             // or in the data area, as `try_claim` placed them) until it is published.
@@ -218,9 +221,10 @@ impl Producer {
         }
     }
 
-    /// The common case, room right now, inlined into the caller. Every other outcome (no
-    /// room, a bad length, a claim error) is left to `reserve_wait`, which looks again and
-    /// reports it; a failed claim leaves nothing claimed.
+    /// The common case, room right now, inlined into the caller (`push_deadline`,
+    /// `reserve_*`). Every other outcome (no room, a bad length, a claim error) is left to
+    /// `reserve_wait`, which looks again and reports it; a failed claim leaves nothing
+    /// claimed but, at most, a wrap padding.
     #[inline]
     fn claim_fast(&self, len: usize) -> Option<WriteClaim> {
         self.check_len(len).ok()?;
@@ -229,7 +233,8 @@ impl Producer {
     }
 
     /// One exact look for room: moves the free cursor over records taken since it last
-    /// moved (consumers move it only every few records), then claims. `Some(Some(slot))`:
+    /// moved (consumers move it only every few records), then claims, passing paddings
+    /// at the head (`try_claim_exact`). `Some(Some(slot))`:
     /// claimed; `Some(None)`: a place for a record, only not `len` bytes (asked for with
     /// `bytes_short_ok`); `None`: no room.
     fn look_exact(
@@ -341,7 +346,11 @@ impl Producer {
                 return Ok(Some(self.slot(claim)));
             }
             if bytes_short_ok && !raw.is_full() {
-                return Ok(None); // a place for a record, only not `len` bytes
+                // A place for a record, only not `len` bytes, or the bytes are held by
+                // paddings at the head: one exact look tells.
+                if let Some(found) = self.look_exact(me, len, true)? {
+                    return Ok(found);
+                }
             }
             if no_consumers {
                 return Err(PushError::Closed);

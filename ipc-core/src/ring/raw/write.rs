@@ -8,10 +8,11 @@ impl RawRing {
     /// Claims space for a record of `len` bytes for participant `me`.
     /// `Ok(None)`: no room right now (in items or bytes).
     ///
-    /// It reads only the producers' lines, and `free` when its copy shows no room: a
-    /// producer spinning on a full ring calls it in a loop, and must not pull the lines
-    /// consumers write on every record (the head, the head's descriptor). So it does not
-    /// move the head over paddings; [`try_claim_exact`](Self::try_claim_exact) does.
+    /// A producer spinning on a full ring calls it in a loop, so when there is no room it
+    /// reads only `free` and the count of paddings, not the lines consumers write on
+    /// every record (the head, the head's descriptor): it moves the head over paddings
+    /// only while that count says there are some.
+    /// [`try_claim_exact`](Self::try_claim_exact) always does.
     #[inline]
     pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
         let units = claim_units(len);
@@ -52,6 +53,13 @@ impl RawRing {
             let Some((pad, need)) = self.room(in_items, in_units, pos, units as u32) else {
                 if !fresh {
                     fresh = true; // the copy may be stale: is there really no room?
+                    continue;
+                }
+                // Paddings at the head hold room that no consumer may come to pass. The
+                // count is only a hint (a crash can leave it one short), which is why the
+                // exact looks pass paddings whatever it says; here it keeps a spinning
+                // producer off the head's lines while there are none.
+                if c.paddings.load(Ordering::Relaxed) != 0 && self.skip_padding()? {
                     continue;
                 }
                 return Ok(None);
@@ -167,6 +175,8 @@ impl RawRing {
     }
 
     /// Moves the head over padding records and frees their space. True if any moved.
+    /// It reads the head and the head's descriptor, lines consumers write on every
+    /// record, so spinning producers call it only while paddings are counted.
     fn skip_padding(&self) -> Result<bool, Corrupted> {
         let c = self.ctl();
         let mut moved = false;
