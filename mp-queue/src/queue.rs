@@ -652,16 +652,19 @@ impl ByteQueue {
     }
 
     /// Takes the next message in place (zero-copy); its space is freed when the guard drops.
+    #[inline]
     pub fn get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::Until(None))
     }
 
     /// [`get_ref`](Self::get_ref) waiting at most `timeout`.
+    #[inline]
     pub fn get_ref_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::timeout(timeout))
     }
 
     /// [`get_ref`](Self::get_ref) if a message is ready.
+    #[inline]
     pub fn try_get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::No)
     }
