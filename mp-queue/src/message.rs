@@ -26,6 +26,11 @@ use crate::endpoint::Wait;
 /// (with the default `bytecheck` validation), and for the standard types rkyv supports:
 /// integers, `String`, `Vec<T>`, `Option<T>`, tuples, arrays, ...
 ///
+/// Plain types (fixed-size integers, floats, arrays of them, padding-free `#[repr(C)]`
+/// structs of them: see the crate docs, "Speed and memory") are put as their own bytes,
+/// without running the serializer; every other type is serialized straight into the
+/// queue's shared memory.
+///
 /// # Examples
 ///
 /// ```
