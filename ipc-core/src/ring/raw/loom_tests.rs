@@ -116,19 +116,25 @@ fn loom_wrap_and_full_ring_keep_fifo() {
         // the third record pads the last 2 units, waits for the first's space and lands
         // after the wrap.
         let region = Arc::new(Region::new(128, 4));
-        let producer = {
-            let region = Arc::clone(&region);
-            thread::spawn(move || {
-                for i in 0..3u8 {
-                    push(&region.ring, 1, &[i; 48]);
-                }
-            })
-        };
-        for i in 0..3u8 {
-            assert_eq!(pop(&region.ring, 2), vec![i; 48]);
-        }
-        producer.join().unwrap();
+        one_producer_in_order(&region, 3, 48, push);
     });
+}
+
+/// A producer thread pushes `n` records `[i; len]` with `push` (participant 1); this
+/// thread pops them (participant 2) and checks they come in order.
+fn one_producer_in_order(region: &Arc<Region>, n: u8, len: usize, push: fn(&RawRing, u32, &[u8])) {
+    let producer = {
+        let region = Arc::clone(region);
+        thread::spawn(move || {
+            for i in 0..n {
+                push(&region.ring, 1, &vec![i; len]);
+            }
+        })
+    };
+    for i in 0..n {
+        assert_eq!(pop(&region.ring, 2), vec![i; len]);
+    }
+    producer.join().unwrap();
 }
 
 /// One producer pushes ten 8-byte records through a ring of maxsize 8, where consumers
@@ -138,18 +144,7 @@ fn batched_free_model(push: fn(&RawRing, u32, &[u8])) {
     model(1, move || {
         let region = Arc::new(Region::new(1024, 8));
         assert_eq!(region.ring.layout().free_batch, 2);
-        let producer = {
-            let region = Arc::clone(&region);
-            thread::spawn(move || {
-                for i in 0..10u8 {
-                    push(&region.ring, 1, &[i; 8]);
-                }
-            })
-        };
-        for i in 0..10u8 {
-            assert_eq!(pop(&region.ring, 2), vec![i; 8]);
-        }
-        producer.join().unwrap();
+        one_producer_in_order(&region, 10, 8, push);
         assert_eq!(region.ring.len(), 0);
     });
 }
