@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use ipc_core::ring::{PresenceCache, Ring};
 use ipc_core::segment::SegmentHandle;
+use rkyv::util::AlignedVec;
 
 use crate::endpoint::{Endpoint, Wait};
 use crate::error::{Error, GetError, PutError, RecvIntoError};
@@ -90,8 +91,9 @@ fn tagged(ring: Ring) -> Result<Ring, Error> {
 pub struct Connection<T> {
     send: Option<Endpoint>,
     recv: Option<Endpoint>,
-    /// Messages `poll` took off the ring before `recv` asked for them, oldest first.
-    stash: Mutex<VecDeque<Vec<u8>>>,
+    /// Messages `poll` took off the ring before `recv` asked for them, oldest first,
+    /// aligned for rkyv as they were in the ring.
+    stash: Mutex<VecDeque<AlignedVec<16>>>,
     /// How many messages `stash` holds, so a receive takes its lock only when one is there.
     stashed: AtomicUsize,
     /// When the peer end was last seen present.
@@ -264,7 +266,7 @@ impl<T: Message> Connection<T> {
             .ok_or_else(|| GetError::Failed(Error::handle("this end of a simplex pipe only sends")))
     }
 
-    fn take_stash(&self) -> Option<Vec<u8>> {
+    fn take_stash(&self) -> Option<AlignedVec<16>> {
         // The count changes only under the lock, with the stash. A zero read without the
         // lock can only miss a message another thread is stashing at this moment, whose
         // order against this receive is not defined anyway.
@@ -319,7 +321,7 @@ impl<T: Message> Connection<T> {
     fn recv_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>, GetError> {
         let ep = self.receiver()?;
         if let Some(bytes) = self.take_stash() {
-            return Ok(bytes);
+            return Ok(bytes.to_vec());
         }
         Ok(ep.pop(wait)?.to_vec())
     }
@@ -390,7 +392,9 @@ impl<T: Message> Connection<T> {
         // its own timeout.
         match ep.pop(wait) {
             Ok(record) => {
-                let bytes = record.to_vec();
+                // Aligned as in the ring: `recv` validates it in place with rkyv.
+                let mut bytes = AlignedVec::<16>::with_capacity(record.len());
+                bytes.extend_from_slice(&record);
                 drop(record);
                 let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
                 stash.push_back(bytes);

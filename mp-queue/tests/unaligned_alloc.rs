@@ -1,0 +1,70 @@
+//! A message that waited in a buffer on the heap (a pipe's `poll` keeps the message it
+//! looked at) must still be read with rkyv's alignment: this binary's allocator hands out
+//! every byte buffer at an odd address, as any allocator may for `u8`, and the message
+//! sent by a forked child must come back intact.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::time::Duration;
+
+use mp_queue::pipe;
+
+mod common;
+use common::{fork, reap, watchdog};
+
+/// Puts every allocation of alignment 1 one byte past an aligned block.
+struct OddBytes;
+
+// SAFETY: forwards to the system allocator with room for the shift, and undoes the
+// shift before freeing; blocks of alignment above 1 pass through unchanged.
+unsafe impl GlobalAlloc for OddBytes {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.align() != 1 {
+            // SAFETY: same contract as ours.
+            return unsafe { System.alloc(layout) };
+        }
+        // SAFETY: a non-zero size (one more than asked), alignment 2.
+        let base = unsafe { System.alloc(Layout::from_size_align_unchecked(layout.size() + 1, 2)) };
+        if base.is_null() {
+            return base;
+        }
+        // SAFETY: the block has one byte more than the caller asked for.
+        unsafe { base.add(1) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if layout.align() != 1 {
+            // SAFETY: same contract as ours.
+            return unsafe { System.dealloc(ptr, layout) };
+        }
+        // SAFETY: `ptr` came from `alloc` above, one byte past the block it allocated.
+        unsafe {
+            System.dealloc(
+                ptr.sub(1),
+                Layout::from_size_align_unchecked(layout.size() + 1, 2),
+            )
+        }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: OddBytes = OddBytes;
+
+#[test]
+fn the_allocator_gives_byte_buffers_odd_addresses() {
+    let v = vec![0u8; 64];
+    assert_eq!(v.as_ptr() as usize % 2, 1);
+}
+
+#[test]
+fn a_message_poll_kept_on_the_heap_is_received_intact() {
+    let _w = watchdog("poll_keeps_aligned", 30);
+    let (a, b) = pipe::<u64>(true).unwrap();
+    let child = fork(|| {
+        b.send(0x0123_4567_89ab_cdef).unwrap();
+        b.send(7).unwrap();
+        0
+    });
+    assert!(a.poll(Some(Duration::from_secs(10))));
+    assert_eq!(a.recv().unwrap(), 0x0123_4567_89ab_cdef);
+    assert_eq!(a.recv().unwrap(), 7);
+    assert_eq!(reap(child), Ok(0));
+}
