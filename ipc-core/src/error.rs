@@ -140,7 +140,8 @@ pub enum PushError {
     Full,
     /// The ring stayed full until the deadline.
     Timeout,
-    /// Every consumer handle is gone, so the record could never be read.
+    /// Every consumer handle is gone, so the record could never be read; or this
+    /// producer handle was closed.
     Closed,
     /// The record can never fit: it is larger than the ring's byte capacity.
     TooLarge {
@@ -160,7 +161,10 @@ impl fmt::Display for PushError {
         match self {
             PushError::Full => write!(f, "ring is full"),
             PushError::Timeout => write!(f, "ring stayed full until the timeout"),
-            PushError::Closed => write!(f, "every consumer has closed the ring"),
+            PushError::Closed => write!(
+                f,
+                "every consumer has closed the ring (or this handle is closed)"
+            ),
             PushError::TooLarge { len, max } => write!(
                 f,
                 "message of {len} bytes exceeds the largest the ring can hold ({max} bytes); \
@@ -181,7 +185,8 @@ pub enum PopError {
     Empty,
     /// The ring stayed empty until the deadline.
     Timeout,
-    /// The ring is drained and every producer handle is gone or closed.
+    /// The ring is drained and every producer handle is gone or closed; or this consumer
+    /// handle was closed.
     Closed,
     /// Every participant slot is held by a live process.
     TooManyProcesses,
@@ -194,7 +199,10 @@ impl fmt::Display for PopError {
         match self {
             PopError::Empty => write!(f, "ring is empty"),
             PopError::Timeout => write!(f, "ring stayed empty until the timeout"),
-            PopError::Closed => write!(f, "ring is drained and every producer has closed it"),
+            PopError::Closed => write!(
+                f,
+                "ring is drained and every producer has closed it (or this handle is closed)"
+            ),
             PopError::TooManyProcesses => write!(f, "{TOO_MANY}"),
             PopError::Corrupted(c) => write!(f, "{c}"),
         }

@@ -12,8 +12,8 @@
 //!   drops the lock when the last process holding the description closes it or dies.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
 
 /// A process, named so that a recycled pid never looks like the old process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,11 +156,14 @@ pub(crate) fn reopen(fd: RawFd) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(raw) })
 }
 
-/// A shared OFD lock announcing "a handle of this role is open". Dropping it closes the
-/// description; the lock then lives on only in processes that inherited the description.
+/// A shared OFD lock announcing "a handle of this role is open". Releasing it (or
+/// dropping it) closes the description; the lock then lives on only in processes that
+/// inherited the description.
 #[derive(Debug)]
 pub(crate) struct PresenceLock {
-    _fd: OwnedFd,
+    /// The description's fd, or -1 once released. Atomic so that a handle shared between
+    /// threads can be closed through `&self` (`Producer::close`).
+    fd: AtomicI32,
 }
 
 impl PresenceLock {
@@ -172,7 +175,36 @@ impl PresenceLock {
         if rc < 0 {
             return Err(io::Error::last_os_error());
         }
-        Ok(PresenceLock { _fd: fd })
+        Ok(PresenceLock {
+            fd: AtomicI32::new(fd.into_raw_fd()),
+        })
+    }
+
+    /// Closes the description, once: true for the call that did.
+    pub(crate) fn release(&self) -> bool {
+        // SYNC: SeqCst, ordered with the claim a producer makes before it checks
+        // `is_released` (see `Producer::close`).
+        let fd = self.fd.swap(-1, Ordering::SeqCst);
+        if fd < 0 {
+            return false;
+        }
+        // SAFETY: `fd` came from `into_raw_fd` in `acquire`, and the swap above hands it
+        // to exactly one caller.
+        drop(unsafe { OwnedFd::from_raw_fd(fd) });
+        true
+    }
+
+    /// Whether [`release`](Self::release) has run.
+    #[inline]
+    pub(crate) fn is_released(&self) -> bool {
+        // SYNC: SeqCst, see `release`.
+        self.fd.load(Ordering::SeqCst) < 0
+    }
+}
+
+impl Drop for PresenceLock {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 

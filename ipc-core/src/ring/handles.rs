@@ -32,7 +32,8 @@ use crate::waiter::{deadline_after, Backoff};
 /// ```
 pub struct Producer {
     pub(super) ring: Ring,
-    pub(super) presence: Option<PresenceLock>,
+    /// Released by [`close`](Producer::close) or on drop.
+    pub(super) presence: PresenceLock,
 }
 
 /// Reads records from a [`Ring`]. Each handle counts as an open consumer until dropped.
@@ -56,7 +57,8 @@ pub struct Producer {
 /// ```
 pub struct Consumer {
     pub(super) ring: Ring,
-    pub(super) presence: Option<PresenceLock>,
+    /// Released by [`close`](Consumer::close) or on drop.
+    pub(super) presence: PresenceLock,
     /// When producers were last seen present (see `producers_gone`).
     pub(super) seen_producers: PresenceCache,
 }
@@ -95,8 +97,8 @@ impl Clone for Consumer {
     }
 }
 
-fn close_handle(ring: &Ring, presence: &mut Option<PresenceLock>, wake_consumers: bool) {
-    if presence.take().is_some() {
+fn close_handle(ring: &Ring, presence: &PresenceLock, wake_consumers: bool) {
+    if presence.release() {
         let raw = ring.raw();
         raw.closes().fetch_add(1, Ordering::SeqCst);
         if wake_consumers {
@@ -109,13 +111,13 @@ fn close_handle(ring: &Ring, presence: &mut Option<PresenceLock>, wake_consumers
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        close_handle(&self.ring, &mut self.presence, true);
+        close_handle(&self.ring, &self.presence, true);
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        close_handle(&self.ring, &mut self.presence, false);
+        close_handle(&self.ring, &self.presence, false);
     }
 }
 
@@ -194,12 +196,19 @@ impl Producer {
         let me = self.ring.me()?;
         let mut claim = raw.try_claim(me, len)?;
         if claim.is_none() {
+            if self.is_closed() {
+                return Err(PushError::Closed);
+            }
             // Records taken since the free cursor last moved are room too (and a releaser
             // may have died before moving it).
             raw.advance_free()?;
             claim = raw.try_claim_exact(me, len)?;
         }
-        Ok(claim.map(|claim| self.slot(claim)))
+        match claim {
+            Some(claim) => Ok(Some(self.slot(self.keep(claim)?))),
+            None if self.is_closed() => Err(PushError::Closed),
+            None => Ok(None),
+        }
     }
 
     /// Claims room for a record of `len` bytes to fill in place; see [`WriteSlot`].
@@ -229,7 +238,9 @@ impl Producer {
     fn claim_fast(&self, len: usize) -> Option<WriteClaim> {
         self.check_len(len).ok()?;
         let me = self.ring.me().ok()?;
-        self.ring.raw().try_claim(me, len).ok()?
+        let claim = self.ring.raw().try_claim(me, len).ok()??;
+        // A closed handle withdraws the claim; `reserve_wait` then reports it.
+        self.keep(claim).ok()
     }
 
     /// One exact look for room: moves the free cursor over records taken since it last
@@ -246,7 +257,7 @@ impl Producer {
         let raw = self.ring.raw();
         raw.advance_free()?;
         if let Some(claim) = raw.try_claim_exact(me, len)? {
-            return Ok(Some(Some(self.slot(claim))));
+            return Ok(Some(Some(self.slot(self.keep(claim)?))));
         }
         Ok((bytes_short_ok && !raw.is_full()).then_some(None))
     }
@@ -340,10 +351,13 @@ impl Producer {
         let mut closes_seen = raw.closes().load(Ordering::Acquire);
         let (mut check_peers, mut stuck) = (false, None);
         loop {
+            if self.is_closed() {
+                return Err(PushError::Closed);
+            }
             let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
             check_peers = false;
             if let Some(claim) = raw.try_claim(me, len)? {
-                return Ok(Some(self.slot(claim)));
+                return Ok(Some(self.slot(self.keep(claim)?)));
             }
             if bytes_short_ok && !raw.is_full() {
                 // A place for a record, only not `len` bytes, or the bytes are held by
@@ -407,8 +421,49 @@ impl Producer {
         }
     }
 
-    /// Closes this handle now (same as dropping it).
-    pub fn close(self) {}
+    /// Closes this handle now, as dropping it does, but through a shared reference: a
+    /// forked child can close the handles it inherited and will not use (Python's
+    /// "close the ends you do not need"). Later pushes through it fail with
+    /// [`PushError::Closed`]. Consumers see [`PopError::Closed`] once every producer
+    /// handle in every process is closed and the ring is drained; a push that another
+    /// thread had claimed room for before the close is still delivered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError, PushError};
+    ///
+    /// let ring = Ring::builder().create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push(b"last")?;
+    /// tx.close();
+    /// assert_eq!(tx.push(b"more"), Err(PushError::Closed));
+    /// assert_eq!(&*rx.pop()?, b"last");
+    /// assert_eq!(rx.pop().unwrap_err(), PopError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) {
+        close_handle(&self.ring, &self.presence, true);
+    }
+
+    /// Whether [`close`](Self::close) has run on this handle.
+    pub fn is_closed(&self) -> bool {
+        self.presence.is_released()
+    }
+
+    /// Keeps a claim made through this handle, unless the handle is closed: then the
+    /// claim is withdrawn. Checked after claiming, not before, so that a close racing a
+    /// push either comes first (the push fails) or finds the record claimed, which
+    /// consumers wait for while its owner lives (SeqCst claim CAS, then the SeqCst load
+    /// in `is_released`, against `PresenceLock::release`).
+    #[inline]
+    fn keep(&self, claim: WriteClaim) -> Result<WriteClaim, PushError> {
+        if self.presence.is_released() {
+            self.ring.raw().cancel(&claim);
+            return Err(PushError::Closed);
+        }
+        Ok(claim)
+    }
 }
 
 impl Consumer {
@@ -426,6 +481,9 @@ impl Consumer {
 
     /// Takes the next record if one is ready; [`PopError::Empty`] otherwise.
     pub fn try_pop(&self) -> Result<ReadGuard<'_>, PopError> {
+        if self.is_closed() {
+            return Err(PopError::Closed);
+        }
         let ring = &self.ring;
         let raw = ring.raw();
         let me = ring.me()?;
@@ -473,6 +531,9 @@ impl Consumer {
         // The common case, a record ready at the head, inlined into the caller; an empty
         // or busy ring is left to the full loop. An error is returned here: `try_take`
         // has already released the corrupted record, so looking again would skip it.
+        if self.is_closed() {
+            return Err(PopError::Closed);
+        }
         if let Ok(me) = self.ring.me() {
             match self.ring.raw().try_take(me) {
                 Ok(Taken::Record(claim)) => {
@@ -553,8 +614,17 @@ impl Consumer {
         }
     }
 
-    /// Closes this handle now (same as dropping it).
-    pub fn close(self) {}
+    /// Closes this handle now, as dropping it does, but through a shared reference (see
+    /// [`Producer::close`]). Later pops through it fail with [`PopError::Closed`];
+    /// producers see [`PushError::Closed`] once every consumer handle is closed.
+    pub fn close(&self) {
+        close_handle(&self.ring, &self.presence, false);
+    }
+
+    /// Whether [`close`](Self::close) has run on this handle.
+    pub fn is_closed(&self) -> bool {
+        self.presence.is_released()
+    }
 }
 
 /// Room for one record, claimed and not yet published. Write the payload through

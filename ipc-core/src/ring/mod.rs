@@ -238,7 +238,7 @@ impl Ring {
             .fetch_or(EVER_PRODUCER, Ordering::SeqCst);
         Ok(Producer {
             ring: self.clone(),
-            presence: Some(presence),
+            presence,
         })
     }
 
@@ -252,7 +252,7 @@ impl Ring {
             .fetch_or(EVER_CONSUMER, Ordering::SeqCst);
         Ok(Consumer {
             ring: self.clone(),
-            presence: Some(presence),
+            presence,
             seen_producers: PresenceCache::new(),
         })
     }

@@ -105,3 +105,68 @@ fn copy_record_copies_every_length() {
         assert_eq!(dst, src, "length {n}");
     }
 }
+
+/// `close` through a shared reference while other threads push through the same handle:
+/// every push that returned `Ok` is popped, none after `Closed`, and the consumer then
+/// sees `Closed` (the closed handle was the only producer).
+#[test]
+fn closing_a_handle_other_threads_push_through_loses_nothing() {
+    let _w = crate::testing::watchdog("closing_a_shared_producer", 60);
+    for round in 0..20u64 {
+        let ring = Ring::builder().maxsize(64).create().unwrap();
+        let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let (accepted, popped) = std::thread::scope(|s| {
+            let pushers: Vec<_> = (0..2u64)
+                .map(|t| {
+                    let tx = &tx;
+                    s.spawn(move || {
+                        let mut ok = 0u64;
+                        for i in 0.. {
+                            // Small and large records: inline claims and data-area ones.
+                            let len = if i % 3 == 0 { 100 } else { 8 };
+                            let mut rec = vec![0u8; len];
+                            rec[..8].copy_from_slice(&(t << 32 | i).to_le_bytes());
+                            match tx.push(&rec) {
+                                Ok(()) => ok += 1,
+                                Err(PushError::Closed) => return ok,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                        unreachable!()
+                    })
+                })
+                .collect();
+            let consumer = s.spawn(|| {
+                let mut n = 0u64;
+                loop {
+                    match rx.pop() {
+                        Ok(_) => n += 1,
+                        Err(PopError::Closed) => return n,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            });
+            std::thread::sleep(Duration::from_millis(1 + round % 5));
+            tx.close();
+            assert!(tx.is_closed());
+            let accepted: u64 = pushers.into_iter().map(|p| p.join().unwrap()).sum();
+            (accepted, consumer.join().unwrap())
+        });
+        assert_eq!(accepted, popped, "round {round}");
+        assert_eq!(tx.push(b"late"), Err(PushError::Closed));
+    }
+}
+
+/// A closed consumer handle pops nothing, even with records ready, and once it was the
+/// only consumer a producer waiting for room sees `Closed`.
+#[test]
+fn a_closed_consumer_pops_nothing_and_producers_see_closed() {
+    let ring = Ring::builder().maxsize(1).create().unwrap();
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    tx.push(b"ready").unwrap();
+    rx.close();
+    assert!(rx.is_closed());
+    assert_eq!(rx.try_pop().unwrap_err(), PopError::Closed);
+    assert_eq!(rx.pop().unwrap_err(), PopError::Closed);
+    assert_eq!(tx.try_push(b"more"), Err(PushError::Closed));
+}

@@ -78,12 +78,15 @@ impl RawRing {
                 self.help_tail(tail, s, cur)?;
                 continue;
             }
-            // SYNC: the AcqRel claim orders our later extent/data/payload writes after the
-            // previous lap's release (the consumer's Release store of `DONE`).
+            // SYNC: the claim's acquire half orders our later extent/data/payload writes
+            // after the previous lap's release (the consumer's Release store of `DONE`).
+            // SeqCst (the same locked op on x86) so that a producer's check that its handle
+            // is still open, made after claiming, is ordered after the claim (see
+            // `Producer::close`).
             match d.claim.compare_exchange(
                 cur,
                 word(s, WRITING, me),
-                Ordering::AcqRel,
+                Ordering::SeqCst,
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
