@@ -64,7 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{PRODUCERS} producer processes -> Queue -> this process -> Pool(2) -> results");
     println!("records of {RECORD_BYTES} B, batches of {BATCH}, producing for {run_for:?}\n");
 
-    let mut queue: Queue<Record> = Queue::builder().capacity(16 << 20).create()?;
+    let queue: Queue<Record> = Queue::builder().capacity(16 << 20).create()?;
     let start = Instant::now();
     let mut producers = Vec::new();
     for p in 0..PRODUCERS {

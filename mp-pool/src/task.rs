@@ -210,7 +210,7 @@ pub(crate) struct WorkerSetup {
 /// closes, or `maxtasks` chunks are done. The caller's process runner then exits (0).
 pub(crate) fn worker_loop(setup: WorkerSetup) {
     let WorkerSetup {
-        mut tasks,
+        tasks,
         results,
         key,
         initializer,

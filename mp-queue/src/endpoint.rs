@@ -1,5 +1,7 @@
-//! One end of a ring as the queues use it: a lazily created producer, a consumer, and
-//! the put/get paths shared by every queue flavour and by pipes.
+//! One end of a ring as the queues use it: a producer and a consumer, each optional, and
+//! the put/get paths shared by every queue flavour and by pipes. The producer is made
+//! with the handle, not at its first put: a handle that has not put yet must still keep
+//! readers from seeing `Closed`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -52,12 +54,22 @@ impl Endpoint {
     }
 
     pub(crate) fn can_send(&self) -> bool {
-        self.tx.is_some()
+        self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
     }
 
     /// Ends this handle's producing: readers see `Closed` once every producer is gone.
-    pub(crate) fn close_send(&mut self) {
-        self.tx = None;
+    /// Through `&self`, so that a forked child can close a handle it inherited.
+    pub(crate) fn close_send(&self) {
+        if let Some(tx) = &self.tx {
+            tx.close();
+        }
+    }
+
+    /// Ends this handle's consuming: producers see `Closed` once every consumer is gone.
+    pub(crate) fn close_recv(&self) {
+        if let Some(rx) = &self.rx {
+            rx.close();
+        }
     }
 
     pub(crate) fn put<T: Message>(&self, value: T, wait: Wait) -> Result<(), PutError<T>> {

@@ -259,7 +259,7 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Ends putting through this handle (see [`Queue::close`]).
-    pub fn close(&mut self) {
+    pub fn close(&self) {
         self.q.close();
     }
 
@@ -364,7 +364,7 @@ impl<T> SimpleQueue<T> {
     }
 
     /// Ends putting through this handle.
-    pub fn close(&mut self) {
+    pub fn close(&self) {
         self.q.close();
     }
 

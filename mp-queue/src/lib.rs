@@ -26,8 +26,9 @@
 //! Differences from Python, on purpose:
 //! - `put` writes straight into shared memory. There is no feeder thread: an item is in
 //!   the queue when `put` returns, `qsize` counts it at once, and a child never has to
-//!   flush before it exits (Python's "joining processes that use queues" deadlock cannot
-//!   happen).
+//!   flush before it exits. So Python's "joining processes that use queues" deadlock
+//!   cannot happen to a child whose puts have returned; a `put` into a full queue still
+//!   waits for room, as with Python's `maxsize`.
 //! - Messages are bounded: a queue holds at most its capacity in bytes (default 1 MiB,
 //!   [`QueueBuilder::capacity`]) and `maxsize` items (default about one per 128 bytes of
 //!   capacity, [`QueueBuilder::maxsize`]), and a serialized message larger than the
@@ -36,6 +37,9 @@
 //!   waits.
 //! - When every handle that can put is closed or gone (its process exited or was killed),
 //!   `get` drains what is left and then returns [`GetError::Closed`]; Python blocks forever.
+//!   Every handle can put until [`close`](Queue::close)d, readers' handles too, so a
+//!   process that only reads calls `close()` first (Python's meaning: this process puts
+//!   nothing more), or readers elsewhere wait for it.
 //! - Errors hand the value back ([`PutError::Full`], [`PutError::Closed`], ...).
 //!
 //! # Pipes

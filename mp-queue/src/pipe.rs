@@ -266,6 +266,46 @@ impl<T: Message> Connection<T> {
             .ok_or_else(|| GetError::Failed(Error::handle("this end of a simplex pipe only sends")))
     }
 
+    /// Closes this end, as Python's `Connection.close()`: its later sends fail with
+    /// [`PutError::Closed`] and its receives with [`GetError::Closed`], and the peer end
+    /// sees `Closed` once no handle of this end is left in any process. It takes `&self`
+    /// so that a forked child can close the end it inherited and does not use (Python's
+    /// advice: close the ends you do not need); dropping the end closes it too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    /// use ipc_core::testing::{fork, reap};
+    ///
+    /// let (parent_end, child_end) = pipe::<u32>(true)?;
+    /// let child = fork(|| {
+    ///     parent_end.close(); // inherited, unused here: else it keeps the pipe open
+    ///     let mut got = Vec::new();
+    ///     while let Ok(v) = child_end.recv() {
+    ///         got.push(v);
+    ///     }
+    ///     i32::from(got != [1, 2] || child_end.recv() != Err(GetError::Closed))
+    /// });
+    /// child_end.close();
+    /// parent_end.send(1)?;
+    /// parent_end.send(2)?;
+    /// parent_end.close();
+    /// assert_eq!(reap(child), Ok(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn close(&self) {
+        if let Some(ep) = &self.send {
+            ep.close_send();
+        }
+        if let Some(ep) = &self.recv {
+            ep.close_recv();
+        }
+        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        stash.clear();
+        self.stashed.store(0, Ordering::Relaxed);
+    }
+
     fn take_stash(&self) -> Option<AlignedVec<16>> {
         // The count changes only under the lock, with the stash. A zero read without the
         // lock can only miss a message another thread is stashing at this moment, whose

@@ -65,8 +65,9 @@ impl QueueBuilder {
         self
     }
 
-    /// Bytes of shared memory for messages (default 1 MiB). A serialized message larger
-    /// than this is refused with [`PutError::TooLarge`].
+    /// Bytes of shared memory for messages (default 1 MiB), rounded up to a power of two
+    /// ([`Queue::capacity`] tells the result). A serialized message larger than that is
+    /// refused with [`PutError::TooLarge`].
     pub fn capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
         self
@@ -125,9 +126,34 @@ impl QueueBuilder {
 /// reads it in place without copying.
 ///
 /// **Who counts as a writer.** Every handle can put until it is closed ([`close`](Self::close))
-/// or dropped, or its process exits; a forked child holds the handles it inherited. Once no
-/// writer is left anywhere, `get` drains what is left and then returns
-/// [`GetError::Closed`] (Python would block forever).
+/// or dropped, or its process exits; a forked child holds the handles it inherited until
+/// it closes them. Once no writer is left anywhere, `get` drains what is left and then
+/// returns [`GetError::Closed`] (Python would block forever). So a process that only reads
+/// closes its handle first, as in the second example.
+///
+/// ```
+/// use mp_queue::{GetError, Queue};
+/// use ipc_core::testing::{fork, reap};
+///
+/// let q: Queue<u32> = Queue::new()?;
+/// let reader = fork(|| {
+///     q.close(); // this child only reads: it gives up the writer it inherited
+///     let mut sum = 0;
+///     loop {
+///         match q.get() {
+///             Ok(v) => sum += v,
+///             Err(GetError::Closed) => return i32::from(sum != 6),
+///             Err(_) => return 2,
+///         }
+///     }
+/// });
+/// for v in 1..=3 {
+///     q.put(v)?;
+/// }
+/// q.close(); // the last writer: the reader drains the queue, then sees Closed
+/// assert_eq!(reap(reader), Ok(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 ///
 /// # Examples
 ///
@@ -135,7 +161,7 @@ impl QueueBuilder {
 /// use mp_queue::{GetError, Queue};
 /// use std::time::Duration;
 ///
-/// let mut q: Queue<String> = Queue::new()?;
+/// let q: Queue<String> = Queue::new()?;
 /// q.put("hello".to_string())?;
 /// assert_eq!(q.qsize(), 1);
 /// assert_eq!(q.get()?, "hello");
@@ -419,8 +445,10 @@ impl<T> Queue<T> {
 
     /// Ends putting through this handle, as Python's `close()`: its later puts fail with
     /// [`PutError::Closed`], and readers see [`GetError::Closed`] once no writer is left
-    /// anywhere and the queue is drained. This handle can still `get`.
-    pub fn close(&mut self) {
+    /// anywhere and the queue is drained. This handle can still `get`. It takes `&self`
+    /// so that a forked child can close the handle it inherited; a put another thread
+    /// has already begun is still delivered.
+    pub fn close(&self) {
         self.ep.close_send();
     }
 
@@ -695,7 +723,7 @@ impl ByteQueue {
     }
 
     /// Ends putting through this handle (see [`Queue::close`]).
-    pub fn close(&mut self) {
+    pub fn close(&self) {
         self.ep.close_send();
     }
 

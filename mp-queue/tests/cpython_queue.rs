@@ -159,7 +159,7 @@ fn join_timeout_waits_its_duration() {
 #[test]
 fn closed_queue() {
     let _w = watchdog("closed_queue", 30);
-    let mut q: Queue<u32> = Queue::new().unwrap();
+    let q: Queue<u32> = Queue::new().unwrap();
     let producers: Vec<_> = (0..3)
         .map(|p| {
             fork(|| {
@@ -190,11 +190,53 @@ fn closed_queue() {
     assert_eq!(got, want);
 }
 
+/// Beyond Python, the usual shape of a pipeline: the parent writes, forked children read.
+/// Each child closes the writer it inherited (it only reads); once the parent closes, the
+/// children drain the queue between them, each then sees Closed, and every item arrives
+/// exactly once.
+#[test]
+fn readers_that_close_their_inherited_writer_see_closed() {
+    let _w = watchdog("readers_close", 30);
+    let q: Queue<u32> = Queue::new().unwrap();
+    let sums: Queue<u64> = Queue::new().unwrap();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            fork(|| {
+                q.close();
+                let (mut n, mut sum) = (0u64, 0u64);
+                loop {
+                    match q.get() {
+                        Ok(v) => (n, sum) = (n + 1, sum + u64::from(v)),
+                        Err(GetError::Closed) => break,
+                        Err(_) => return 1,
+                    }
+                }
+                sums.put(n << 32 | sum).unwrap();
+                0
+            })
+        })
+        .collect();
+    for i in 0..1000 {
+        q.put(i).unwrap();
+    }
+    q.close();
+    for r in readers {
+        assert_eq!(reap(r), Ok(0));
+    }
+    let (a, b) = (sums.get().unwrap(), sums.get().unwrap());
+    assert_eq!((a >> 32) + (b >> 32), 1000, "items taken");
+    assert_eq!(
+        (a & 0xffff_ffff) + (b & 0xffff_ffff),
+        999 * 1000 / 2,
+        "sum of items"
+    );
+}
+
 /// A writer killed by SIGKILL counts as gone: the reader drains and gets Closed.
 #[test]
 fn killed_writer_closes_the_queue() {
     let _w = watchdog("killed_writer", 30);
-    let mut q: Queue<u32> = Queue::new().unwrap();
+    let q: Queue<u32> = Queue::new().unwrap();
     let child = fork(|| {
         q.put(1).unwrap();
         std::thread::sleep(Duration::from_secs(60));

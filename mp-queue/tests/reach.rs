@@ -152,6 +152,44 @@ fn pipe_peer_gone_is_closed_not_a_hang() {
     assert!(a.poll(Some(Duration::from_millis(10))));
 }
 
+/// Python's advice for pipes across fork, close the ends you do not use, works through a
+/// shared reference: the child closes the parent's end it inherited, and when the parent
+/// closes its end the child, still alive, gets Closed after the last message. Without
+/// the child's close it would wait for good (the child's copy would keep the end open).
+#[test]
+fn a_child_that_closes_the_inherited_end_sees_the_parent_close() {
+    let _w = watchdog("pipe_child_closes_inherited", 30);
+    let (parent_end, child_end) = pipe::<u32>(true).unwrap();
+    let child = fork(|| {
+        parent_end.close();
+        assert!(matches!(
+            parent_end.send(1),
+            Err(mp_queue::PutError::Closed(1))
+        ));
+        assert_eq!(child_end.recv(), Ok(1));
+        assert_eq!(child_end.recv(), Ok(2));
+        assert_eq!(child_end.recv(), Err(GetError::Closed));
+        // And the other way: the parent's end is closed, so a send fails.
+        std::thread::sleep(Duration::from_millis(
+            u64::from(ipc_core::ring::PRESENCE_TTL_MS) * 2,
+        ));
+        i32::from(!matches!(
+            child_end.send(3),
+            Err(mp_queue::PutError::Closed(3))
+        ))
+    });
+    child_end.close();
+    parent_end.send(1).unwrap();
+    parent_end.send(2).unwrap();
+    parent_end.close();
+    assert_eq!(
+        parent_end.recv(),
+        Err(GetError::Closed),
+        "a closed end receives nothing"
+    );
+    assert_eq!(reap(child), Ok(0));
+}
+
 /// A peer that exits without dropping its end (a forked child leaves with `_exit`) closes
 /// nothing, yet a send notices it is gone within the presence cache's lifetime.
 #[test]
