@@ -33,14 +33,19 @@ fn put() {
     assert_eq!(q.put_timeout(7, TIMEOUT), Err(PutError::Timeout(7)));
     assert!(t.elapsed() >= TIMEOUT, "put_timeout returned early");
 
-    // A child takes the six items; the parent's blocked put then goes through.
+    // A child takes the six items after 50 ms; the parent's put blocks until then.
     let rx = q.clone();
+    let forked = Instant::now();
     let child = fork(move || {
         std::thread::sleep(Duration::from_millis(50));
         let got: Vec<u32> = (0..6).map(|_| rx.get().unwrap()).collect();
         i32::from(got != [1, 2, 3, 4, 5, 6])
     });
     q.put(7).unwrap();
+    assert!(
+        forked.elapsed() >= Duration::from_millis(50),
+        "put returned before the child took anything"
+    );
     assert_eq!(reap(child), Ok(0));
     assert_eq!(q.get().unwrap(), 7);
 }

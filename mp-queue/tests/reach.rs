@@ -1,6 +1,7 @@
 //! Every queue and connection reaches another process in three ways: inherited across
-//! fork, attached from a handle by a spawned program, and opened by name from an
-//! unrelated program (`mp-queue-peer`, a separate binary).
+//! fork, attached from a handle by a spawned program (`mp-queue-peer`, and this test
+//! binary re-executed as a spawned `Process` is), and opened by name from an unrelated
+//! program (`mp-queue-peer`, a separate binary).
 
 mod common;
 
@@ -53,6 +54,60 @@ fn queue_by_handle_to_a_spawned_program() {
     assert!(q.empty());
 }
 
+/// Spawn as a `Process` does it: this test binary re-executes itself to run only
+/// `re_executed_child`, which attaches to a queue and a pipe from the handles in its
+/// environment (their fds kept across exec), takes the queue's items and answers their
+/// sum over the pipe.
+#[test]
+fn queue_and_pipe_by_handle_to_this_binary_re_executed() {
+    let _w = watchdog("re_executed", 60);
+    let q: Queue<Job> = Queue::new().unwrap();
+    for i in 0..10 {
+        q.put(job(i, 100)).unwrap();
+    }
+    let (mine, theirs) = pipe::<String>(true).unwrap();
+    let (qh, ph) = (q.handle(), theirs.handle());
+    let env = [(CHILD_QUEUE, qh.to_string()), (CHILD_PIPE, ph.to_string())];
+    let fds = [qh.fd, ph.send.unwrap().fd, ph.recv.unwrap().fd];
+    let out = common::run_self("re_executed_child", &env, &fds);
+    assert!(
+        out.status.success(),
+        "child failed: {:?}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("1 passed"),
+        "the child test did not run:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(
+        mine.recv().unwrap(),
+        format!("sum {}", (0..10).sum::<u64>())
+    );
+    assert!(q.empty());
+}
+
+const CHILD_QUEUE: &str = "MPQ_TEST_CHILD_QUEUE";
+const CHILD_PIPE: &str = "MPQ_TEST_CHILD_PIPE";
+
+/// The child half of `queue_and_pipe_by_handle_to_this_binary_re_executed`; does nothing
+/// when run by hand.
+#[test]
+#[ignore = "run by queue_and_pipe_by_handle_to_this_binary_re_executed"]
+fn re_executed_child() {
+    let (Ok(qh), Ok(ph)) = (std::env::var(CHILD_QUEUE), std::env::var(CHILD_PIPE)) else {
+        return;
+    };
+    let q = Queue::<Job>::from_handle(qh.parse().unwrap()).unwrap();
+    let conn = Connection::<String>::from_handle(ph.parse().unwrap()).unwrap();
+    q.close(); // this child only reads
+    let sum: u64 = (0..10).map(|_| q.get().unwrap().id).sum();
+    assert_eq!(q.try_get(), Err(GetError::Empty));
+    conn.send(format!("sum {sum}")).unwrap();
+}
+
 #[test]
 fn joinable_queue_by_handle() {
     let _w = watchdog("joinable_by_handle", 60);
@@ -97,10 +152,13 @@ fn simplex_pipe_has_one_direction() {
     w.send(1).unwrap();
     assert_eq!(r.recv().unwrap(), 1);
     assert!(
-        r.send(2).is_err(),
+        matches!(r.send(2), Err(mp_queue::PutError::Failed { value: 2, .. })),
         "the first end of a simplex pipe only receives"
     );
-    assert!(w.try_recv().is_err(), "the second end only sends");
+    assert!(
+        matches!(w.try_recv(), Err(GetError::Failed(_))),
+        "the second end only sends (not Empty: there is nothing to receive on)"
+    );
 }
 
 #[test]

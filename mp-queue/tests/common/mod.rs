@@ -13,9 +13,29 @@ pub fn peer_exe() -> &'static str {
 
 /// Runs the peer program with `args`, keeping `fds` open across exec.
 pub fn run_peer(args: &[&str], fds: &[i32]) -> std::process::Output {
+    run_keeping(std::process::Command::new(peer_exe()).args(args), fds)
+}
+
+/// Spawns as a `Process` would: re-executes this test binary to run only the ignored
+/// test `name`, with `env` set and `fds` kept open across exec.
+pub fn run_self(name: &str, env: &[(&str, String)], fds: &[i32]) -> std::process::Output {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args([
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads",
+        "1",
+        name,
+    ]);
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
+    run_keeping(&mut cmd, fds)
+}
+
+/// Runs `cmd` to its end, keeping `fds` open across exec.
+fn run_keeping(cmd: &mut std::process::Command, fds: &[i32]) -> std::process::Output {
     use std::os::unix::process::CommandExt;
-    let mut cmd = std::process::Command::new(peer_exe());
-    cmd.args(args);
     let fds = fds.to_vec();
     // SAFETY: between fork and exec only fcntl runs, which is async-signal-safe.
     unsafe {
@@ -29,5 +49,5 @@ pub fn run_peer(args: &[&str], fds: &[i32]) -> std::process::Output {
             Ok(())
         })
     };
-    cmd.output().expect("cannot run the peer program")
+    cmd.output().expect("cannot run the child program")
 }
