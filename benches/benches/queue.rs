@@ -5,7 +5,8 @@
 //! - `queue/1p1c/...`: one producer process, this process consuming. `u64/{get,get_ref,
 //!   get_many}` is `Queue<u64>`; `bytes/SIZE/{get,get_ref}` is `ByteQueue` (`get` copies
 //!   into a new `Vec`, `get_ref` reads in place and touches one byte).
-//! - `queue/2p2c/...`: two producer and two consumer processes.
+//! - `queue/2p2c/...`: two producer and two consumer processes, the same cases (each
+//!   consumer takes exactly its half, so `get_many` asks for at most what is left).
 //! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
 //!   a Unix pipe and `ipc-channel` between two processes, memcpy of 1 MiB in one thread.
 //! - `one_thread/...`: ring push+pop, `Queue<u64>` put+get and crossbeam send+recv in one
@@ -140,54 +141,83 @@ fn two_by_two(c: &mut Criterion) {
         t.elapsed()
     };
 
-    let q: Queue<u64> = Queue::builder().maxsize(8192).create().unwrap();
-    let mut peers: Vec<Peer> = (0..2)
-        .map(|_| {
-            let rx = q.clone();
-            Peer::spawn(Some(&done), move |n| {
-                for _ in 0..n {
-                    black_box(rx.get().expect("get"));
-                }
-            })
-        })
-        .collect();
-    peers.extend((0..2).map(|_| {
-        let tx = q.clone();
-        Peer::spawn(Some(&done), move |n| {
-            for i in 0..n {
-                tx.put(i).expect("put");
+    // Consumers take with `get`, `get_ref` or `get_many`; each takes exactly its half.
+    type Take = fn(&Queue<u64>, u64);
+    let takes: [(&str, Take); 3] = [
+        ("u64/get", |rx, n| {
+            for _ in 0..n {
+                black_box(rx.get().expect("get"));
             }
-        })
-    }));
-    g.bench_function("u64/get", |b| b.iter_custom(|iters| run(&peers, iters)));
-    drop(peers);
-
-    for size in SIZES {
-        let q = byte_queue(size);
-        let msg = vec![7u8; size];
+        }),
+        ("u64/get_ref", |rx, n| {
+            for _ in 0..n {
+                black_box(*rx.get_ref().expect("get_ref"));
+            }
+        }),
+        ("u64/get_many", |rx, n| {
+            let mut buf = Vec::with_capacity(256);
+            let mut left = n;
+            while left > 0 {
+                buf.clear();
+                left -= rx
+                    .get_many(&mut buf, left.min(256) as usize)
+                    .expect("get_many") as u64;
+                black_box(buf.last());
+            }
+        }),
+    ];
+    for (name, take) in takes {
+        let q: Queue<u64> = Queue::builder().maxsize(8192).create().unwrap();
         let mut peers: Vec<Peer> = (0..2)
             .map(|_| {
-                let rx = q.try_clone().unwrap();
-                Peer::spawn(Some(&done), move |n| {
-                    for _ in 0..n {
-                        black_box(rx.get_ref().expect("get").first().copied());
-                    }
-                })
+                let rx = q.clone();
+                Peer::spawn(Some(&done), move |n| take(&rx, n))
             })
             .collect();
         peers.extend((0..2).map(|_| {
-            let tx = q.try_clone().unwrap();
-            let msg = msg.clone();
+            let tx = q.clone();
             Peer::spawn(Some(&done), move |n| {
-                for _ in 0..n {
-                    tx.put(&msg).expect("put");
+                for i in 0..n {
+                    tx.put(i).expect("put");
                 }
             })
         }));
-        g.bench_function(
-            BenchmarkId::new("bytes", format!("{}/get_ref", size_label(size))),
-            |b| b.iter_custom(|iters| run(&peers, iters)),
-        );
+        g.bench_function(name, |b| b.iter_custom(|iters| run(&peers, iters)));
+    }
+
+    for size in SIZES {
+        for copy in [true, false] {
+            let q = byte_queue(size);
+            let msg = vec![7u8; size];
+            let mut peers: Vec<Peer> = (0..2)
+                .map(|_| {
+                    let rx = q.try_clone().unwrap();
+                    Peer::spawn(Some(&done), move |n| {
+                        for _ in 0..n {
+                            if copy {
+                                black_box(rx.get().expect("get"));
+                            } else {
+                                black_box(rx.get_ref().expect("get_ref").first().copied());
+                            }
+                        }
+                    })
+                })
+                .collect();
+            peers.extend((0..2).map(|_| {
+                let tx = q.try_clone().unwrap();
+                let msg = msg.clone();
+                Peer::spawn(Some(&done), move |n| {
+                    for _ in 0..n {
+                        tx.put(&msg).expect("put");
+                    }
+                })
+            }));
+            let take = if copy { "get" } else { "get_ref" };
+            g.bench_function(
+                BenchmarkId::new("bytes", format!("{}/{take}", size_label(size))),
+                |b| b.iter_custom(|iters| run(&peers, iters)),
+            );
+        }
     }
     g.finish();
 }
