@@ -46,23 +46,31 @@ def message(size):
     return 12345 if size == 8 else b"x" * size
 
 
-def produce(q, n, size):
+def produce(q, n, size, ready=None):
     m = message(size)
+    if ready is not None:
+        ready.wait()
     for _ in range(n):
         q.put(m)
 
 
-def consume(q, n, done):
+def consume(q, n, done, ready):
+    ready.wait()
     for _ in range(n):
         q.get()
     done.put(1)
 
 
+# The timers start once every peer process is running (a barrier), so that process
+# start-up (about 2 ms a fork here) is not counted against Python.
+
+
 def one_to_one(make, size, n):
-    q = make()
-    p = mp.Process(target=produce, args=(q, n, size))
-    t = time.perf_counter()
+    q, ready = make(), mp.Barrier(2)
+    p = mp.Process(target=produce, args=(q, n, size, ready))
     p.start()
+    ready.wait()
+    t = time.perf_counter()
     for _ in range(n):
         q.get()
     took = time.perf_counter() - t
@@ -71,13 +79,14 @@ def one_to_one(make, size, n):
 
 
 def two_by_two(make, size, n):
-    q, done = make(), mp.Queue()
+    q, done, ready = make(), mp.Queue(), mp.Barrier(5)
     half = n // 2
-    procs = [mp.Process(target=consume, args=(q, half, done)) for _ in range(2)]
-    procs += [mp.Process(target=produce, args=(q, half, size)) for _ in range(2)]
-    t = time.perf_counter()
+    procs = [mp.Process(target=consume, args=(q, half, done, ready)) for _ in range(2)]
+    procs += [mp.Process(target=produce, args=(q, half, size, ready)) for _ in range(2)]
     for p in procs:
         p.start()
+    ready.wait()
+    t = time.perf_counter()
     for _ in range(2):
         done.get()
     took = time.perf_counter() - t
