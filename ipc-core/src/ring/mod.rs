@@ -277,6 +277,59 @@ impl Ring {
         self.shared.raw.user()
     }
 
+    /// This process's own word in the ring, for the layer above: zero when the process
+    /// first uses the ring, and never read by the ring. A joinable queue counts there the
+    /// tasks this process took and has not settled, so that a process that dies holding
+    /// tasks does not leave `join` waiting for good. After the process dies, its word is
+    /// handed out once by [`take_dead_words`](Self::take_dead_words), even if a new
+    /// process has reused its slot by then. Fails as a push would when this process
+    /// cannot register with the ring (every slot held by a live process, or corrupted
+    /// state).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use ipc_core::ring::Ring;
+    /// use ipc_core::testing::{fork, reap};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let child = fork(|| {
+    ///     ring.process_word().unwrap().fetch_add(3, Ordering::SeqCst);
+    ///     0 // exits with 3 in its word
+    /// });
+    /// assert_eq!(reap(child), Ok(0));
+    /// ring.process_word()?.fetch_add(1, Ordering::SeqCst); // alive: not handed out
+    /// assert_eq!(ring.take_dead_words(), 3);
+    /// assert_eq!(ring.take_dead_words(), 0, "once");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn process_word(&self) -> Result<&UserWord, PushError> {
+        let me = self.me()?;
+        Ok(&self
+            .raw()
+            .slot(me)
+            .expect("me() returns a slot index in range")
+            .user)
+    }
+
+    /// Sums the [`process_word`](Self::process_word)s of processes that died, and zeroes
+    /// them: each dead process's value is returned once, to one caller.
+    pub fn take_dead_words(&self) -> u32 {
+        let raw = self.raw();
+        // SYNC: SeqCst swaps: a word moves out exactly once, whether here or in
+        // `register` (which moves a reused slot's word to `orphaned` first).
+        let mut sum = raw.orphaned().swap(0, Ordering::SeqCst);
+        for i in 0..raw.layout().slots {
+            let Some(s) = raw.slot(i) else { break };
+            if s.user.load(Ordering::SeqCst) == 0 || self.owner_alive(i) {
+                continue;
+            }
+            sum = sum.wrapping_add(s.user.swap(0, Ordering::SeqCst));
+        }
+        sum
+    }
+
     /// True while some producer handle is open in some process (or none was ever opened).
     /// One system call: for "is my peer gone?" checks, not for hot loops.
     pub fn producers_present(&self) -> bool {
@@ -394,6 +447,11 @@ impl Ring {
                             .is_err()
                     {
                         continue;
+                    }
+                    // Its word goes to the ring's orphans, for `take_dead_words`.
+                    let word = s.user.swap(0, Ordering::SeqCst);
+                    if word != 0 {
+                        raw.orphaned().fetch_add(word, Ordering::SeqCst);
                     }
                     s.pid.store(0, Ordering::Release);
                 }

@@ -117,6 +117,9 @@ struct Control {
     /// Padding records between head and tail (cancelled, wrap or abandoned), so that
     /// `len` counts only real records.
     paddings: AtomicU32,
+    /// Process words of dead processes whose slots were reused, summed until the layer
+    /// above takes them (`Ring::take_dead_words`).
+    orphaned: AtomicU32,
     /// Words for the layer above (mp-queue keeps its flavour tag and task counts here).
     /// The ring never reads them.
     user: Line<[AtomicU32; USER_WORDS]>,
@@ -142,10 +145,12 @@ struct Desc {
     inline: std::cell::UnsafeCell<[u8; INLINE]>,
 }
 
-/// A participating process: pid and start time (0 while registering).
+/// A participating process: pid and start time (0 while registering), and its word for
+/// the layer above (`Ring::process_word`).
 #[repr(C, align(64))]
 pub(crate) struct Slot {
     pub(crate) pid: AtomicU32,
+    pub(crate) user: AtomicU32,
     pub(crate) start_time: AtomicU64,
 }
 
@@ -282,12 +287,14 @@ impl RawRing {
                 closes: Line(AtomicU32::new(0)),
                 ever: AtomicU32::new(0),
                 paddings: AtomicU32::new(0),
+                orphaned: AtomicU32::new(0),
                 user: Line(std::array::from_fn(|_| AtomicU32::new(0))),
             });
             for i in 0..lay.slots as usize {
                 let s = p.add(lay.slots_off).cast::<Slot>().add(i);
                 s.write(Slot {
                     pid: AtomicU32::new(0),
+                    user: AtomicU32::new(0),
                     start_time: AtomicU64::new(0),
                 });
             }
@@ -410,6 +417,9 @@ impl RawRing {
     }
     pub(crate) fn ever(&self) -> &AtomicU32 {
         &self.ctl().ever
+    }
+    pub(crate) fn orphaned(&self) -> &AtomicU32 {
+        &self.ctl().orphaned
     }
 
     /// The words reserved for the layer above; zero in a fresh ring.
