@@ -1,8 +1,8 @@
 //! Behaviour ported from CPython's `Lib/test/_test_multiprocessing.py`, class
 //! `_TestQueue` (test_put, test_get, test_fork, test_qsize, test_task_done, test_closed_queue,
 //! test_timeout) and `_TestSimpleQueue`, run across real forked processes.
-//! Where we differ from Python on purpose (Closed after the writers are gone), the test
-//! says so.
+//! Where we differ from Python on purpose (Closed after the writers are gone, tasks of a
+//! dead worker settled), the test says so.
 
 mod common;
 
@@ -143,6 +143,65 @@ fn task_done_and_join() {
         assert_eq!(reap(w), Ok(0));
     }
     assert!(q.task_done().is_err());
+}
+
+/// Beyond Python: a worker killed (SIGKILL) while it holds a task loses that task, and
+/// `join` settles it instead of waiting for good. The other tasks are done by a worker
+/// that lives; `join` waits for them.
+#[test]
+fn join_settles_the_tasks_of_a_killed_worker() {
+    let _w = watchdog("join_killed_worker", 30);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    let (took_rx, took_tx) = mp_queue::pipe::<u32>(false).unwrap();
+    for i in 0..5 {
+        q.put(i).unwrap();
+    }
+    let doomed = fork(|| {
+        let v = q.get().unwrap(); // held, never settled
+        took_tx.send(v).unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    });
+    took_rx.recv().unwrap();
+    common::kill(doomed);
+    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+    let worker = fork(|| {
+        for _ in 0..4 {
+            q.get().unwrap();
+            std::thread::sleep(Duration::from_millis(20));
+            q.task_done().unwrap();
+        }
+        0
+    });
+    q.join();
+    assert_eq!(q.unfinished(), 0);
+    assert_eq!(reap(worker), Ok(0));
+    assert!(
+        q.task_done().is_err(),
+        "the lost task is settled, not left to settle"
+    );
+}
+
+/// A worker that holds a task while alive is waited for, however long: `join` settles
+/// only the tasks of processes that are gone. (A minimum duration, not a timing.)
+#[test]
+fn join_waits_for_a_live_holder() {
+    let _w = watchdog("join_live_holder", 30);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put(1).unwrap();
+    let started = Instant::now();
+    let worker = fork(|| {
+        q.get().unwrap();
+        std::thread::sleep(Duration::from_millis(300)); // several of join's 50 ms looks
+        q.task_done().unwrap();
+        0
+    });
+    q.join();
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "join returned early"
+    );
+    assert_eq!(reap(worker), Ok(0));
 }
 
 /// join_timeout on unfinished work returns false after at least the timeout.
