@@ -69,6 +69,70 @@ fn every_size_up_to_the_capacity() {
     assert!(e.to_string().contains("exceeds the queue capacity"), "{e}");
 }
 
+/// Across fork, for the typed queue and for a pipe: `Vec<u8>` messages of random sizes up
+/// to the largest that fits (a pseudo-random sweep, with a fixed seed, so any failure
+/// repeats), each checked byte for byte in the child; batches with `put_many` /
+/// `get_many`; `recv_bytes_into` with a buffer too short, which hands the message back;
+/// and `get_ref_unchecked` on records this test wrote.
+#[test]
+fn sizes_batches_and_reads_across_fork() {
+    let _w = watchdog("sizes_across_fork", 60);
+    let cap = 64 * 1024;
+    let q: Queue<Vec<u8>> = Queue::builder().capacity(cap).create().unwrap();
+    let (parent_end, child_end) = mp_queue::pipe_with_capacity::<Vec<u8>>(true, cap).unwrap();
+    let mut rng = common::Rng(0x5eed);
+    // The largest `Vec<u8>` whose archive fits: its bytes, padded to 4, then the 8-byte
+    // root (a relative pointer and a length).
+    let max = cap - 8;
+    let mut sizes: Vec<usize> = (0..300)
+        .map(|_| rng.below(max as u64 + 1) as usize)
+        .collect();
+    sizes.extend([0, 1, 15, 16, 17, max]);
+    let body = |n: usize| -> Vec<u8> { (0..n).map(|i| (i * 31 + n) as u8).collect() };
+    let child = fork(|| {
+        for &n in &sizes {
+            if q.get().unwrap() != body(n) || child_end.recv().unwrap() != body(n) {
+                return 1;
+            }
+        }
+        let mut batch = Vec::new();
+        while batch.len() < 100 {
+            let want = 100 - batch.len();
+            q.get_many(&mut batch, want).unwrap();
+        }
+        if batch != (0..100u8).map(|i| vec![i; i as usize]).collect::<Vec<_>>() {
+            return 2;
+        }
+        // A buffer too short keeps the message, whole.
+        let mut small = [0u8; 4];
+        match child_end.recv_bytes_into(&mut small) {
+            Err(mp_queue::RecvIntoError::BufferTooShort(m)) if m == b"0123456789" => {}
+            _ => return 3,
+        }
+        let mut big = [0u8; 16];
+        if child_end.recv_bytes_into(&mut big).ok() != Some(3) || &big[..3] != b"abc" {
+            return 4;
+        }
+        // SAFETY: the parent put this with `put`, as a `Vec<u8>`, and nothing else
+        // writes to the queue.
+        let r = unsafe { q.get_ref_unchecked() }.unwrap();
+        i32::from(r.as_slice() != b"unchecked") * 5
+    });
+    for &n in &sizes {
+        q.put(body(n)).unwrap();
+        parent_end.send(body(n)).unwrap();
+    }
+    assert_eq!(
+        q.put_many((0..100u8).map(|i| vec![i; i as usize])).unwrap(),
+        100
+    );
+    parent_end.send_bytes(b"0123456789").unwrap();
+    parent_end.send_bytes(b"abc").unwrap();
+    q.put(b"unchecked".to_vec()).unwrap();
+    assert_eq!(reap(child), Ok(0));
+    assert!(q.put(vec![0; max + 1]).is_err(), "one byte more than fits");
+}
+
 /// A struct rkyv copies as plain bytes (no padding, and its fields where the archived
 /// struct has them, which `repr(C)` makes sure of): `put` skips the serializer for it, as
 /// for integers and arrays.
