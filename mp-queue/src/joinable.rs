@@ -365,6 +365,25 @@ impl<T: Message> SimpleQueue<T> {
         Ok(SimpleQueue { q: Queue::new()? })
     }
 
+    /// A simple queue with `builder`'s options (a larger capacity for large messages,
+    /// say), named when `prefix` is given, as [`JoinableQueue::with`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{Queue, SimpleQueue};
+    ///
+    /// let q: SimpleQueue<Vec<u8>> = SimpleQueue::with(Queue::builder().capacity(4 << 20), None)?;
+    /// q.put(vec![7; 2 << 20])?; // 2 MiB: more than the default 1 MiB holds
+    /// assert_eq!(q.get()?.len(), 2 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with(builder: QueueBuilder, prefix: Option<&str>) -> Result<Self, Error> {
+        Ok(SimpleQueue {
+            q: Queue::tagged(builder.create_ring(prefix)?, TAG_QUEUE)?,
+        })
+    }
+
     /// Attaches from a handle in a spawned child.
     pub fn from_handle(handle: SegmentHandle) -> Result<Self, Error> {
         Ok(SimpleQueue {
