@@ -21,8 +21,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// Bumped whenever any shared layout or protocol changes; mismatches are refused at open.
 /// (3: consumers move a ring's free cursor in batches, and producers advance it after
-/// registering as waiters; processes of version 2 mixed in would lose wake-ups.)
-pub const LAYOUT_VERSION: u32 = 3;
+/// registering as waiters; processes of version 2 mixed in would lose wake-ups.
+/// 4: participant slots carry a word that a reclaimed slot hands to the ring's orphans;
+/// a version-3 process would reclaim a slot without moving it.)
+pub const LAYOUT_VERSION: u32 = 4;
 const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.

@@ -209,6 +209,45 @@ fn a_producer_blocked_on_a_full_ring_gets_the_place_one_pop_frees() {
     assert_eq!(ring.len(), 64);
 }
 
+/// Process words across deaths and slot reuse: a ring with two slots, the parent in one.
+/// A child leaves 3 in its word and exits; a second child needs that slot, so reclaiming
+/// it moves the 3 to the orphans, and adds 1 in its own word. The parent then gets 3 once,
+/// not the living child's 1, and the 1 after that child is killed.
+#[test]
+fn a_dead_process_word_is_handed_out_once_even_after_its_slot_is_reused() {
+    let _w = watchdog("process_words", 60);
+    let ring = Ring::builder().capacity(4096).slots(2).create().unwrap();
+    let signal = Ring::builder().capacity(4096).create().unwrap();
+    let (sig_tx, sig_rx) = (signal.producer().unwrap(), signal.consumer().unwrap());
+    ring.process_word().unwrap(); // the parent takes its slot
+    let first = fork(|| {
+        ring.process_word().unwrap().fetch_add(3, Ordering::SeqCst);
+        0
+    });
+    assert_eq!(reap(first), Ok(0));
+    let second = fork(|| {
+        ring.process_word().unwrap().fetch_add(1, Ordering::SeqCst);
+        sig_tx.push(b"in").unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    });
+    sig_rx.pop().unwrap();
+    assert_eq!(
+        ring.take_dead_words(),
+        3,
+        "the first child's, from the orphans"
+    );
+    assert_eq!(
+        ring.take_dead_words(),
+        0,
+        "once, and not the living child's"
+    );
+    common::kill(second);
+    assert_eq!(reap(second), Err(libc::SIGKILL));
+    assert_eq!(ring.take_dead_words(), 1);
+    assert_eq!(ring.take_dead_words(), 0);
+}
+
 #[test]
 fn a_consumer_of_a_dead_producer_gets_closed_not_a_hang() {
     let _w = watchdog("dead producer", 60);

@@ -80,44 +80,53 @@ impl fmt::Debug for Consumer {
 }
 
 impl Clone for Producer {
-    /// Another producer handle (with its own presence).
+    /// Another producer handle (with its own presence); closed if this one is.
     fn clone(&self) -> Self {
-        self.ring
+        let p = self
+            .ring
             .producer()
-            .expect("cannot open a presence lock for the cloned producer")
+            .expect("cannot open a presence lock for the cloned producer");
+        if self.is_closed() {
+            p.close();
+        }
+        p
     }
 }
 
 impl Clone for Consumer {
-    /// Another consumer handle (with its own presence).
+    /// Another consumer handle (with its own presence); closed if this one is.
     fn clone(&self) -> Self {
-        self.ring
+        let c = self
+            .ring
             .consumer()
-            .expect("cannot open a presence lock for the cloned consumer")
+            .expect("cannot open a presence lock for the cloned consumer");
+        if self.is_closed() {
+            c.close();
+        }
+        c
     }
 }
 
-fn close_handle(ring: &Ring, presence: &PresenceLock, wake_consumers: bool) {
+/// Releases a handle's presence once, and wakes every waiter on the ring: the other side
+/// may now be gone, and a thread of this process may be blocked on this very handle.
+fn close_handle(ring: &Ring, presence: &PresenceLock) {
     if presence.release() {
         let raw = ring.raw();
         raw.closes().fetch_add(1, Ordering::SeqCst);
-        if wake_consumers {
-            raw.not_empty().notify(u32::MAX);
-        } else {
-            raw.not_full().notify(u32::MAX);
-        }
+        raw.not_empty().notify(u32::MAX);
+        raw.not_full().notify(u32::MAX);
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        close_handle(&self.ring, &self.presence, true);
+        close_handle(&self.ring, &self.presence);
     }
 }
 
 impl Drop for Consumer {
     fn drop(&mut self) {
-        close_handle(&self.ring, &self.presence, false);
+        close_handle(&self.ring, &self.presence);
     }
 }
 
@@ -443,7 +452,7 @@ impl Producer {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) {
-        close_handle(&self.ring, &self.presence, true);
+        close_handle(&self.ring, &self.presence);
     }
 
     /// Whether [`close`](Self::close) has run on this handle.
@@ -557,6 +566,9 @@ impl Consumer {
         let mut closes_seen = raw.closes().load(Ordering::Acquire);
         let (mut check_peers, mut stuck) = (false, None);
         loop {
+            if self.is_closed() {
+                return Err(PopError::Closed); // closed on another thread while we waited
+            }
             // Ask about producers before looking: a record published before the last
             // producer left is then always seen.
             let no_producers = check_peers && !ring.peers_present(Role::Producer);
@@ -618,7 +630,7 @@ impl Consumer {
     /// [`Producer::close`]). Later pops through it fail with [`PopError::Closed`];
     /// producers see [`PushError::Closed`] once every consumer handle is closed.
     pub fn close(&self) {
-        close_handle(&self.ring, &self.presence, false);
+        close_handle(&self.ring, &self.presence);
     }
 
     /// Whether [`close`](Self::close) has run on this handle.

@@ -315,19 +315,32 @@ impl Ring {
 
     /// Sums the [`process_word`](Self::process_word)s of processes that died, and zeroes
     /// them: each dead process's value is returned once, to one caller.
+    /// Frees the slots of the dead processes it finds with a non-zero word, as a new
+    /// process registering would (their words go to the orphans first), then takes the
+    /// orphans. A slot whose records turn out corrupted is left for `register` to report.
     pub fn take_dead_words(&self) -> u32 {
         let raw = self.raw();
-        // SYNC: SeqCst swaps: a word moves out exactly once, whether here or in
-        // `register` (which moves a reused slot's word to `orphaned` first).
-        let mut sum = raw.orphaned().swap(0, Ordering::SeqCst);
         for i in 0..raw.layout().slots {
             let Some(s) = raw.slot(i) else { break };
-            if s.user.load(Ordering::SeqCst) == 0 || self.owner_alive(i) {
+            let (pid, start) = (
+                s.pid.load(Ordering::Acquire),
+                s.start_time.load(Ordering::Acquire),
+            );
+            if s.user.load(Ordering::SeqCst) == 0
+                || pid == 0
+                || start == 0
+                || (ProcessId {
+                    pid,
+                    start_time: start,
+                })
+                .is_alive()
+            {
                 continue;
             }
-            sum = sum.wrapping_add(s.user.swap(0, Ordering::SeqCst));
+            let _ = self.reclaim(i, start);
         }
-        sum
+        // SYNC: SeqCst, as in `reclaim`: each value is taken once.
+        raw.orphaned().swap(0, Ordering::SeqCst)
     }
 
     /// True while some producer handle is open in some process (or none was ever opened).
@@ -439,21 +452,9 @@ impl Ring {
                     {
                         continue;
                     }
-                    // Dead: settle its records, then free the slot (only one reclaimer wins).
-                    self.recover_owner(i).map_err(RegisterError::Corrupted)?;
-                    if start == 0
-                        || s.start_time
-                            .compare_exchange(start, 0, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_err()
-                    {
+                    if !self.reclaim(i, start).map_err(RegisterError::Corrupted)? {
                         continue;
                     }
-                    // Its word goes to the ring's orphans, for `take_dead_words`.
-                    let word = s.user.swap(0, Ordering::SeqCst);
-                    if word != 0 {
-                        raw.orphaned().fetch_add(word, Ordering::SeqCst);
-                    }
-                    s.pid.store(0, Ordering::Release);
                 }
                 if s.pid
                     .compare_exchange(0, me.pid, Ordering::AcqRel, Ordering::Relaxed)
@@ -465,6 +466,38 @@ impl Ring {
             }
         }
         Err(RegisterError::Full)
+    }
+
+    /// Frees slot `i` of a dead process whose start time read `start`: settles its
+    /// records, moves its word to the orphans, then clears the slot for reuse. One caller
+    /// wins, by the CAS of the start time; false for the others.
+    fn reclaim(&self, i: u32, start: u64) -> Result<bool, crate::Corrupted> {
+        let raw = self.raw();
+        let Some(s) = raw.slot(i) else {
+            return Ok(false);
+        };
+        self.recover_owner(i)?;
+        if start == 0
+            || s.start_time
+                .compare_exchange(start, 0, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(false);
+        }
+        // Added to the orphans before it is cleared: a reclaimer killed in between leaves
+        // the slot held (start time 0) and the word counted once, not lost.
+        // SYNC: SeqCst, as in `take_dead_words`.
+        let word = s.user.load(Ordering::SeqCst);
+        if word != 0 {
+            let _ = raw
+                .orphaned()
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |o| {
+                    Some(o.saturating_add(word))
+                });
+            s.user.store(0, Ordering::SeqCst);
+        }
+        s.pid.store(0, Ordering::Release);
+        Ok(true)
     }
 
     /// Settles every in-flight record owned by the dead participant `owner`.

@@ -170,3 +170,18 @@ fn a_closed_consumer_pops_nothing_and_producers_see_closed() {
     assert_eq!(rx.pop().unwrap_err(), PopError::Closed);
     assert_eq!(tx.try_push(b"more"), Err(PushError::Closed));
 }
+
+/// Closing a consumer handle wakes a thread blocked in `pop` on it, which then returns
+/// `Closed` instead of waiting for a record it may no longer take.
+#[test]
+fn closing_a_consumer_wakes_a_pop_blocked_on_it() {
+    let _w = crate::testing::watchdog("closing_wakes_a_blocked_pop", 30);
+    let ring = Ring::builder().create().unwrap();
+    let (_tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    std::thread::scope(|s| {
+        let blocked = s.spawn(|| rx.pop().map(|_| ()));
+        std::thread::sleep(Duration::from_millis(50)); // in its sleep by now, most likely
+        rx.close();
+        assert_eq!(blocked.join().unwrap(), Err(PopError::Closed));
+    });
+}
