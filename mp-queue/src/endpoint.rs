@@ -45,9 +45,10 @@ impl Endpoint {
         })
     }
 
-    /// Another handle on the same ring with the same roles (and presences of its own).
+    /// Another handle on the same ring with the same open roles (and presences of its
+    /// own): a role this handle closed stays closed in the clone.
     pub(crate) fn try_clone(&self) -> Result<Endpoint, OpenError> {
-        let e = Endpoint::new(self.ring.clone(), self.tx.is_some(), self.rx.is_some())?;
+        let e = Endpoint::new(self.ring.clone(), self.can_send(), self.can_recv())?;
         e.guess
             .store(self.guess.load(Ordering::Relaxed), Ordering::Relaxed);
         Ok(e)
@@ -55,6 +56,10 @@ impl Endpoint {
 
     pub(crate) fn can_send(&self) -> bool {
         self.tx.as_ref().is_some_and(|tx| !tx.is_closed())
+    }
+
+    pub(crate) fn can_recv(&self) -> bool {
+        self.rx.as_ref().is_some_and(|rx| !rx.is_closed())
     }
 
     /// Ends this handle's producing: readers see `Closed` once every producer is gone.

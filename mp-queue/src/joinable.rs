@@ -8,8 +8,9 @@ use ipc_core::futex;
 use ipc_core::ring::Ring;
 use ipc_core::segment::SegmentHandle;
 
+use crate::endpoint::Wait;
 use crate::error::{Error, GetError, PutError, TaskDoneError};
-use crate::message::Message;
+use crate::message::{self, Message};
 use crate::queue::{Queue, QueueBuilder, TAG_JOINABLE, TAG_QUEUE};
 
 /// User words of the ring: unfinished tasks (put, not yet `task_done`), items taken and
@@ -30,13 +31,17 @@ const DEAD_POLL: Duration = Duration::from_millis(50);
 /// **Processes that die.** A process that exits or is killed between `get` and
 /// `task_done` loses the tasks it held (DESIGN: a dead process loses at most what it
 /// held), and `join` settles them within about 50 ms instead of waiting for good (Python
-/// would hang). Not covered, so `join` can still wait forever or return early:
+/// would hang). A task counts as held from the moment its record is taken, before it is
+/// decoded. Not covered, so `join` can still wait forever or return early:
 /// - a process killed in the middle of a `put`, after the task was counted and before
-///   its record was published, leaves it unsettled; [`join_timeout`](Self::join_timeout)
+///   its record was published, or in the few instructions between taking a record and
+///   counting it, leaves the task unsettled; [`join_timeout`](Self::join_timeout)
 ///   bounds that wait;
 /// - a `task_done` made by another process than the one that took the item settles the
 ///   task, but the taker's own count keeps it, and is settled again if the taker dies
-///   before settling one of its own: `join` may then return one task early.
+///   before settling one of its own: `join` may then return one task early. A process
+///   killed inside `task_done` or between its two counts when taking has the same
+///   effect (the counts are ordered to settle early rather than never).
 ///
 /// # Examples
 ///
@@ -120,11 +125,11 @@ impl<T: Message> JoinableQueue<T> {
     ) -> Result<(), PutError<T>> {
         // Count first, so a fast consumer's task_done never sees the count below zero.
         // SYNC: the task counters carry no data; SeqCst keeps every change to them in the
-        // one order the join handshake in `settle_one` and `join` reasons about.
+        // one order the join handshake in `settle` and `join` reasons about.
         self.word(UNFINISHED).fetch_add(1, Ordering::SeqCst);
         let r = put(&self.q);
         if r.is_err() {
-            self.settle_one();
+            self.settle(1);
         }
         r
     }
@@ -132,23 +137,28 @@ impl<T: Message> JoinableQueue<T> {
     /// Takes the next item (see [`Queue::get`]); call [`task_done`](Self::task_done) when
     /// it is processed.
     pub fn get(&self) -> Result<T, GetError> {
-        self.taken(self.q.get())
+        self.get_wait(Wait::Until(None))
     }
 
     /// [`get`](Self::get) waiting at most `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
-        self.taken(self.q.get_timeout(timeout))
+        self.get_wait(Wait::timeout(timeout))
     }
 
     /// [`get`](Self::get) if an item is ready.
     pub fn try_get(&self) -> Result<T, GetError> {
-        self.taken(self.q.try_get())
+        self.get_wait(Wait::No)
     }
 
     /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
     /// [`task_done`](Self::task_done) when it is processed.
     pub fn get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
-        self.taken(self.q.get_ref())
+        crate::Ref::checked(self.take(Wait::Until(None))?)
+    }
+
+    fn get_wait(&self, wait: Wait) -> Result<T, GetError> {
+        let record = self.take(wait)?;
+        message::decode::<T>(&record).map_err(|e| GetError::Invalid(Error::rkyv(e)))
     }
 
     /// Another handle on the same queue, or an error if out of file descriptors.
@@ -158,18 +168,20 @@ impl<T: Message> JoinableQueue<T> {
         })
     }
 
-    /// Counts an item as taken when `r` took one (an invalid record was taken too), in the
-    /// queue's count and in this process's own.
-    fn taken<R>(&self, r: Result<R, GetError>) -> Result<R, GetError> {
-        if r.is_ok() || matches!(r, Err(GetError::Invalid(_))) {
-            // SYNC: counters, as in `counted`. This process's count goes first: a process
-            // killed between the two leaves a count `settle_dead` settles, not a task.
-            if let Ok(mine) = self.q.ep.ring.process_word() {
-                mine.fetch_add(1, Ordering::SeqCst);
-            }
-            self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
+    /// Takes the next record and counts it as taken (a record that fails validation
+    /// later counts too), in the queue's count and in this process's own, before the
+    /// record is decoded: a process killed while decoding holds the task, and `join`
+    /// settles it.
+    fn take(&self, wait: Wait) -> Result<ipc_core::ring::ReadGuard<'_>, GetError> {
+        let record = self.q.ep.pop(wait)?;
+        // SYNC: counters, as in `counted`. This process's count goes first: a process
+        // killed between the two leaves a count `settle_dead` settles (at worst a task
+        // settled twice, `join` early by one), never a task nobody can settle.
+        if let Ok(mine) = self.q.ep.ring.process_word() {
+            mine.fetch_add(1, Ordering::SeqCst);
         }
-        r
+        self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
+        Ok(record)
     }
 }
 
@@ -208,40 +220,38 @@ impl<T> JoinableQueue<T> {
                 Err(now) => n = now,
             }
         }
-        // One of this process's own, unless another process took the item (see the type's
-        // docs).
+        self.settle(1);
+        // Then one of this process's own, unless another process took the item (see the
+        // type's docs). Last: a process killed just before leaves its count to
+        // `settle_dead`, which settles the task again (`join` early by one), instead of a
+        // task nobody settles.
         if let Ok(mine) = self.q.ep.ring.process_word() {
-            let _ = decrement(mine, 1);
+            decrement(mine, 1);
         }
-        self.settle_one();
         Ok(())
     }
 
     /// Settles the tasks of processes that died holding them: they are lost with their
-    /// process. Returns how many.
-    fn settle_dead(&self) -> u32 {
+    /// process. The count comes from shared memory, so it is applied in one saturating
+    /// step, never looped over.
+    fn settle_dead(&self) {
         let lost = self.q.ep.ring.take_dead_words();
         if lost != 0 {
             decrement(self.word(TAKEN), lost);
-            for _ in 0..lost {
-                self.settle_one();
-            }
+            self.settle(lost);
         }
-        lost
     }
 
-    fn settle_one(&self) {
+    /// Settles `n` unfinished tasks (never below zero), waking joiners when none is left.
+    fn settle(&self, n: u32) {
         let unfinished = self.word(UNFINISHED);
-        let mut n = unfinished.load(Ordering::SeqCst);
-        while n > 0 {
-            match unfinished.compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => break,
-                Err(now) => n = now,
-            }
-        }
+        let by = decrement(unfinished, n);
         // SYNC: SeqCst decrement above, then SeqCst load of the joiners: a joiner either
         // registered before (we wake it) or reads the new count after registering.
-        if n == 1 && self.word(JOINERS).load(Ordering::SeqCst) != 0 {
+        if by != 0
+            && unfinished.load(Ordering::SeqCst) == 0
+            && self.word(JOINERS).load(Ordering::SeqCst) != 0
+        {
             futex::wake(unfinished, u32::MAX);
         }
     }
@@ -264,16 +274,21 @@ impl<T> JoinableQueue<T> {
     fn join_deadline(&self, deadline: Option<Instant>) -> bool {
         let unfinished = self.word(UNFINISHED);
         let joiners = self.word(JOINERS);
+        let mut next_scan = Instant::now();
         loop {
-            self.settle_dead();
+            // At most every `DEAD_POLL`: a scan reads `/proc` for every holder.
+            if Instant::now() >= next_scan {
+                self.settle_dead();
+                next_scan = Instant::now() + DEAD_POLL;
+            }
             joiners.fetch_add(1, Ordering::SeqCst);
-            // SYNC: pairs with the SeqCst decrement and joiner load in `settle_one`.
+            // SYNC: pairs with the SeqCst decrement and joiner load in `settle`.
             let n = unfinished.load(Ordering::SeqCst);
             if n != 0 {
-                // Wake now and then to look for holders that died: nobody else settles
+                // Wake by the next scan to look for holders that died: nobody else settles
                 // their tasks.
-                let poll = Instant::now() + DEAD_POLL;
-                let _ = futex::wait(unfinished, n, Some(deadline.map_or(poll, |d| d.min(poll))));
+                let until = deadline.map_or(next_scan, |d| d.min(next_scan));
+                let _ = futex::wait(unfinished, n, Some(until));
             }
             joiners.fetch_sub(1, Ordering::SeqCst);
             if unfinished.load(Ordering::SeqCst) == 0 {

@@ -104,8 +104,14 @@ pub struct Connection<T> {
 impl<T> fmt::Debug for Connection<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Connection")
-            .field("readable", &self.recv.is_some())
-            .field("writable", &self.send.is_some())
+            .field(
+                "readable",
+                &self.recv.as_ref().is_some_and(Endpoint::can_recv),
+            )
+            .field(
+                "writable",
+                &self.send.as_ref().is_some_and(Endpoint::can_send),
+            )
             .finish()
     }
 }
@@ -295,11 +301,13 @@ impl<T: Message> Connection<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn close(&self) {
-        if let Some(ep) = &self.send {
-            ep.close_send();
-        }
+        // Receiving first: a peer that sees `Closed` on its receive knows this whole end
+        // is closed.
         if let Some(ep) = &self.recv {
             ep.close_recv();
+        }
+        if let Some(ep) = &self.send {
+            ep.close_send();
         }
         let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
         stash.clear();
@@ -314,6 +322,13 @@ impl<T: Message> Connection<T> {
             return None;
         }
         let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
+        if self.recv.as_ref().is_some_and(|ep| !ep.can_recv()) {
+            // Closed (a `poll` on another thread may have stashed after `close` cleared
+            // the stash): receive nothing, as the ring does.
+            stash.clear();
+            self.stashed.store(0, Ordering::Relaxed);
+            return None;
+        }
         let bytes = stash.pop_front()?;
         self.stashed.store(stash.len(), Ordering::Relaxed);
         Some(bytes)

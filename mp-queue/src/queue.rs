@@ -391,11 +391,7 @@ impl<T: Message> Queue<T> {
     }
 
     fn get_ref_wait(&self, wait: Wait) -> Result<Ref<'_, T>, GetError> {
-        let record = self.ep.pop(wait)?;
-        let archived = message::access::<T>(&record)
-            .map_err(|e| GetError::Invalid(Error::rkyv(e)))?
-            as *const T::Archived;
-        Ok(Ref { record, archived })
+        Ref::checked(self.ep.pop(wait)?)
     }
 
     /// [`get_ref`](Self::get_ref) without validation.
@@ -513,6 +509,16 @@ fn tag_name(tag: u32) -> &'static str {
 pub struct Ref<'a, T: Message> {
     record: ReadGuard<'a>,
     archived: *const T::Archived,
+}
+
+impl<'a, T: Message> Ref<'a, T> {
+    /// Validates `record` as an archived `T`.
+    pub(crate) fn checked(record: ReadGuard<'a>) -> Result<Self, GetError> {
+        let archived = message::access::<T>(&record)
+            .map_err(|e| GetError::Invalid(Error::rkyv(e)))?
+            as *const T::Archived;
+        Ok(Ref { record, archived })
+    }
 }
 
 impl<T: Message> Ref<'_, T> {
