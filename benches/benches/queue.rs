@@ -3,8 +3,9 @@
 //! `cargo bench -p benches --bench queue` (all), or filter: `-- queue/1p1c`.
 //! Groups:
 //! - `queue/1p1c/...`: one producer process, this process consuming. `u64/{get,get_ref,
-//!   get_many}` is `Queue<u64>`; `bytes/SIZE/{get,get_ref}` is `ByteQueue` (`get` copies
-//!   into a new `Vec`, `get_ref` reads in place and touches one byte).
+//!   get_many}` is `Queue<u64>`; `bytes/SIZE/{get,get_ref,get_many}` is `ByteQueue`
+//!   (`get` and `get_many` copy into new `Vec`s, `get_ref` reads in place and touches one
+//!   byte).
 //! - `queue/2p2c/...`: two producer and two consumer processes, the same cases (each
 //!   consumer takes exactly its half, so `get_many` asks for at most what is left).
 //! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
@@ -114,6 +115,20 @@ fn one_to_one(c: &mut Criterion) {
                     timed(&producer, iters, || {
                         black_box(q.get_ref().unwrap().first().copied());
                         1
+                    })
+                })
+            },
+        );
+        let mut buf = Vec::with_capacity(256);
+        g.bench_function(
+            BenchmarkId::new("bytes", format!("{}/get_many", size_label(size))),
+            |b| {
+                b.iter_custom(|iters| {
+                    timed(&producer, iters, || {
+                        buf.clear();
+                        let n = q.get_many(&mut buf, 256).unwrap() as u64;
+                        black_box(buf.last());
+                        n
                     })
                 })
             },

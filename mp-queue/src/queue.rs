@@ -345,20 +345,7 @@ impl<T: Message> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, GetError> {
-        if max == 0 {
-            return Ok(0);
-        }
-        out.push(self.get()?);
-        let mut n = 1;
-        while n < max {
-            match self.try_get() {
-                Ok(v) => out.push(v),
-                Err(GetError::Empty | GetError::Closed) => break,
-                Err(e) => return Err(e),
-            }
-            n += 1;
-        }
-        Ok(n)
+        take_many(out, max, || self.get(), || self.try_get())
     }
 
     /// Takes the next item and reads it in place: the guard derefs to the validated
@@ -670,9 +657,43 @@ impl ByteQueue {
         self.ep.put_framed(header, value, Wait::No)
     }
 
+    /// Puts every message in order, waiting for room as needed. On an error, its value is
+    /// how many messages were put before the one that failed; the rest are not put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(2), None)?;
+    /// assert_eq!(q.put_many([&b"one"[..], b"two"])?, 2);
+    /// let mut got = Vec::new();
+    /// assert_eq!(q.get_many(&mut got, 10)?, 2);
+    /// assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_many<I>(&self, messages: I) -> Result<usize, PutError<usize>>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut n = 0;
+        for m in messages {
+            self.put(m.as_ref()).map_err(|e| e.map_value(|()| n))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// Takes the next message into a new `Vec`.
     pub fn get(&self) -> Result<Vec<u8>, GetError> {
         Ok(self.get_ref()?.to_vec())
+    }
+
+    /// Waits for one message, then takes up to `max` in all without waiting again, each
+    /// into a new `Vec` appended to `out`; returns how many (as [`Queue::get_many`]).
+    pub fn get_many(&self, out: &mut Vec<Vec<u8>>, max: usize) -> Result<usize, GetError> {
+        take_many(out, max, || self.get(), || self.try_get())
     }
 
     /// Takes the next message into a new `Vec`, waiting at most `timeout`.
@@ -742,4 +763,28 @@ impl ByteQueue {
     pub fn handle(&self) -> SegmentHandle {
         self.ep.ring.handle()
     }
+}
+
+/// `get_many`'s loop for both queues: waits for one item with `wait`, then takes up to
+/// `max` in all with `now`, stopping at the first empty (or closed) look.
+fn take_many<V>(
+    out: &mut Vec<V>,
+    max: usize,
+    wait: impl FnOnce() -> Result<V, GetError>,
+    mut now: impl FnMut() -> Result<V, GetError>,
+) -> Result<usize, GetError> {
+    if max == 0 {
+        return Ok(0);
+    }
+    out.push(wait()?);
+    let mut n = 1;
+    while n < max {
+        match now() {
+            Ok(v) => out.push(v),
+            Err(GetError::Empty | GetError::Closed) => break,
+            Err(e) => return Err(e),
+        }
+        n += 1;
+    }
+    Ok(n)
 }

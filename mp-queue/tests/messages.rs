@@ -309,3 +309,25 @@ fn a_cancelled_reservation_does_not_take_an_item_place() {
     assert_eq!(q.get().unwrap(), vec![2; 200]);
     assert!(q.empty());
 }
+
+/// Byte batches across fork: `put_many` in the parent, `get_many` in the child, every
+/// message intact and in order; a failed `put_many` says how many it put.
+#[test]
+fn byte_batches_across_fork() {
+    let _w = watchdog("byte_batches", 30);
+    let q = ByteQueue::with(Queue::builder().maxsize(16), None).unwrap();
+    let msg = |i: usize| vec![i as u8; i * 13 % 200];
+    let child = fork(|| {
+        let mut got = Vec::new();
+        while got.len() < 100 {
+            let want = 100 - got.len();
+            q.get_many(&mut got, want.min(7)).unwrap();
+        }
+        i32::from(got != (0..100).map(msg).collect::<Vec<_>>())
+    });
+    // More than the queue holds: put_many waits for the child as it goes.
+    assert_eq!(q.put_many((0..100).map(msg)).unwrap(), 100);
+    assert_eq!(reap(child), Ok(0));
+    q.close();
+    assert_eq!(q.put_many([b"late"]), Err(PutError::Closed(0)));
+}
