@@ -4,8 +4,8 @@
 //! Groups:
 //! - `queue/1p1c/...`: one producer process, this process consuming. `u64/{get,get_ref,
 //!   get_many}` is `Queue<u64>`; `bytes/SIZE/{get,get_ref,get_many}` is `ByteQueue`
-//!   (`get` and `get_many` copy into new `Vec`s, `get_ref` reads in place and touches one
-//!   byte).
+//!   (`get` and `get_many` copy into new `Vec`s, `get_many` in batches of at most 1 MiB;
+//!   `get_ref` reads in place and touches one byte).
 //! - `queue/2p2c/...`: two producer and two consumer processes, the same cases (each
 //!   consumer takes exactly its half, so `get_many` asks for at most what is left).
 //! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
@@ -119,14 +119,17 @@ fn one_to_one(c: &mut Criterion) {
                 })
             },
         );
-        let mut buf = Vec::with_capacity(256);
+        // Batches of at most 1 MiB: 256 messages of 1 MiB held at once would measure page
+        // faults on fresh memory, not the queue.
+        let batch = ((1 << 20) / size).clamp(1, 256);
+        let mut buf = Vec::with_capacity(batch);
         g.bench_function(
             BenchmarkId::new("bytes", format!("{}/get_many", size_label(size))),
             |b| {
                 b.iter_custom(|iters| {
                     timed(&producer, iters, || {
                         buf.clear();
-                        let n = q.get_many(&mut buf, 256).unwrap() as u64;
+                        let n = q.get_many(&mut buf, batch).unwrap() as u64;
                         black_box(buf.last());
                         n
                     })
