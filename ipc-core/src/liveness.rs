@@ -13,7 +13,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicI32, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
+
+use crate::error::{corrupted, Corrupted};
 
 /// A process, named so that a recycled pid never looks like the old process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -217,6 +219,52 @@ pub(crate) fn anyone_present(probe: RawFd, role: Role) -> io::Result<bool> {
         return Err(io::Error::last_os_error());
     }
     Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+}
+
+// Owner words: a process or thread named in one 64-bit word, for the sync primitives'
+// lock words and the ring's participant slots.
+
+/// Largest pid Linux can hand out (`PID_MAX_LIMIT` on 64-bit); a larger owner is corruption.
+const PID_MAX_LIMIT: u32 = 1 << 22;
+
+/// An owner word: `pid_or_tid:32 | start_time_low:32 << 32`; never 0 for a real owner.
+pub(crate) fn owner_word(id: u32) -> u64 {
+    let start = match stat_of(id) {
+        Ok(Some((start, _))) => start as u32,
+        // Unknown start time (no /proc): 0 means "check the pid only".
+        _ => 0,
+    };
+    u64::from(id) | (u64::from(start) << 32)
+}
+
+static ME_PROCESS: AtomicU64 = AtomicU64::new(0);
+
+/// The calling process's owner word (cached; `fork` invalidates the cache by pid).
+pub(crate) fn process_word() -> u64 {
+    let pid = current_pid();
+    let cached = ME_PROCESS.load(Ordering::Relaxed);
+    if cached != 0 && cached as u32 == pid {
+        return cached;
+    }
+    let w = owner_word(pid);
+    ME_PROCESS.store(w, Ordering::Relaxed);
+    w
+}
+
+/// Checks that a non-zero owner word names a possible process.
+pub(crate) fn check_owner(word: u64) -> Result<(), Corrupted> {
+    let id = word as u32;
+    if id == 0 || id > PID_MAX_LIMIT {
+        return Err(corrupted("a lock word names no possible process"));
+    }
+    Ok(())
+}
+
+/// True while the owner named by `word` runs (a zombie or a recycled pid counts as dead).
+/// The word keeps only the low 32 bits of the start time (0: unknown, check the id only).
+pub(crate) fn owner_alive(word: u64) -> bool {
+    let (id, start) = (word as u32, (word >> 32) as u32);
+    runs(id, |s| start == 0 || s as u32 == start)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{OpenError, PopError, PushError};
-use crate::liveness::{self, PresenceLock, ProcessId, Role};
+use crate::liveness::{self, PresenceLock, Role};
 use crate::primitive::Ordering;
 use crate::segment::{Kind, Segment, SegmentHandle};
 
@@ -314,32 +314,32 @@ impl Ring {
     }
 
     /// Sums the [`process_word`](Self::process_word)s of processes that died, and zeroes
-    /// them: each dead process's value is returned once, to one caller.
-    /// Frees the slots of the dead processes it finds with a non-zero word, as a new
-    /// process registering would (their words go to the orphans first), then takes the
-    /// orphans. A slot whose records turn out corrupted is left for `register` to report.
+    /// them: each dead process's value is returned once, to one caller. The slots of the
+    /// dead processes it finds with a non-zero word are reclaimed on the way, as a
+    /// registering process would: their records settled, their words moved to the
+    /// orphans, then freed. A slot whose records turn out corrupted stays with this
+    /// process, for a later reclaimer once it is gone.
     pub fn take_dead_words(&self) -> u32 {
         let raw = self.raw();
+        let me = liveness::process_word();
         for i in 0..raw.layout().slots {
             let Some(s) = raw.slot(i) else { break };
-            let (pid, start) = (
-                s.pid.load(Ordering::Acquire),
-                s.start_time.load(Ordering::Acquire),
-            );
-            if s.user.load(Ordering::SeqCst) == 0
-                || pid == 0
-                || start == 0
-                || (ProcessId {
-                    pid,
-                    start_time: start,
-                })
-                .is_alive()
-            {
+            if s.user.load(Ordering::SeqCst) == 0 {
                 continue;
             }
-            let _ = self.reclaim(i, start);
+            let w = s.id.load(Ordering::Acquire);
+            if w == 0 || w == me || liveness::owner_alive(w & !RECLAIMING) {
+                continue;
+            }
+            if s.id
+                .compare_exchange(w, me | RECLAIMING, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+                && self.settle_slot(i).is_ok()
+            {
+                s.id.store(0, Ordering::Release);
+            }
         }
-        // SYNC: SeqCst, as in `reclaim`: each value is taken once.
+        // SYNC: SeqCst, as in `settle_slot`: each value is taken once.
         raw.orphaned().swap(0, Ordering::SeqCst)
     }
 
@@ -424,68 +424,63 @@ impl Ring {
         Ok(slot)
     }
 
+    /// Takes a participant slot: a free one, or, on a second pass, one whose process
+    /// (or whose reclaimer) died, which it reclaims first. A slot's `id` is one word, the
+    /// owner word of the sync primitives (pid and start time), so taking, reclaiming and
+    /// freeing each change it with one CAS from exactly the value seen.
     fn register(&self) -> Result<u32, RegisterError> {
-        let me = ProcessId::current().map_err(|_| RegisterError::Full)?;
+        let me = liveness::process_word();
         let raw = self.raw();
         let n = raw.layout().slots;
         let slots = (0..n).filter_map(|i| raw.slot(i).map(|s| (i, s)));
         for (i, s) in slots.clone() {
-            if s.pid.load(Ordering::Acquire) == me.pid
-                && s.start_time.load(Ordering::Acquire) == me.start_time
-            {
+            if s.id.load(Ordering::Acquire) == me {
                 return Ok(i);
             }
         }
         for pass in 0..2 {
             for (i, s) in slots.clone() {
-                let pid = s.pid.load(Ordering::Acquire);
-                if pid != 0 {
-                    if pass == 0 {
-                        continue;
-                    }
-                    let start = s.start_time.load(Ordering::Acquire);
-                    if (ProcessId {
-                        pid,
-                        start_time: start,
-                    })
-                    .is_alive()
+                let w = s.id.load(Ordering::Acquire);
+                if w == 0 {
+                    if s.id
+                        .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
                     {
-                        continue;
+                        return Ok(i);
                     }
-                    if !self.reclaim(i, start).map_err(RegisterError::Corrupted)? {
-                        continue;
-                    }
+                    continue;
                 }
-                if s.pid
-                    .compare_exchange(0, me.pid, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
+                if pass == 0 || liveness::owner_alive(w & !RECLAIMING) {
+                    continue;
+                }
+                // Its process died (or the process reclaiming it did): hold the slot while
+                // settling it, so that no new process can own records under its index
+                // while the dead owner's are being settled; then keep it.
+                if s.id
+                    .compare_exchange(w, me | RECLAIMING, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
                 {
-                    s.start_time.store(me.start_time, Ordering::Release);
-                    return Ok(i);
+                    continue;
                 }
+                self.settle_slot(i).map_err(RegisterError::Corrupted)?;
+                s.id.store(me, Ordering::Release);
+                return Ok(i);
             }
         }
         Err(RegisterError::Full)
     }
 
-    /// Frees slot `i` of a dead process whose start time read `start`: settles its
-    /// records, moves its word to the orphans, then clears the slot for reuse. One caller
-    /// wins, by the CAS of the start time; false for the others.
-    fn reclaim(&self, i: u32, start: u64) -> Result<bool, crate::Corrupted> {
+    /// Settles slot `i`, which this process holds as its reclaimer: the dead owner's
+    /// records, then its word, moved to the orphans.
+    fn settle_slot(&self, i: u32) -> Result<(), crate::Corrupted> {
+        self.recover_owner(i)?;
         let raw = self.raw();
         let Some(s) = raw.slot(i) else {
-            return Ok(false);
+            return Ok(());
         };
-        self.recover_owner(i)?;
-        if start == 0
-            || s.start_time
-                .compare_exchange(start, 0, Ordering::AcqRel, Ordering::Relaxed)
-                .is_err()
-        {
-            return Ok(false);
-        }
-        // Added to the orphans before it is cleared: a reclaimer killed in between leaves
-        // the slot held (start time 0) and the word counted once, not lost.
+        // Added to the orphans before it is cleared: a reclaimer killed in between has its
+        // successor add it again (a task settled early), rather than lose it (a join that
+        // waits for good).
         // SYNC: SeqCst, as in `take_dead_words`.
         let word = s.user.load(Ordering::SeqCst);
         if word != 0 {
@@ -496,8 +491,7 @@ impl Ring {
                 });
             s.user.store(0, Ordering::SeqCst);
         }
-        s.pid.store(0, Ordering::Release);
-        Ok(true)
+        Ok(())
     }
 
     /// Settles every in-flight record owned by the dead participant `owner`.
@@ -515,17 +509,14 @@ impl Ring {
         Ok(())
     }
 
+    /// Whether the process that owns records under slot index `owner` still runs. A
+    /// slot being reclaimed answers no: its records are the dead owner's.
     fn owner_alive(&self, owner: u32) -> bool {
         let Some(s) = self.raw().slot(owner) else {
             return false; // no such slot: the record is corrupt, settle it
         };
-        let pid = s.pid.load(Ordering::Acquire);
-        pid != 0
-            && (ProcessId {
-                pid,
-                start_time: s.start_time.load(Ordering::Acquire),
-            })
-            .is_alive()
+        let w = s.id.load(Ordering::Acquire);
+        w != 0 && w & RECLAIMING == 0 && liveness::owner_alive(w)
     }
 
     /// True if some handle of `role` may still act: one is open, or none was ever opened.
@@ -541,6 +532,10 @@ impl Ring {
         liveness::anyone_present(self.shared.probe.as_raw_fd(), role).unwrap_or(true)
     }
 }
+
+/// A slot's `id` while a process reclaims it: the reclaimer's owner word with this bit
+/// (owner words keep a pid, below 2^22, in their low 32 bits).
+const RECLAIMING: u64 = 1 << 31;
 
 /// Why a process could not take a participant slot.
 #[derive(Debug)]

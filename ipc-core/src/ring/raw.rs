@@ -145,13 +145,13 @@ struct Desc {
     inline: std::cell::UnsafeCell<[u8; INLINE]>,
 }
 
-/// A participating process: pid and start time (0 while registering), and its word for
-/// the layer above (`Ring::process_word`).
+/// A participating process: its owner word (pid and start time, as the sync primitives
+/// write them; 0 when free; with `RECLAIMING` while a process reclaims it), and its word
+/// for the layer above (`Ring::process_word`).
 #[repr(C, align(64))]
 pub(crate) struct Slot {
-    pub(crate) pid: AtomicU32,
+    pub(crate) id: AtomicU64,
     pub(crate) user: AtomicU32,
-    pub(crate) start_time: AtomicU64,
 }
 
 /// Sizes and offsets of a ring region, computed once from the options.
@@ -293,9 +293,8 @@ impl RawRing {
             for i in 0..lay.slots as usize {
                 let s = p.add(lay.slots_off).cast::<Slot>().add(i);
                 s.write(Slot {
-                    pid: AtomicU32::new(0),
+                    id: AtomicU64::new(0),
                     user: AtomicU32::new(0),
-                    start_time: AtomicU64::new(0),
                 });
             }
             for i in 0..lay.n_desc {

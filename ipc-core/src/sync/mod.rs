@@ -66,7 +66,6 @@ mod value;
 
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 pub use barrier::Barrier;
@@ -80,8 +79,9 @@ pub use semaphore::{BoundedSemaphore, Semaphore};
 pub use shared_memory::SharedMemory;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 
-use crate::error::{corrupted, Corrupted, OpenError};
-use crate::liveness::{self, current_pid, stat_of};
+use crate::error::OpenError;
+pub(crate) use crate::liveness::{check_owner, owner_alive, process_word};
+use crate::liveness::{current_pid, owner_word};
 use crate::segment::{Kind, Segment};
 
 /// How often a waiter that keeps seeing the same lock owner checks whether it still runs
@@ -184,33 +184,6 @@ pub(crate) fn new_segment(
     }
 }
 
-/// Largest pid Linux can hand out (`PID_MAX_LIMIT` on 64-bit); a larger owner is corruption.
-const PID_MAX_LIMIT: u32 = 1 << 22;
-
-/// An owner word: `pid_or_tid:32 | start_time_low:32 << 32`; never 0 for a real owner.
-fn owner_word(id: u32) -> u64 {
-    let start = match stat_of(id) {
-        Ok(Some((start, _))) => start as u32,
-        // Unknown start time (no /proc): 0 means "check the pid only".
-        _ => 0,
-    };
-    u64::from(id) | (u64::from(start) << 32)
-}
-
-static ME_PROCESS: AtomicU64 = AtomicU64::new(0);
-
-/// The calling process's owner word (cached; `fork` invalidates the cache by pid).
-pub(crate) fn process_word() -> u64 {
-    let pid = current_pid();
-    let cached = ME_PROCESS.load(Ordering::Relaxed);
-    if cached != 0 && cached as u32 == pid {
-        return cached;
-    }
-    let w = owner_word(pid);
-    ME_PROCESS.store(w, Ordering::Relaxed);
-    w
-}
-
 thread_local! {
     /// `(pid, thread word)` of this thread; the pid detects a `fork` since it was computed.
     static ME_THREAD: Cell<(u32, u64)> = const { Cell::new((0, 0)) };
@@ -230,22 +203,6 @@ pub(crate) fn thread_word() -> u64 {
         c.set((pid, w));
         w
     })
-}
-
-/// Checks that a non-zero owner word names a possible process.
-pub(crate) fn check_owner(word: u64) -> Result<(), Corrupted> {
-    let id = word as u32;
-    if id == 0 || id > PID_MAX_LIMIT {
-        return Err(corrupted("a lock word names no possible process"));
-    }
-    Ok(())
-}
-
-/// True while the owner named by `word` runs (a zombie or a recycled pid counts as dead).
-/// The word keeps only the low 32 bits of the start time (0: unknown, check the id only).
-pub(crate) fn owner_alive(word: u64) -> bool {
-    let (id, start) = (word as u32, (word >> 32) as u32);
-    liveness::runs(id, |s| start == 0 || s as u32 == start)
 }
 
 /// Generates the segment plumbing shared by every non-generic primitive.

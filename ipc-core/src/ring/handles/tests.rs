@@ -185,3 +185,29 @@ fn closing_a_consumer_wakes_a_pop_blocked_on_it() {
         assert_eq!(blocked.join().unwrap(), Err(PopError::Closed));
     });
 }
+
+/// A slot left being reclaimed by a process that died in the middle (its `id` still
+/// `RECLAIMING`) is taken over by the next process that needs a slot, which settles it
+/// and hands the dead owner's word out once.
+#[test]
+fn a_slot_whose_reclaimer_died_is_taken_over() {
+    let _w = crate::testing::watchdog("a_slot_whose_reclaimer_died", 30);
+    let ring = Ring::builder().capacity(4096).slots(1).create().unwrap();
+    let child = crate::testing::fork(|| {
+        ring.process_word().unwrap().fetch_add(5, Ordering::SeqCst);
+        0
+    });
+    assert_eq!(crate::testing::reap(child), Ok(0));
+    let slot = ring.raw().slot(0).unwrap();
+    let dead = slot.id.load(Ordering::SeqCst);
+    assert_ne!(dead, 0, "the child held the only slot");
+    slot.id
+        .store(dead | super::super::RECLAIMING, Ordering::SeqCst); // it died reclaiming
+    ring.process_word().unwrap(); // the only slot: taken over
+    assert_eq!(
+        slot.id.load(Ordering::SeqCst),
+        crate::liveness::process_word()
+    );
+    assert_eq!(ring.take_dead_words(), 5);
+    assert_eq!(ring.take_dead_words(), 0);
+}
