@@ -239,7 +239,9 @@ pub(crate) fn owner_word(id: u32) -> u64 {
 
 static ME_PROCESS: AtomicU64 = AtomicU64::new(0);
 
-/// The calling process's owner word (cached; `fork` invalidates the cache by pid).
+/// The calling process's owner word (cached; `fork` invalidates the cache by pid). A word
+/// without a start time (`/proc` unreadable just then) is not cached: the next call reads
+/// again.
 pub(crate) fn process_word() -> u64 {
     let pid = current_pid();
     let cached = ME_PROCESS.load(Ordering::Relaxed);
@@ -247,7 +249,9 @@ pub(crate) fn process_word() -> u64 {
         return cached;
     }
     let w = owner_word(pid);
-    ME_PROCESS.store(w, Ordering::Relaxed);
+    if w >> 32 != 0 {
+        ME_PROCESS.store(w, Ordering::Relaxed);
+    }
     w
 }
 

@@ -22,9 +22,11 @@ const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// Bumped whenever any shared layout or protocol changes; mismatches are refused at open.
 /// (3: consumers move a ring's free cursor in batches, and producers advance it after
 /// registering as waiters; processes of version 2 mixed in would lose wake-ups.
-/// 4: participant slots carry a word that a reclaimed slot hands to the ring's orphans;
-/// a version-3 process would reclaim a slot without moving it.)
-pub const LAYOUT_VERSION: u32 = 4;
+/// 4: a participant slot is one owner word (pid and start time) with a reclaiming bit,
+/// plus a word for the layer above that a reclaimed slot hands to the ring's orphans;
+/// 5: the same, bumped past a development build of 4 that laid slots out as pid, word,
+/// start time.)
+pub const LAYOUT_VERSION: u32 = 5;
 const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.

@@ -211,8 +211,8 @@ fn a_producer_blocked_on_a_full_ring_gets_the_place_one_pop_frees() {
 
 /// Process words across deaths and slot reuse: a ring with two slots, the parent in one.
 /// A child leaves 3 in its word and exits; a second child needs that slot, so reclaiming
-/// it moves the 3 to the orphans, and adds 1 in its own word. The parent then gets 3 once,
-/// not the living child's 1, and the 1 after that child is killed.
+/// it moves the 3 to the orphans, and adds 1 in its own word. The parent then adopts 3
+/// once, not the living child's 1, and the 1 after that child is killed.
 #[test]
 fn a_dead_process_word_is_handed_out_once_even_after_its_slot_is_reused() {
     let _w = watchdog("process_words", 60);
@@ -232,20 +232,26 @@ fn a_dead_process_word_is_handed_out_once_even_after_its_slot_is_reused() {
         0
     });
     sig_rx.pop().unwrap();
+    let mine = ring.process_word().unwrap();
     assert_eq!(
-        ring.take_dead_words(),
-        3,
+        ring.adopt_dead_words(),
+        Ok(3),
         "the first child's, from the orphans"
     );
     assert_eq!(
-        ring.take_dead_words(),
-        0,
+        ring.adopt_dead_words(),
+        Ok(0),
         "once, and not the living child's"
+    );
+    assert_eq!(
+        mine.swap(0, Ordering::SeqCst),
+        3,
+        "adopted into the parent's word"
     );
     common::kill(second);
     assert_eq!(reap(second), Err(libc::SIGKILL));
-    assert_eq!(ring.take_dead_words(), 1);
-    assert_eq!(ring.take_dead_words(), 0);
+    assert_eq!(ring.adopt_dead_words(), Ok(1));
+    assert_eq!(ring.adopt_dead_words(), Ok(0));
 }
 
 #[test]

@@ -235,10 +235,17 @@ impl<T> JoinableQueue<T> {
     /// process. The count comes from shared memory, so it is applied in one saturating
     /// step, never looped over.
     fn settle_dead(&self) {
-        let lost = self.q.ep.ring.take_dead_words();
+        let ring = &self.q.ep.ring;
+        // The lost count sits in this process's own word until it is settled: a joiner
+        // killed in between leaves it to be settled again after its death (at worst
+        // twice, `join` early), never to nobody.
+        let (Ok(lost), Ok(mine)) = (ring.adopt_dead_words(), ring.process_word()) else {
+            return;
+        };
         if lost != 0 {
-            decrement(self.word(TAKEN), lost);
             self.settle(lost);
+            decrement(self.word(TAKEN), lost);
+            decrement(mine, lost);
         }
     }
 

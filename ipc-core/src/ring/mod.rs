@@ -281,7 +281,7 @@ impl Ring {
     /// first uses the ring, and never read by the ring. A joinable queue counts there the
     /// tasks this process took and has not settled, so that a process that dies holding
     /// tasks does not leave `join` waiting for good. After the process dies, its word is
-    /// handed out once by [`take_dead_words`](Self::take_dead_words), even if a new
+    /// handed on once by [`adopt_dead_words`](Self::adopt_dead_words), even if a new
     /// process has reused its slot by then. Fails as a push would when this process
     /// cannot register with the ring (every slot held by a live process, or corrupted
     /// state).
@@ -299,9 +299,12 @@ impl Ring {
     ///     0 // exits with 3 in its word
     /// });
     /// assert_eq!(reap(child), Ok(0));
-    /// ring.process_word()?.fetch_add(1, Ordering::SeqCst); // alive: not handed out
-    /// assert_eq!(ring.take_dead_words(), 3);
-    /// assert_eq!(ring.take_dead_words(), 0, "once");
+    /// let mine = ring.process_word()?;
+    /// mine.fetch_add(1, Ordering::SeqCst); // alive: not handed on
+    /// assert_eq!(ring.adopt_dead_words()?, 3);
+    /// assert_eq!(mine.load(Ordering::SeqCst), 4, "the child's 3 now count here");
+    /// mine.fetch_sub(3, Ordering::SeqCst); // settled: taken back out
+    /// assert_eq!(ring.adopt_dead_words()?, 0, "once");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn process_word(&self) -> Result<&UserWord, PushError> {
@@ -313,13 +316,18 @@ impl Ring {
             .user)
     }
 
-    /// Sums the [`process_word`](Self::process_word)s of processes that died, and zeroes
-    /// them: each dead process's value is returned once, to one caller. The slots of the
-    /// dead processes it finds with a non-zero word are reclaimed on the way, as a
-    /// registering process would: their records settled, their words moved to the
-    /// orphans, then freed. A slot whose records turn out corrupted stays with this
-    /// process, for a later reclaimer once it is gone.
-    pub fn take_dead_words(&self) -> u32 {
+    /// Moves the [`process_word`](Self::process_word)s of processes that died into this
+    /// process's own word, and returns how much it moved. The caller settles that much
+    /// (a joinable queue: tasks lost with their process), then takes it back out of its
+    /// own word. A value is always counted somewhere, so that a process killed at any
+    /// point leaves it to be adopted again after its own death: at worst settled twice,
+    /// never lost.
+    ///
+    /// On the way, the slots of the dead processes it finds with a non-zero word are
+    /// reclaimed as a registering process would: their records settled and their words
+    /// moved to the ring's orphans, then freed.
+    pub fn adopt_dead_words(&self) -> Result<u32, PushError> {
+        let mine = self.process_word()?;
         let raw = self.raw();
         let me = liveness::process_word();
         for i in 0..raw.layout().slots {
@@ -333,14 +341,32 @@ impl Ring {
             }
             if s.id
                 .compare_exchange(w, me | RECLAIMING, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-                && self.settle_slot(i).is_ok()
+                .is_err()
             {
-                s.id.store(0, Ordering::Release);
+                continue;
             }
+            let end = if self.settle_slot(i).is_ok() { 0 } else { w };
+            s.id.store(end, Ordering::Release);
         }
-        // SYNC: SeqCst, as in `settle_slot`: each value is taken once.
-        raw.orphaned().swap(0, Ordering::SeqCst)
+        let orphans = raw.orphaned();
+        // SYNC: SeqCst throughout: the value is in our word before it leaves the orphans
+        // (counted twice in between, never nowhere).
+        loop {
+            let o = orphans.load(Ordering::SeqCst);
+            let room = u32::MAX - mine.load(Ordering::SeqCst);
+            let o = o.min(room);
+            if o == 0 {
+                return Ok(0);
+            }
+            mine.fetch_add(o, Ordering::SeqCst);
+            if orphans
+                .compare_exchange(o, 0, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+            {
+                return Ok(o);
+            }
+            mine.fetch_sub(o, Ordering::SeqCst);
+        }
     }
 
     /// True while some producer handle is open in some process (or none was ever opened).
@@ -427,9 +453,16 @@ impl Ring {
     /// Takes a participant slot: a free one, or, on a second pass, one whose process
     /// (or whose reclaimer) died, which it reclaims first. A slot's `id` is one word, the
     /// owner word of the sync primitives (pid and start time), so taking, reclaiming and
-    /// freeing each change it with one CAS from exactly the value seen.
+    /// freeing each change it with one CAS from exactly the value seen. One thread of a
+    /// process registers at a time, or two threads could take two slots.
     fn register(&self) -> Result<u32, RegisterError> {
+        static REGISTERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = REGISTERING.lock().unwrap_or_else(|p| p.into_inner());
         let me = liveness::process_word();
+        if me >> 32 == 0 {
+            // No start time (`/proc` unreadable): a pid alone could name a later process.
+            return Err(RegisterError::Full);
+        }
         let raw = self.raw();
         let n = raw.layout().slots;
         let slots = (0..n).filter_map(|i| raw.slot(i).map(|s| (i, s)));
@@ -438,34 +471,52 @@ impl Ring {
                 return Ok(i);
             }
         }
-        for pass in 0..2 {
-            for (i, s) in slots.clone() {
-                let w = s.id.load(Ordering::Acquire);
-                if w == 0 {
-                    if s.id
-                        .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Ok(i);
+        // A slot a live process is reclaiming is free again in a moment: look again a
+        // few times before answering "full".
+        for _ in 0..REGISTER_ROUNDS {
+            let mut reclaiming = false;
+            for pass in 0..2 {
+                for (i, s) in slots.clone() {
+                    let w = s.id.load(Ordering::Acquire);
+                    if w == 0 {
+                        if s.id
+                            .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            return Ok(i);
+                        }
+                        continue;
                     }
-                    continue;
+                    if pass == 0 {
+                        continue;
+                    }
+                    if liveness::owner_alive(w & !RECLAIMING) {
+                        reclaiming |= w & RECLAIMING != 0;
+                        continue;
+                    }
+                    // Its process died (or the process reclaiming it did): hold the slot
+                    // while settling it, so that no new process can own records under its
+                    // index while the dead owner's are being settled; then keep it.
+                    if s.id
+                        .compare_exchange(w, me | RECLAIMING, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    if let Err(e) = self.settle_slot(i) {
+                        // Nothing moved yet (`settle_slot` fails before the word): put the
+                        // slot back as it was, for the error to be seen again.
+                        s.id.store(w, Ordering::Release);
+                        return Err(RegisterError::Corrupted(e));
+                    }
+                    s.id.store(me, Ordering::Release);
+                    return Ok(i);
                 }
-                if pass == 0 || liveness::owner_alive(w & !RECLAIMING) {
-                    continue;
-                }
-                // Its process died (or the process reclaiming it did): hold the slot while
-                // settling it, so that no new process can own records under its index
-                // while the dead owner's are being settled; then keep it.
-                if s.id
-                    .compare_exchange(w, me | RECLAIMING, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_err()
-                {
-                    continue;
-                }
-                self.settle_slot(i).map_err(RegisterError::Corrupted)?;
-                s.id.store(me, Ordering::Release);
-                return Ok(i);
             }
+            if !reclaiming {
+                break;
+            }
+            std::thread::yield_now();
         }
         Err(RegisterError::Full)
     }
@@ -481,7 +532,7 @@ impl Ring {
         // Added to the orphans before it is cleared: a reclaimer killed in between has its
         // successor add it again (a task settled early), rather than lose it (a join that
         // waits for good).
-        // SYNC: SeqCst, as in `take_dead_words`.
+        // SYNC: SeqCst, as in `adopt_dead_words`.
         let word = s.user.load(Ordering::SeqCst);
         if word != 0 {
             let _ = raw
@@ -533,6 +584,9 @@ impl Ring {
     }
 }
 
+/// How many times `register` looks again while a live process holds a slot to reclaim it.
+const REGISTER_ROUNDS: u32 = 100;
+
 /// A slot's `id` while a process reclaims it: the reclaimer's owner word with this bit
 /// (owner words keep a pid, below 2^22, in their low 32 bits).
 const RECLAIMING: u64 = 1 << 31;
@@ -540,8 +594,9 @@ const RECLAIMING: u64 = 1 << 31;
 /// Why a process could not take a participant slot.
 #[derive(Debug)]
 enum RegisterError {
-    /// Every slot is held by a live process (or this process cannot read its own
-    /// `/proc/self/stat`, which leaves it nothing to register with).
+    /// Every slot is held by a live process (or this process cannot read its own start
+    /// time in `/proc/self/stat`, which leaves it no identity a later process could not
+    /// share).
     Full,
     /// Settling a dead participant's records found corrupted state.
     Corrupted(crate::Corrupted),

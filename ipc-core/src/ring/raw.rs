@@ -118,7 +118,7 @@ struct Control {
     /// `len` counts only real records.
     paddings: AtomicU32,
     /// Process words of dead processes whose slots were reused, summed until the layer
-    /// above takes them (`Ring::take_dead_words`).
+    /// above adopts them (`Ring::adopt_dead_words`).
     orphaned: AtomicU32,
     /// Words for the layer above (mp-queue keeps its flavour tag and task counts here).
     /// The ring never reads them.

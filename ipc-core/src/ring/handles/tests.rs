@@ -208,6 +208,11 @@ fn a_slot_whose_reclaimer_died_is_taken_over() {
         slot.id.load(Ordering::SeqCst),
         crate::liveness::process_word()
     );
-    assert_eq!(ring.take_dead_words(), 5);
-    assert_eq!(ring.take_dead_words(), 0);
+    assert_eq!(ring.adopt_dead_words(), Ok(5));
+    assert_eq!(ring.adopt_dead_words(), Ok(0));
+    assert_eq!(
+        ring.process_word().unwrap().load(Ordering::SeqCst),
+        5,
+        "adopted"
+    );
 }
