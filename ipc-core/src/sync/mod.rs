@@ -47,7 +47,7 @@
 //!
 //! # Never trusting shared memory
 //! Every word read from a segment is checked: a value no correct peer writes gives a
-//! [`Corrupted`] error, never undefined behaviour, a panic or a hang.
+//! [`Corrupted`](crate::Corrupted) error, never undefined behaviour, a panic or a hang.
 //! Data in [`Value`], [`Array`] and [`SharedMemory`] is copied in and out with atomic
 //! accesses, so even a racing or hostile writer cannot cause undefined behaviour here.
 //!
