@@ -16,7 +16,9 @@ mod raw;
 
 use std::fmt;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
+use std::sync::atomic::{
+    AtomicU32 as StdAtomicU32, AtomicU64 as StdAtomicU64, Ordering as StdOrdering,
+};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -456,8 +458,7 @@ impl Ring {
     /// freeing each change it with one CAS from exactly the value seen. One thread of a
     /// process registers at a time, or two threads could take two slots.
     fn register(&self) -> Result<u32, RegisterError> {
-        static REGISTERING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one = REGISTERING.lock().unwrap_or_else(|p| p.into_inner());
+        let _one = RegisterLock::take();
         let me = liveness::process_word();
         if me >> 32 == 0 {
             // No start time (`/proc` unreadable): a pid alone could name a later process.
@@ -581,6 +582,38 @@ impl Ring {
             return true;
         }
         liveness::anyone_present(self.shared.probe.as_raw_fd(), role).unwrap_or(true)
+    }
+}
+
+/// One thread of a process registers at a time. Not a `Mutex`: a fork while another
+/// thread registers would leave the child a mutex locked for good. The lock holds the
+/// holder's pid instead, and a child finding its parent's pid there takes it over (the
+/// thread that held it does not exist in the child).
+struct RegisterLock;
+
+static REGISTER_LOCK: StdAtomicU32 = StdAtomicU32::new(0);
+
+impl RegisterLock {
+    fn take() -> RegisterLock {
+        let pid = liveness::current_pid();
+        loop {
+            let held = REGISTER_LOCK.load(StdOrdering::Acquire);
+            // Free (0), or inherited across a fork (another pid): ours to take.
+            if held != pid
+                && REGISTER_LOCK
+                    .compare_exchange(held, pid, StdOrdering::Acquire, StdOrdering::Relaxed)
+                    .is_ok()
+            {
+                return RegisterLock;
+            }
+            std::thread::yield_now();
+        }
+    }
+}
+
+impl Drop for RegisterLock {
+    fn drop(&mut self) {
+        REGISTER_LOCK.store(0, StdOrdering::Release);
     }
 }
 

@@ -216,3 +216,16 @@ fn a_slot_whose_reclaimer_died_is_taken_over() {
         "adopted"
     );
 }
+
+/// A fork while this process is registering (here: while this very thread holds the
+/// registration lock) leaves the child free to register: it takes the lock over, since
+/// the thread holding it does not exist in the child. A `Mutex` would hang the child.
+#[test]
+fn a_child_forked_during_a_registration_can_register() {
+    let _w = crate::testing::watchdog("a_child_forked_during_a_registration", 30);
+    let ring = Ring::builder().capacity(4096).create().unwrap();
+    let held = super::super::RegisterLock::take();
+    let child = crate::testing::fork(|| i32::from(ring.process_word().is_err()));
+    drop(held);
+    assert_eq!(crate::testing::reap(child), Ok(0));
+}
