@@ -10,7 +10,7 @@ use super::{PresenceCache, Ring};
 use crate::error::{PopError, PushError};
 use crate::futex::Wake;
 use crate::liveness::{PresenceLock, Role};
-use crate::primitive::Ordering;
+use crate::primitive::{spin_hint, Ordering};
 use crate::waiter::{deadline_after, Backoff};
 
 /// Writes records into a [`Ring`]. Each handle counts as an open producer until dropped.
@@ -61,6 +61,8 @@ pub struct Consumer {
     pub(super) presence: PresenceLock,
     /// When producers were last seen present (see `producers_gone`).
     pub(super) seen_producers: PresenceCache,
+    /// Records taken at once since this handle last had to wait (a hint; see `pop_wait`).
+    pub(super) hits: std::sync::atomic::AtomicU32,
 }
 
 impl fmt::Debug for Producer {
@@ -106,6 +108,11 @@ impl Clone for Consumer {
         c
     }
 }
+
+/// Records taken without waiting that make a consumer count as streaming.
+const STREAM_HITS: u32 = 64;
+/// Pauses a streaming consumer waits, touching nothing shared, when it finds the ring empty.
+const CATCH_UP_PAUSES: u32 = 16;
 
 /// Releases a handle's presence once, and wakes every waiter on the ring: the other side
 /// may now be gone, and a thread of this process may be blocked on this very handle.
@@ -456,6 +463,7 @@ impl Producer {
     }
 
     /// Whether [`close`](Self::close) has run on this handle.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.presence.is_released()
     }
@@ -497,10 +505,7 @@ impl Consumer {
         let raw = ring.raw();
         let me = ring.me()?;
         if let Taken::Record(claim) = raw.try_take(me)? {
-            return Ok(ReadGuard {
-                consumer: self,
-                claim,
-            });
+            return Ok(ReadGuard::new(self, claim));
         }
         if !self.producers_gone() {
             return Err(PopError::Empty);
@@ -508,12 +513,7 @@ impl Consumer {
         // No producer is left: whatever is still in the ring is the last of it.
         loop {
             match raw.try_take(me)? {
-                Taken::Record(claim) => {
-                    return Ok(ReadGuard {
-                        consumer: self,
-                        claim,
-                    })
-                }
+                Taken::Record(claim) => return Ok(ReadGuard::new(self, claim)),
                 Taken::Empty => return Err(PopError::Closed),
                 Taken::Busy { seq, word } if !ring.owner_alive(owner_of(word)) => {
                     raw.abandon_write(seq, word)?
@@ -546,10 +546,10 @@ impl Consumer {
         if let Ok(me) = self.ring.me() {
             match self.ring.raw().try_take(me) {
                 Ok(Taken::Record(claim)) => {
-                    return Ok(ReadGuard {
-                        consumer: self,
-                        claim,
-                    })
+                    let h = self.hits.load(std::sync::atomic::Ordering::Relaxed);
+                    self.hits
+                        .store(h.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+                    return Ok(ReadGuard::new(self, claim));
                 }
                 Err(e) => return Err(e.into()),
                 Ok(_) => {}
@@ -563,6 +563,14 @@ impl Consumer {
         let raw = ring.raw();
         let me = ring.me()?;
         let mut backoff = Backoff::eager();
+        // A consumer that caught up with a stream lets the producer get ahead before it
+        // looks again: polling the head's descriptor while the producer writes it pulls
+        // that line between the cores on every record.
+        if self.hits.swap(0, std::sync::atomic::Ordering::Relaxed) >= STREAM_HITS {
+            for _ in 0..CATCH_UP_PAUSES {
+                spin_hint();
+            }
+        }
         let mut closes_seen = raw.closes().load(Ordering::Acquire);
         let (mut check_peers, mut stuck) = (false, None);
         loop {
@@ -574,12 +582,7 @@ impl Consumer {
             let no_producers = check_peers && !ring.peers_present(Role::Producer);
             check_peers = false;
             let busy = match raw.try_take(me)? {
-                Taken::Record(claim) => {
-                    return Ok(ReadGuard {
-                        consumer: self,
-                        claim,
-                    })
-                }
+                Taken::Record(claim) => return Ok(ReadGuard::new(self, claim)),
                 Taken::Empty => None,
                 Taken::Busy { seq, word } => Some((seq, word)),
             };
@@ -602,10 +605,7 @@ impl Consumer {
             match raw.try_take(me) {
                 Ok(Taken::Record(claim)) => {
                     ev.cancel(token);
-                    return Ok(ReadGuard {
-                        consumer: self,
-                        claim,
-                    });
+                    return Ok(ReadGuard::new(self, claim));
                 }
                 Err(e) => {
                     ev.cancel(token); // else the waiter count stays up for good
@@ -634,6 +634,7 @@ impl Consumer {
     }
 
     /// Whether [`close`](Self::close) has run on this handle.
+    #[inline]
     pub fn is_closed(&self) -> bool {
         self.presence.is_released()
     }
@@ -714,22 +715,35 @@ impl fmt::Debug for WriteSlot<'_> {
 /// space for producers.
 pub struct ReadGuard<'a> {
     consumer: &'a Consumer,
-    claim: ReadClaim,
+    /// The payload's first byte, worked out once when the record is taken. Every field
+    /// is a whole word: a caller loading the guard a `pop` stored reads each field as
+    /// it was stored (a bool and a `u32` side by side were loaded as one word, and the
+    /// store-forwarding stall cost 2-3 ns a get).
+    ptr: *const u8,
+    len: usize,
+    seq: u64,
+}
+
+impl<'a> ReadGuard<'a> {
+    #[inline(always)]
+    fn new(consumer: &'a Consumer, c: ReadClaim) -> Self {
+        ReadGuard {
+            consumer,
+            ptr: consumer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
+            len: c.len,
+            seq: u64::from(c.seq),
+        }
+    }
 }
 
 impl Deref for ReadGuard<'_> {
     type Target = [u8];
+    #[inline]
     fn deref(&self) -> &[u8] {
-        let c = &self.claim;
         // SAFETY: `try_take` checked that the record's `len` bytes lie inside its descriptor
         // or the data area, and the READING state keeps producers off them until this
         // guard drops.
-        unsafe {
-            std::slice::from_raw_parts(
-                self.consumer.ring.raw().payload_ptr(c.seq, c.inline, c.off),
-                c.len,
-            )
-        }
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
@@ -737,15 +751,13 @@ impl Drop for ReadGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         // A corrupted free cursor surfaces on the next push or pop; drop cannot report it.
-        let _ = self.consumer.ring.raw().release(self.claim.seq);
+        let _ = self.consumer.ring.raw().release(self.seq as u32);
     }
 }
 
 impl fmt::Debug for ReadGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ReadGuard")
-            .field("len", &self.claim.len)
-            .finish()
+        f.debug_struct("ReadGuard").field("len", &self.len).finish()
     }
 }
 

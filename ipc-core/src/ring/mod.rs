@@ -256,6 +256,7 @@ impl Ring {
             ring: self.clone(),
             presence,
             seen_producers: PresenceCache::new(),
+            hits: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
