@@ -387,10 +387,13 @@ impl Producer {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 // A last look that counts records taken since the free cursor moved: a
-                // timeout shorter than the spin phase would otherwise never see them.
-                return self
-                    .look_exact(me, len, bytes_short_ok)?
-                    .ok_or(PushError::Timeout);
+                // timeout shorter than the spin phase would otherwise never see them. And
+                // a ring no consumer is left on answers Closed, not Timeout.
+                return match self.look_exact(me, len, bytes_short_ok)? {
+                    Some(found) => Ok(found),
+                    None if !ring.peers_present(Role::Consumer) => Err(PushError::Closed),
+                    None => Err(PushError::Timeout),
+                };
             }
             // While spinning, only retry the claim (`try_claim` reads no line consumers
             // write on every record): the checks below, and `look_exact`, read the
@@ -595,6 +598,13 @@ impl Consumer {
                 return Err(PopError::Closed);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                // A last look at who is left before giving up: a drained ring with no
+                // producer answers Closed, however short the timeout (under load the spin
+                // phase alone can outlast it). The next round asks again, then looks.
+                if busy.is_none() && !no_producers && !ring.peers_present(Role::Producer) {
+                    check_peers = true;
+                    continue;
+                }
                 return Err(PopError::Timeout);
             }
             if backoff.snooze() {

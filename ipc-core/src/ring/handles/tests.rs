@@ -229,3 +229,27 @@ fn a_child_forked_during_a_registration_can_register() {
     drop(held);
     assert_eq!(crate::testing::reap(child), Ok(0));
 }
+
+/// A deadline that passes before the wait ever asked who is left (a zero timeout here;
+/// under load, any timeout shorter than the spin phase) still answers `Closed` on a
+/// drained ring with no producer, and on a full ring with no consumer, not `Timeout`.
+#[test]
+fn an_expired_deadline_on_a_closed_ring_is_closed_not_a_timeout() {
+    let ring = Ring::builder().maxsize(1).create().unwrap();
+    let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
+    tx.push(b"last").unwrap();
+    drop(tx);
+    assert_eq!(&*rx.pop_timeout(Duration::ZERO).unwrap(), b"last");
+    assert_eq!(
+        rx.pop_timeout(Duration::ZERO).unwrap_err(),
+        PopError::Closed
+    );
+
+    let tx = ring.producer().unwrap();
+    tx.push(b"fills it").unwrap();
+    drop(rx);
+    assert_eq!(
+        tx.push_timeout(b"more", Duration::ZERO),
+        Err(PushError::Closed)
+    );
+}
