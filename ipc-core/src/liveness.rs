@@ -242,7 +242,7 @@ static ME_PROCESS: AtomicU64 = AtomicU64::new(0);
 /// The calling process's owner word (cached; `fork` invalidates the cache by pid). A word
 /// without a start time (`/proc` unreadable just then) is not cached: the next call reads
 /// again.
-pub(crate) fn process_word() -> u64 {
+pub(crate) fn my_owner_word() -> u64 {
     let pid = current_pid();
     let cached = ME_PROCESS.load(Ordering::Relaxed);
     if cached != 0 && cached as u32 == pid {

@@ -663,7 +663,7 @@ impl ByteQueue {
     /// # Examples
     ///
     /// ```
-    /// use mp_queue::{ByteQueue, PutError, Queue};
+    /// use mp_queue::{ByteQueue, Queue};
     ///
     /// let q = ByteQueue::with(Queue::builder().maxsize(2), None)?;
     /// assert_eq!(q.put_many([&b"one"[..], b"two"])?, 2);

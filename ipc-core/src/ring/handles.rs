@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 use std::time::{Duration, Instant};
 
 use super::raw::{owner_of, state_of, ReadClaim, Taken, WriteClaim, READING};
@@ -62,7 +63,7 @@ pub struct Consumer {
     /// When producers were last seen present (see `producers_gone`).
     pub(super) seen_producers: PresenceCache,
     /// Records taken at once since this handle last had to wait (a hint; see `pop_wait`).
-    pub(super) hits: std::sync::atomic::AtomicU32,
+    pub(super) hits: StdAtomicU32,
 }
 
 impl fmt::Debug for Producer {
@@ -549,9 +550,8 @@ impl Consumer {
         if let Ok(me) = self.ring.me() {
             match self.ring.raw().try_take(me) {
                 Ok(Taken::Record(claim)) => {
-                    let h = self.hits.load(std::sync::atomic::Ordering::Relaxed);
-                    self.hits
-                        .store(h.saturating_add(1), std::sync::atomic::Ordering::Relaxed);
+                    let h = self.hits.load(StdOrdering::Relaxed);
+                    self.hits.store(h.saturating_add(1), StdOrdering::Relaxed);
                     return Ok(ReadGuard::new(self, claim));
                 }
                 Err(e) => return Err(e.into()),
@@ -569,7 +569,7 @@ impl Consumer {
         // A consumer that caught up with a stream lets the producer get ahead before it
         // looks again: polling the head's descriptor while the producer writes it pulls
         // that line between the cores on every record.
-        if self.hits.swap(0, std::sync::atomic::Ordering::Relaxed) >= STREAM_HITS {
+        if self.hits.swap(0, StdOrdering::Relaxed) >= STREAM_HITS {
             for _ in 0..CATCH_UP_PAUSES {
                 spin_hint();
             }
@@ -733,6 +733,15 @@ pub struct ReadGuard<'a> {
     len: usize,
     seq: u64,
 }
+
+// SAFETY: `ptr` points into the ring's mapping, which the borrowed consumer keeps alive,
+// and the guard only reads through it (what `&[u8]` allows from any thread); dropping it
+// releases the record through `&Consumer`, which is `Sync`. So the guard may move to, or
+// be shared with, another thread, as it could when it held the claim's offsets instead
+// of the pointer.
+unsafe impl Send for ReadGuard<'_> {}
+// SAFETY: see `Send` above.
+unsafe impl Sync for ReadGuard<'_> {}
 
 impl<'a> ReadGuard<'a> {
     #[inline(always)]

@@ -256,7 +256,7 @@ impl Ring {
             ring: self.clone(),
             presence,
             seen_producers: PresenceCache::new(),
-            hits: std::sync::atomic::AtomicU32::new(0),
+            hits: StdAtomicU32::new(0),
         })
     }
 
@@ -332,7 +332,7 @@ impl Ring {
     pub fn adopt_dead_words(&self) -> Result<u32, PushError> {
         let mine = self.process_word()?;
         let raw = self.raw();
-        let me = liveness::process_word();
+        let me = liveness::my_owner_word();
         for i in 0..raw.layout().slots {
             let Some(s) = raw.slot(i) else { break };
             if s.user.load(Ordering::SeqCst) == 0 {
@@ -460,7 +460,7 @@ impl Ring {
     /// process registers at a time, or two threads could take two slots.
     fn register(&self) -> Result<u32, RegisterError> {
         let _one = RegisterLock::take();
-        let me = liveness::process_word();
+        let me = liveness::my_owner_word();
         if me >> 32 == 0 {
             // No start time (`/proc` unreadable): a pid alone could name a later process.
             return Err(RegisterError::Full);
@@ -658,11 +658,12 @@ mod presence;
 pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
 pub use presence::{PresenceCache, PRESENCE_TTL_MS};
 
-/// `Ring`, `Producer` and `Consumer` are shared between threads; the guards are not `Send`
-/// across the handle they borrow.
+/// `Ring`, `Producer`, `Consumer` and `ReadGuard` may be shared between threads (a guard
+/// within the lifetime of the consumer it borrows).
 const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<Ring>();
     send_sync::<Producer>();
     send_sync::<Consumer>();
+    send_sync::<ReadGuard<'static>>();
 };

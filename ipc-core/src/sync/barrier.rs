@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use super::error::BarrierError;
 use super::lock::RawLock;
-use super::{check_owner, kind, new_segment, owner_alive, process_word, Mapped, SharedState, POLL};
+use super::{
+    check_owner, kind, my_owner_word, new_segment, owner_alive, Mapped, SharedState, POLL,
+};
 use crate::error::{corrupted, Corrupted, OpenError};
 use crate::liveness::current_pid;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
@@ -192,7 +194,7 @@ impl Barrier {
     }
 
     fn hold(&self) -> Result<Held<'_>, Corrupted> {
-        let me = process_word();
+        let me = my_owner_word();
         // A holder that died left single-word updates: nothing to repair.
         self.raw.lock.lock_blocking(me)?;
         Ok(Held {
@@ -249,7 +251,7 @@ impl Barrier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn register(&self) -> Result<bool, BarrierError> {
-        let me = process_word();
+        let me = my_owner_word();
         if self.still_registered(me) {
             return Ok(true);
         }
@@ -311,7 +313,7 @@ impl Barrier {
     /// ```
     pub fn leave(&self) {
         self.registered.store(0, StdOrdering::Relaxed);
-        let me = process_word();
+        let me = my_owner_word();
         for i in 0..self.parties {
             let _ = self
                 .slot(i)
@@ -321,7 +323,7 @@ impl Barrier {
 
     /// True if a registered process other than this one has exited.
     fn party_died(&self) -> Result<bool, Corrupted> {
-        let me = process_word();
+        let me = my_owner_word();
         for i in 0..self.parties {
             // SYNC: pairs with the registering CAS in `register` (see there).
             let w = self.slot(i).load(Ordering::SeqCst);

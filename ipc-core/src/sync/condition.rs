@@ -22,7 +22,7 @@ use super::error::{AcquireError, LockError};
 use super::lock::{RawLock, Took};
 use super::rlock::RawRLock;
 use super::SharedState;
-use super::{kind, new_segment, process_word, Lock, LockGuard, Mapped, RLock, RLockGuard};
+use super::{kind, my_owner_word, new_segment, Lock, LockGuard, Mapped, RLock, RLockGuard};
 use crate::error::{Corrupted, OpenError};
 use crate::futex::Wake;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
@@ -216,7 +216,7 @@ impl ConditionLock for Lock {
     }
 
     fn unlock_for_wait(&self) -> Result<u32, Corrupted> {
-        self.raw().release_if(process_word());
+        self.raw().release_if(my_owner_word());
         Ok(1)
     }
 
@@ -225,7 +225,7 @@ impl ConditionLock for Lock {
     }
 
     fn relock(&self, _saved: u32) -> Result<bool, Corrupted> {
-        Ok(self.raw().lock_blocking(process_word())? == Took::OwnerDied)
+        Ok(self.raw().lock_blocking(my_owner_word())? == Took::OwnerDied)
     }
 }
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::{LockError, ReleaseError};
-use super::{check_owner, kind, new_segment, owner_alive, process_word, Mapped, SharedState, POLL};
+use super::{
+    check_owner, kind, my_owner_word, new_segment, owner_alive, Mapped, SharedState, POLL,
+};
 use crate::error::{corrupted, Corrupted, OpenError};
 use crate::futex::Wake;
 use crate::primitive::{AtomicU64, Ordering};
@@ -303,7 +305,7 @@ impl Lock {
     }
 
     fn take(&self, deadline: Option<Instant>, block: bool) -> Result<LockGuard<'_>, LockError> {
-        let me = process_word();
+        let me = my_owner_word();
         let took = if block {
             self.raw.lock(me, deadline)?
         } else {

@@ -80,7 +80,7 @@ pub use shared_memory::SharedMemory;
 pub use value::{Array, ArrayGuard, RawArray, RawValue, Value, ValueGuard};
 
 use crate::error::OpenError;
-pub(crate) use crate::liveness::{check_owner, owner_alive, process_word};
+pub(crate) use crate::liveness::{check_owner, my_owner_word, owner_alive};
 use crate::liveness::{current_pid, owner_word};
 use crate::segment::{Kind, Segment};
 

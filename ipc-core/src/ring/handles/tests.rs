@@ -161,6 +161,7 @@ fn closing_a_handle_other_threads_push_through_loses_nothing() {
 /// only consumer a producer waiting for room sees `Closed`.
 #[test]
 fn a_closed_consumer_pops_nothing_and_producers_see_closed() {
+    let _w = crate::testing::watchdog("a_closed_consumer_pops_nothing", 30);
     let ring = Ring::builder().maxsize(1).create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
     tx.push(b"ready").unwrap();
@@ -206,7 +207,7 @@ fn a_slot_whose_reclaimer_died_is_taken_over() {
     ring.process_word().unwrap(); // the only slot: taken over
     assert_eq!(
         slot.id.load(Ordering::SeqCst),
-        crate::liveness::process_word()
+        crate::liveness::my_owner_word()
     );
     assert_eq!(ring.adopt_dead_words(), Ok(5));
     assert_eq!(ring.adopt_dead_words(), Ok(0));
