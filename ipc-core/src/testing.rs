@@ -1,5 +1,6 @@
 //! Small real-process helpers shared by this workspace's tests, benches and examples:
-//! fork a child that leaves with `_exit`, reap it, kill it, and a watchdog.
+//! fork a child that leaves with `_exit`, reap it, kill it, a watchdog, and a lock that
+//! keeps one test binary's forks away from the handles of its other tests.
 //!
 //! This is not the process API: that is the `mp-process` crate. These helpers exist so
 //! that `ipc-core` can be tested and measured across real processes without depending on
@@ -13,6 +14,7 @@
 //! ```
 
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 /// Aborts the whole program if it is still alive `secs` seconds after [`watchdog`] was
@@ -30,6 +32,28 @@ pub fn watchdog(name: &'static str, secs: u64) -> Watchdog {
         }
     });
     Watchdog(tx)
+}
+
+/// Holds the lock that runs, one at a time, the tests of this test binary that take it.
+///
+/// A test that forks must take it, and so must a test that asserts that no handle of a
+/// role is open anywhere (a `Closed` from a non-blocking call). The test harness runs tests
+/// on threads of one process, and a fork copies every open descriptor of that process: a
+/// child forked by one test keeps the handles of the others open until it exits, as any
+/// forked child must. Their `try_pop` then answers `Empty` where it should say `Closed`,
+/// and two such tests can wait on each other's children for good.
+///
+/// ```
+/// let _serial = ipc_core::testing::serial();
+/// let child = ipc_core::testing::fork(|| 0);
+/// assert_eq!(ipc_core::testing::reap(child), Ok(0));
+/// ```
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    // A test that failed while holding it poisons it; the next test still runs.
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Forks a child that runs `f` and exits with its return value (101 if it panics),

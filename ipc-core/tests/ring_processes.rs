@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{fork, reap, watchdog};
+use common::{fork, reap, serial, watchdog};
 use ipc_core::ring::Ring;
 use ipc_core::segment::{Kind, Segment};
 use ipc_core::{PopError, PushError};
@@ -23,6 +23,7 @@ fn parse(bytes: &[u8]) -> (u32, u32) {
 
 #[test]
 fn spsc_moves_a_million_records_in_order() {
+    let _serial = serial();
     let _w = watchdog("spsc", 120);
     const N: u32 = 1_000_000;
     let ring = Ring::builder().capacity(1 << 16).create().unwrap();
@@ -49,6 +50,7 @@ fn spsc_moves_a_million_records_in_order() {
 
 #[test]
 fn mpmc_4x4_moves_a_million_records_exactly_once_in_producer_order() {
+    let _serial = serial();
     let _w = watchdog("mpmc", 240);
     const P: u32 = 4;
     const PER: u32 = 250_000;
@@ -112,6 +114,7 @@ fn mpmc_4x4_moves_a_million_records_exactly_once_in_producer_order() {
 
 #[test]
 fn pop_blocks_until_another_process_pushes() {
+    let _serial = serial();
     let _w = watchdog("blocking pop", 60);
     let ring = Ring::builder().create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
@@ -127,6 +130,7 @@ fn pop_blocks_until_another_process_pushes() {
 
 #[test]
 fn timeouts_wait_at_least_their_duration_and_try_never_waits_for_data() {
+    let _serial = serial();
     let _w = watchdog("timeouts", 60);
     let ring = Ring::builder().capacity(64).maxsize(2).create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
@@ -154,6 +158,7 @@ fn timeouts_wait_at_least_their_duration_and_try_never_waits_for_data() {
 
 #[test]
 fn closing_the_last_producer_wakes_a_blocked_consumer_in_another_process() {
+    let _serial = serial();
     let _w = watchdog("close wakes consumer", 60);
     let ring = Ring::builder().create().unwrap();
     let rx = ring.consumer().unwrap();
@@ -175,6 +180,7 @@ fn closing_the_last_producer_wakes_a_blocked_consumer_in_another_process() {
 
 #[test]
 fn a_producer_blocked_on_a_full_ring_gets_closed_when_consumers_leave() {
+    let _serial = serial();
     let _w = watchdog("close wakes producer", 60);
     let ring = Ring::builder().capacity(64).maxsize(1).create().unwrap();
     let tx = ring.producer().unwrap();
@@ -193,6 +199,7 @@ fn a_producer_blocked_on_a_full_ring_gets_closed_when_consumers_leave() {
 
 #[test]
 fn a_producer_blocked_on_a_full_ring_gets_the_place_one_pop_frees() {
+    let _serial = serial();
     // Consumers move the free cursor only every few records unless a producer waits:
     // one pop must still let a blocked producer in another process through.
     let _w = watchdog("one pop frees a place", 60);
@@ -215,6 +222,7 @@ fn a_producer_blocked_on_a_full_ring_gets_the_place_one_pop_frees() {
 /// once, not the living child's 1, and the 1 after that child is killed.
 #[test]
 fn a_dead_process_word_is_handed_out_once_even_after_its_slot_is_reused() {
+    let _serial = serial();
     let _w = watchdog("process_words", 60);
     let ring = Ring::builder().capacity(4096).slots(2).create().unwrap();
     let signal = Ring::builder().capacity(4096).create().unwrap();
@@ -256,6 +264,7 @@ fn a_dead_process_word_is_handed_out_once_even_after_its_slot_is_reused() {
 
 #[test]
 fn a_consumer_of_a_dead_producer_gets_closed_not_a_hang() {
+    let _serial = serial();
     let _w = watchdog("dead producer", 60);
     let ring = Ring::builder().create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
@@ -275,6 +284,7 @@ fn a_consumer_of_a_dead_producer_gets_closed_not_a_hang() {
 #[test]
 #[ignore]
 fn child_entry() {
+    let _serial = serial();
     let Ok(mode) = std::env::var("RING_CHILD") else {
         return;
     };
@@ -331,6 +341,7 @@ fn round_trip_with(ring: &Ring, mut child: std::process::Child) {
 
 #[test]
 fn an_unrelated_program_opens_a_ring_by_name() {
+    let _serial = serial();
     let _w = watchdog("by name", 60);
     let ring = Ring::builder().create_named("mp-rs-test").unwrap();
     let name = ring.name().unwrap().to_owned();
@@ -345,6 +356,7 @@ fn an_unrelated_program_opens_a_ring_by_name() {
 
 #[test]
 fn a_re_executed_child_attaches_from_an_inherited_handle() {
+    let _serial = serial();
     let _w = watchdog("by handle", 60);
     let ring = Ring::builder().create().unwrap();
     let h = ring.handle();

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{fork, reap, watchdog};
+use common::{fork, reap, serial, watchdog};
 use mp_queue::{GetError, JoinableQueue, PutError, Queue, SimpleQueue};
 
 const TIMEOUT: Duration = Duration::from_millis(100);
@@ -17,6 +17,7 @@ const TIMEOUT: Duration = Duration::from_millis(100);
 /// put on a full queue fails with Full (immediately) or Timeout (after its duration).
 #[test]
 fn put() {
+    let _serial = serial();
     let _w = watchdog("put", 30);
     let q: Queue<u32> = Queue::builder().maxsize(6).create().unwrap();
     assert!(q.empty() && !q.full());
@@ -54,6 +55,7 @@ fn put() {
 /// take them; on the empty queue every form of get fails with Empty or Timeout.
 #[test]
 fn get() {
+    let _serial = serial();
     let _w = watchdog("get", 30);
     let q: Queue<u32> = Queue::new().unwrap();
     let tx = q.clone();
@@ -80,6 +82,7 @@ fn get() {
 /// child arrive in order.
 #[test]
 fn fork_both_ways() {
+    let _serial = serial();
     let _w = watchdog("fork_both_ways", 30);
     let to_child: Queue<String> = Queue::new().unwrap();
     let to_parent: Queue<String> = Queue::new().unwrap();
@@ -100,6 +103,7 @@ fn fork_both_ways() {
 /// test_qsize: exact across processes, at once (no feeder thread to wait for).
 #[test]
 fn qsize_is_exact_across_processes() {
+    let _serial = serial();
     let _w = watchdog("qsize", 30);
     let q: Queue<u64> = Queue::new().unwrap();
     assert_eq!(q.qsize(), 0);
@@ -119,6 +123,7 @@ fn qsize_is_exact_across_processes() {
 /// returns when all are done. A fifth call too many is an error (Python's ValueError).
 #[test]
 fn task_done_and_join() {
+    let _serial = serial();
     let _w = watchdog("task_done", 30);
     let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     assert!(q.task_done().is_err(), "task_done before any get must fail");
@@ -150,6 +155,7 @@ fn task_done_and_join() {
 /// that lives; `join` waits for them.
 #[test]
 fn join_settles_the_tasks_of_a_killed_worker() {
+    let _serial = serial();
     let _w = watchdog("join_killed_worker", 30);
     let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     let (took_rx, took_tx) = mp_queue::pipe::<u32>(false).unwrap();
@@ -186,6 +192,7 @@ fn join_settles_the_tasks_of_a_killed_worker() {
 /// only the tasks of processes that are gone. (A minimum duration, not a timing.)
 #[test]
 fn join_waits_for_a_live_holder() {
+    let _serial = serial();
     let _w = watchdog("join_live_holder", 30);
     let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
     q.put(1).unwrap();
@@ -207,6 +214,7 @@ fn join_waits_for_a_live_holder() {
 /// join_timeout on unfinished work returns false after at least the timeout.
 #[test]
 fn join_timeout_waits_its_duration() {
+    let _serial = serial();
     let _w = watchdog("join_timeout", 30);
     let q: JoinableQueue<u8> = JoinableQueue::new().unwrap();
     q.put(1).unwrap();
@@ -222,6 +230,7 @@ fn join_timeout_waits_its_duration() {
 /// closed or exited, get drains and then reports Closed instead of hanging (cpython #87971).
 #[test]
 fn closed_queue() {
+    let _serial = serial();
     let _w = watchdog("closed_queue", 30);
     let q: Queue<u32> = Queue::new().unwrap();
     let producers: Vec<_> = (0..3)
@@ -260,6 +269,7 @@ fn closed_queue() {
 /// exactly once.
 #[test]
 fn readers_that_close_their_inherited_writer_see_closed() {
+    let _serial = serial();
     let _w = watchdog("readers_close", 30);
     let q: Queue<u32> = Queue::new().unwrap();
     let sums: Queue<u64> = Queue::new().unwrap();
@@ -299,6 +309,7 @@ fn readers_that_close_their_inherited_writer_see_closed() {
 /// A writer killed by SIGKILL counts as gone: the reader drains and gets Closed.
 #[test]
 fn killed_writer_closes_the_queue() {
+    let _serial = serial();
     let _w = watchdog("killed_writer", 30);
     let q: Queue<u32> = Queue::new().unwrap();
     let child = fork(|| {
@@ -320,6 +331,7 @@ fn killed_writer_closes_the_queue() {
 /// written, no hang. The seed is printed; `SEED=...` replays it.
 #[test]
 fn writers_killed_in_the_middle_of_a_put_corrupt_nothing() {
+    let _serial = serial();
     let _w = watchdog("killed_mid_put", 120);
     let mut rng = common::Rng::from_env("killed_mid_put");
     for round in 0..20 {
@@ -367,6 +379,7 @@ fn writers_killed_in_the_middle_of_a_put_corrupt_nothing() {
 /// _TestSimpleQueue: empty, put, get between processes.
 #[test]
 fn simple_queue() {
+    let _serial = serial();
     let _w = watchdog("simple_queue", 30);
     let q: SimpleQueue<String> = SimpleQueue::new().unwrap();
     assert!(q.empty());

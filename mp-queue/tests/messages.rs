@@ -5,11 +5,12 @@ mod common;
 
 use std::sync::atomic::Ordering;
 
-use common::{fork, job, reap, watchdog, Job};
+use common::{fork, job, reap, serial, watchdog, Job};
 use mp_queue::{ByteQueue, GetError, PutError, Queue};
 
 #[test]
 fn rich_types_round_trip_across_fork() {
+    let _serial = serial();
     let _w = watchdog("rich_types", 30);
     let q: Queue<Job> = Queue::new().unwrap();
     let child = fork(|| {
@@ -36,6 +37,7 @@ fn rich_types_round_trip_across_fork() {
 
 #[test]
 fn every_size_up_to_the_capacity() {
+    let _serial = serial();
     let _w = watchdog("every_size", 60);
     let cap = 64 * 1024;
     let q = ByteQueue::with(Queue::builder().capacity(cap), None).unwrap();
@@ -76,6 +78,7 @@ fn every_size_up_to_the_capacity() {
 /// and `get_ref_unchecked` on records this test wrote.
 #[test]
 fn sizes_batches_and_reads_across_fork() {
+    let _serial = serial();
     let _w = watchdog("sizes_across_fork", 60);
     let cap = 64 * 1024;
     let q: Queue<Vec<u8>> = Queue::builder().capacity(cap).create().unwrap();
@@ -148,6 +151,7 @@ struct Point {
 
 #[test]
 fn plain_values_round_trip_across_fork() {
+    let _serial = serial();
     let _w = watchdog("plain_values", 30);
     assert!(
         <Point as rkyv::Archive>::COPY_OPTIMIZATION.is_enabled(),
@@ -206,6 +210,7 @@ fn plain_values_round_trip_across_fork() {
 
 #[test]
 fn values_larger_than_the_last_one_take_the_spill_path() {
+    let _serial = serial();
     let _w = watchdog("values_larger_than_the_last_one_take_the_spill_path", 60);
     // The first put reserves the last size seen; a larger value spills and is re-put.
     let q: Queue<String> = Queue::new().unwrap();
@@ -222,6 +227,7 @@ fn values_larger_than_the_last_one_take_the_spill_path() {
 
 #[test]
 fn corrupted_record_is_an_error_not_a_crash() {
+    let _serial = serial();
     let _w = watchdog("corrupted_record_is_an_error_not_a_crash", 60);
     let q: Queue<Job> = Queue::new().unwrap();
     let bytes = ByteQueue::from_handle(q.handle()).unwrap();
@@ -260,6 +266,7 @@ fn corrupted_record_is_an_error_not_a_crash() {
 
 #[test]
 fn wrong_handle_kind_is_a_clear_error() {
+    let _serial = serial();
     let (a, _b) = mp_queue::pipe::<u8>(true).unwrap();
     let h = a.handle().recv.unwrap();
     let e = Queue::<u8>::from_handle(h).unwrap_err();
@@ -273,6 +280,7 @@ fn wrong_handle_kind_is_a_clear_error() {
 
 #[test]
 fn a_misaligned_frame_header_is_an_error_not_a_panic() {
+    let _serial = serial();
     let q = ByteQueue::new().unwrap();
     let e = q.put_framed(&[0u8; 8], &1u32, None).unwrap_err();
     assert!(e.to_string().contains("multiple of 16"), "{e}");
@@ -284,6 +292,7 @@ fn a_misaligned_frame_header_is_an_error_not_a_panic() {
 /// `put` reserves the last value's size as a guess; it must never wait for that guess.
 #[test]
 fn a_small_put_after_a_large_one_does_not_wait_for_the_large_ones_room() {
+    let _serial = serial();
     let _w = watchdog("guess_wait", 30);
     let q: Queue<Vec<u8>> = Queue::builder().capacity(64 * 1024).create().unwrap();
     q.put(vec![1; 40_000]).unwrap();
@@ -299,6 +308,7 @@ fn a_small_put_after_a_large_one_does_not_wait_for_the_large_ones_room() {
 /// no item place, so `maxsize` items still fit.
 #[test]
 fn a_cancelled_reservation_does_not_take_an_item_place() {
+    let _serial = serial();
     let _w = watchdog("cancel_item", 30);
     let q: Queue<Vec<u8>> = Queue::builder().maxsize(2).create().unwrap();
     q.put(vec![1; 100]).unwrap();
@@ -314,6 +324,7 @@ fn a_cancelled_reservation_does_not_take_an_item_place() {
 /// message intact and in order; a failed `put_many` says how many it put.
 #[test]
 fn byte_batches_across_fork() {
+    let _serial = serial();
     let _w = watchdog("byte_batches", 30);
     let q = ByteQueue::with(Queue::builder().maxsize(16), None).unwrap();
     let msg = |i: usize| vec![i as u8; i * 13 % 200];

@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{fork, job, reap, run_peer, watchdog, Job};
+use common::{fork, job, reap, run_peer, serial, watchdog, Job};
 use mp_queue::{pipe, Connection, GetError, JoinableQueue, Queue};
 
 fn stdout(out: &std::process::Output) -> String {
@@ -22,6 +22,7 @@ fn stdout(out: &std::process::Output) -> String {
 
 #[test]
 fn queue_by_name_to_an_unrelated_program() {
+    let _serial = serial();
     let _w = watchdog("queue_by_name", 60);
     let q: Queue<Job> = Queue::builder().create_named("mpq-test").unwrap();
     let name = q.name().unwrap().to_string();
@@ -43,6 +44,7 @@ fn queue_by_name_to_an_unrelated_program() {
 
 #[test]
 fn queue_by_handle_to_a_spawned_program() {
+    let _serial = serial();
     let _w = watchdog("queue_by_handle", 60);
     let q: Queue<Job> = Queue::new().unwrap();
     for i in 0..30 {
@@ -60,6 +62,7 @@ fn queue_by_handle_to_a_spawned_program() {
 /// sum over the pipe.
 #[test]
 fn queue_and_pipe_by_handle_to_this_binary_re_executed() {
+    let _serial = serial();
     let _w = watchdog("re_executed", 60);
     let q: Queue<Job> = Queue::new().unwrap();
     for i in 0..10 {
@@ -97,6 +100,7 @@ const CHILD_PIPE: &str = "MPQ_TEST_CHILD_PIPE";
 #[test]
 #[ignore = "run by queue_and_pipe_by_handle_to_this_binary_re_executed"]
 fn re_executed_child() {
+    let _serial = serial();
     let (Ok(qh), Ok(ph)) = (std::env::var(CHILD_QUEUE), std::env::var(CHILD_PIPE)) else {
         return;
     };
@@ -110,6 +114,7 @@ fn re_executed_child() {
 
 #[test]
 fn joinable_queue_by_handle() {
+    let _serial = serial();
     let _w = watchdog("joinable_by_handle", 60);
     let q: JoinableQueue<Job> = JoinableQueue::new().unwrap();
     for i in 0..25 {
@@ -123,6 +128,7 @@ fn joinable_queue_by_handle() {
 
 #[test]
 fn pipe_across_fork_both_directions() {
+    let _serial = serial();
     let _w = watchdog("pipe_fork", 30);
     let (a, b) = pipe::<String>(true).unwrap();
     // The child holds copies of both ends (fork copies everything, as with Python and
@@ -147,6 +153,7 @@ fn pipe_across_fork_both_directions() {
 
 #[test]
 fn simplex_pipe_has_one_direction() {
+    let _serial = serial();
     let _w = watchdog("simplex_pipe_has_one_direction", 60);
     let (r, w) = pipe::<u32>(false).unwrap();
     w.send(1).unwrap();
@@ -163,6 +170,7 @@ fn simplex_pipe_has_one_direction() {
 
 #[test]
 fn pipe_by_name_to_an_unrelated_program() {
+    let _serial = serial();
     let _w = watchdog("pipe_by_name", 60);
     let conn = Connection::<String>::create_named("mpq-pipe", true).unwrap();
     let name = conn.peer_name().unwrap();
@@ -177,6 +185,7 @@ fn pipe_by_name_to_an_unrelated_program() {
 
 #[test]
 fn pipe_by_handle_to_a_spawned_program() {
+    let _serial = serial();
     let _w = watchdog("pipe_by_handle", 60);
     let (mine, theirs) = pipe::<String>(true).unwrap();
     let h = theirs.handle();
@@ -195,6 +204,7 @@ fn pipe_by_handle_to_a_spawned_program() {
 
 #[test]
 fn pipe_peer_gone_is_closed_not_a_hang() {
+    let _serial = serial();
     let _w = watchdog("pipe_peer_gone", 30);
     let (a, b) = pipe::<u8>(true).unwrap();
     let child = fork(|| {
@@ -216,6 +226,7 @@ fn pipe_peer_gone_is_closed_not_a_hang() {
 /// the child's close it would wait for good (the child's copy would keep the end open).
 #[test]
 fn a_child_that_closes_the_inherited_end_sees_the_parent_close() {
+    let _serial = serial();
     let _w = watchdog("pipe_child_closes_inherited", 30);
     let (parent_end, child_end) = pipe::<u32>(true).unwrap();
     let child = fork(|| {
@@ -252,6 +263,7 @@ fn a_child_that_closes_the_inherited_end_sees_the_parent_close() {
 /// nothing, yet a send notices it is gone within the presence cache's lifetime.
 #[test]
 fn send_after_the_peer_exited_without_closing_is_closed() {
+    let _serial = serial();
     let _w = watchdog("pipe_peer_exit", 30);
     let (a, b) = pipe::<u8>(true).unwrap();
     let (go_rx, go_tx) = pipe::<u8>(false).unwrap(); // (receiving end, sending end)
@@ -271,6 +283,7 @@ fn send_after_the_peer_exited_without_closing_is_closed() {
 
 #[test]
 fn poll_on_one_thread_does_not_hold_up_recv_timeout_on_another() {
+    let _serial = serial();
     let _w = watchdog("poll_and_recv_timeout", 30);
     let (a, b) = pipe::<u32>(true).unwrap();
     std::thread::scope(|s| {
@@ -292,6 +305,7 @@ fn poll_on_one_thread_does_not_hold_up_recv_timeout_on_another() {
 
 #[test]
 fn connection_try_and_timeout_variants() {
+    let _serial = serial();
     let _w = watchdog("connection_try_and_timeout_variants", 60);
     let (a, b) = mp_queue::pipe_with_capacity::<u64>(true, 4096).unwrap();
     assert_eq!(a.try_recv_bytes(), Err(GetError::Empty));
@@ -310,6 +324,7 @@ fn connection_try_and_timeout_variants() {
 
 #[test]
 fn simple_byte_and_joinable_queues_reach_other_programs_by_name_and_handle() {
+    let _serial = serial();
     let _w = watchdog("other_queues", 60);
     // SimpleQueue: by name, then by handle.
     let q: mp_queue::SimpleQueue<String> =
@@ -347,6 +362,7 @@ fn simple_byte_and_joinable_queues_reach_other_programs_by_name_and_handle() {
 
 #[test]
 fn byte_queue_across_fork_both_ways() {
+    let _serial = serial();
     let _w = watchdog("byte_queue_fork", 30);
     let to_child = mp_queue::ByteQueue::new().unwrap();
     let to_parent = mp_queue::ByteQueue::new().unwrap();

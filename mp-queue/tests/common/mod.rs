@@ -2,7 +2,7 @@
 //! sides agree on, and the real-process helpers.
 #![allow(dead_code, unused_imports, unreachable_pub, missing_docs)]
 
-pub use ipc_core::testing::{fork, kill, reap, watchdog, Rng};
+pub use ipc_core::testing::{fork, kill, reap, serial, watchdog, Rng};
 mod job;
 pub use job::*;
 

@@ -111,6 +111,7 @@ fn copy_record_copies_every_length() {
 /// sees `Closed` (the closed handle was the only producer).
 #[test]
 fn closing_a_handle_other_threads_push_through_loses_nothing() {
+    let _serial = crate::testing::serial();
     let _w = crate::testing::watchdog("closing_a_shared_producer", 60);
     for round in 0..20u64 {
         let ring = Ring::builder().maxsize(64).create().unwrap();
@@ -161,6 +162,7 @@ fn closing_a_handle_other_threads_push_through_loses_nothing() {
 /// only consumer a producer waiting for room sees `Closed`.
 #[test]
 fn a_closed_consumer_pops_nothing_and_producers_see_closed() {
+    let _serial = crate::testing::serial();
     let _w = crate::testing::watchdog("a_closed_consumer_pops_nothing", 30);
     let ring = Ring::builder().maxsize(1).create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
@@ -192,6 +194,7 @@ fn closing_a_consumer_wakes_a_pop_blocked_on_it() {
 /// and hands the dead owner's word out once.
 #[test]
 fn a_slot_whose_reclaimer_died_is_taken_over() {
+    let _serial = crate::testing::serial();
     let _w = crate::testing::watchdog("a_slot_whose_reclaimer_died", 30);
     let ring = Ring::builder().capacity(4096).slots(1).create().unwrap();
     let child = crate::testing::fork(|| {
@@ -223,6 +226,7 @@ fn a_slot_whose_reclaimer_died_is_taken_over() {
 /// the thread holding it does not exist in the child. A `Mutex` would hang the child.
 #[test]
 fn a_child_forked_during_a_registration_can_register() {
+    let _serial = crate::testing::serial();
     let _w = crate::testing::watchdog("a_child_forked_during_a_registration", 30);
     let ring = Ring::builder().capacity(4096).create().unwrap();
     let held = super::super::RegisterLock::take();
@@ -236,6 +240,7 @@ fn a_child_forked_during_a_registration_can_register() {
 /// drained ring with no producer, and on a full ring with no consumer, not `Timeout`.
 #[test]
 fn an_expired_deadline_on_a_closed_ring_is_closed_not_a_timeout() {
+    let _serial = crate::testing::serial();
     let ring = Ring::builder().maxsize(1).create().unwrap();
     let (tx, rx) = (ring.producer().unwrap(), ring.consumer().unwrap());
     tx.push(b"last").unwrap();
