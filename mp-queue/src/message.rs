@@ -10,11 +10,15 @@ use ipc_core::PushError;
 use rkyv::api::high::{HighDeserializer, HighSerializer, HighValidator};
 use rkyv::bytecheck::CheckBytes;
 use rkyv::rancor;
+use rkyv::rancor::Strategy;
 use rkyv::ser::allocator::{Arena, ArenaHandle};
 use rkyv::ser::sharing::Share;
 use rkyv::ser::Allocator;
 use rkyv::ser::{Positional, Serializer, Writer};
 use rkyv::util::AlignedVec;
+use rkyv::validation::archive::ArchiveValidator;
+use rkyv::validation::shared::SharedValidator;
+use rkyv::validation::Validator;
 use rkyv::{Archive, Deserialize, Serialize};
 
 use crate::endpoint::Wait;
@@ -230,10 +234,7 @@ pub(crate) fn put<T: Encode>(
 #[inline(always)]
 fn plain_bytes<T: Encode>(value: &T) -> Option<&[u8]> {
     let size = std::mem::size_of::<T>();
-    let plain = T::COPY_OPTIMIZATION.is_enabled()
-        && size == std::mem::size_of::<T::Archived>()
-        && std::mem::align_of::<T::Archived>() <= 16
-        && size > 0;
+    let plain = is_plain::<T>();
     // SAFETY: `CopyOptimization::enable` requires that the type has no uninitialized
     // bytes (padding), so all `size` bytes of `value` are initialized. That they form
     // its archive is what the flag means ("the bytes of this type [may] be copied
@@ -243,6 +244,16 @@ fn plain_bytes<T: Encode>(value: &T) -> Option<&[u8]> {
     // which covers the archive's alignment. A type that sets the flag wrongly gets its
     // records refused or misread by `get`'s validation, never undefined behaviour here.
     plain.then(|| unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size) })
+}
+
+/// Whether `T`'s archived form is its own bytes (see [`plain_bytes`]): constants only.
+#[inline(always)]
+fn is_plain<T: Archive>() -> bool {
+    let size = std::mem::size_of::<T>();
+    T::COPY_OPTIMIZATION.is_enabled()
+        && size == std::mem::size_of::<T::Archived>()
+        && std::mem::align_of::<T::Archived>() <= 16
+        && size > 0
 }
 
 /// Copies `bytes` in as one record, waiting as `wait` says.
@@ -362,7 +373,21 @@ unsafe impl<E> Allocator<E> for Scratch<'_> {
 /// assert!(mp_queue::access::<Vec<u32>>(&[0xff; 8]).is_err());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+#[inline]
 pub fn access<T: Message>(bytes: &[u8]) -> Result<&T::Archived, rancor::Error> {
+    let ptr = bytes.as_ptr().cast::<T::Archived>();
+    if is_plain::<T>() && bytes.len() == std::mem::size_of::<T::Archived>() && ptr.is_aligned() {
+        // A plain type's archive holds no offsets (its bytes are its archive), so what
+        // `rkyv::access` adds around `check_bytes`, placing the root and claiming its
+        // range, reduces to the length and alignment checked above. Checked here without
+        // that out-of-line step: `get_ref` kept its guard across that call on the stack
+        // and moved it out with wider loads than the stores, a store-forwarding stall.
+        let mut validator = Validator::new(ArchiveValidator::new(bytes), SharedValidator::new());
+        // SAFETY: `ptr` is aligned for `T::Archived` and `bytes` holds exactly its size.
+        unsafe { T::Archived::check_bytes(ptr, Strategy::wrap(&mut validator))? };
+        // SAFETY: validated just above; the borrow of `bytes` bounds the lifetime.
+        return Ok(unsafe { &*ptr });
+    }
     rkyv::access::<T::Archived, rancor::Error>(bytes)
 }
 
@@ -476,5 +501,34 @@ mod tests {
             put(&tx, &[0; 16], &NoSerializer(1), 0, Wait::No),
             Err(PutFail::Serialize(_))
         ));
+    }
+
+    /// Plain types skip `rkyv::access`'s root placement but not `check_bytes`: bit
+    /// patterns a type cannot hold are still refused, in and beside plain structs.
+    #[test]
+    fn access_checks_the_bytes_of_plain_types() {
+        fn aligned(bytes: &[u8]) -> AlignedVec<16> {
+            let mut v = AlignedVec::<16>::new();
+            v.extend_from_slice(bytes);
+            v
+        }
+        assert!(is_plain::<bool>() && is_plain::<char>() && is_plain::<[bool; 4]>());
+        assert!(is_plain::<std::num::NonZeroU32>() && is_plain::<Point>());
+        assert!(access::<bool>(&aligned(&[1])).unwrap());
+        assert!(access::<bool>(&aligned(&[2])).is_err());
+        assert!(access::<[bool; 4]>(&aligned(&[1, 0, 1, 7])).is_err());
+        assert!(access::<char>(&aligned(&0xD800u32.to_le_bytes())).is_err());
+        assert!(access::<std::num::NonZeroU32>(&aligned(&[0; 4])).is_err());
+        assert_eq!(access::<u64>(&aligned(&7u64.to_le_bytes())).unwrap(), &7);
+        // A length other than the type's goes the general way, and is refused there.
+        assert!(access::<u64>(&aligned(&[0; 4])).is_err());
+        let p = Point {
+            x: 1.0,
+            y: 2.0,
+            id: 3,
+            tag: *b"abcd",
+        };
+        let bytes = aligned(plain_bytes(&p).unwrap());
+        assert_eq!(access::<Point>(&bytes).unwrap().id, 3);
     }
 }

@@ -389,11 +389,13 @@ impl<T: Message> Queue<T> {
     /// record is undefined behaviour here.
     pub unsafe fn get_ref_unchecked(&self) -> Result<Ref<'_, T>, GetError> {
         let record = self.ep.pop(Wait::Until(None))?;
-        // SAFETY: the caller vouches the bytes are a valid archived `T`; the payload is
-        // 16-byte aligned and holds the exact length, so the root sits at its end.
-        let archived = unsafe { rkyv::access_unchecked::<T::Archived>(&record) };
-        let archived = archived as *const T::Archived;
-        Ok(Ref { record, archived })
+        // Not validated: the caller vouches the bytes are a valid archived `T` (the
+        // payload is 16-byte aligned and holds the exact length, so the root sits at its
+        // end, where `Ref`'s `deref` reads it).
+        Ok(Ref {
+            record,
+            _archived: PhantomData,
+        })
     }
 }
 
@@ -494,17 +496,21 @@ fn tag_name(tag: u32) -> &'static str {
 /// A taken item read in place: derefs to the validated archived `T` in shared memory.
 /// Dropping it frees the item's space for writers.
 pub struct Ref<'a, T: Message> {
+    /// The record, validated as an archived `T` whose root sits at its end, where rkyv
+    /// puts it. Only the guard is kept, not a pointer to the root: moving a guard and a
+    /// pointer out of `get_ref` after the validation call cost a store-forwarding stall.
     record: ReadGuard<'a>,
-    archived: *const T::Archived,
+    _archived: PhantomData<*const T::Archived>,
 }
 
 impl<'a, T: Message> Ref<'a, T> {
     /// Validates `record` as an archived `T`.
     pub(crate) fn checked(record: ReadGuard<'a>) -> Result<Self, GetError> {
-        let archived = message::access::<T>(&record)
-            .map_err(|e| GetError::Invalid(Error::rkyv(e)))?
-            as *const T::Archived;
-        Ok(Ref { record, archived })
+        message::access::<T>(&record).map_err(|e| GetError::Invalid(Error::rkyv(e)))?;
+        Ok(Ref {
+            record,
+            _archived: PhantomData,
+        })
     }
 }
 
@@ -522,10 +528,13 @@ impl<T: Message> Ref<'_, T> {
 
 impl<T: Message> Deref for Ref<'_, T> {
     type Target = T::Archived;
+    #[inline]
     fn deref(&self) -> &T::Archived {
-        // SAFETY: `archived` points into `record`'s bytes, validated (or vouched for) when
-        // the Ref was made; the guard keeps the record reserved for us until it drops.
-        unsafe { &*self.archived }
+        let pos = rkyv::api::root_position::<T::Archived>(self.record.len());
+        // SAFETY: the bytes at `pos`, where `access` found the root, were validated (or
+        // vouched for) as an archived `T` when the Ref was made, and the guard keeps the
+        // record reserved for us, unchanged, until it drops.
+        unsafe { &*self.record.as_ptr().add(pos).cast::<T::Archived>() }
     }
 }
 
