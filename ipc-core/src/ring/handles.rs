@@ -509,7 +509,7 @@ impl Consumer {
         let raw = ring.raw();
         let me = ring.me()?;
         if let Taken::Record(claim) = raw.try_take(me)? {
-            return Ok(ReadGuard::new(self, claim));
+            return Ok(self.taken_at_once(claim));
         }
         if !self.producers_gone() {
             return Err(PopError::Empty);
@@ -525,6 +525,16 @@ impl Consumer {
                 Taken::Busy { .. } => return Err(PopError::Empty),
             }
         }
+    }
+
+    /// The guard for a record taken without waiting, counted towards [`STREAM_HITS`]
+    /// (by `pop` and `try_pop` alike: a batch taken with `try_pop` after one `pop` is a
+    /// stream too).
+    #[inline(always)]
+    fn taken_at_once(&self, claim: ReadClaim) -> ReadGuard<'_> {
+        let h = self.hits.load(StdOrdering::Relaxed);
+        self.hits.store(h.saturating_add(1), StdOrdering::Relaxed);
+        ReadGuard::new(self, claim)
     }
 
     /// True if no producer handle is open anywhere (asked at most every
@@ -549,11 +559,7 @@ impl Consumer {
         }
         if let Ok(me) = self.ring.me() {
             match self.ring.raw().try_take(me) {
-                Ok(Taken::Record(claim)) => {
-                    let h = self.hits.load(StdOrdering::Relaxed);
-                    self.hits.store(h.saturating_add(1), StdOrdering::Relaxed);
-                    return Ok(ReadGuard::new(self, claim));
-                }
+                Ok(Taken::Record(claim)) => return Ok(self.taken_at_once(claim)),
                 Err(e) => return Err(e.into()),
                 Ok(_) => {}
             }
