@@ -15,8 +15,9 @@ use crate::queue::{Queue, QueueBuilder, TAG_JOINABLE, TAG_QUEUE};
 
 /// User words of the ring: unfinished tasks (put, not yet `task_done`), items taken and
 /// not yet `task_done`, and how many processes sleep in `join`. Each process also counts
-/// the items it took and has not settled in its own word (`Ring::process_word`), so that
-/// `join` can settle the tasks of a process that died holding them.
+/// the tasks it answers for in its own word (`Ring::process_word`): items it took and has
+/// not settled, and puts it has counted and not yet returned from. So `join` can settle
+/// the tasks of a process that died holding them.
 const UNFINISHED: usize = 1;
 const TAKEN: usize = 2;
 const JOINERS: usize = 3;
@@ -32,11 +33,14 @@ const DEAD_POLL: Duration = Duration::from_millis(50);
 /// `task_done` loses the tasks it held (DESIGN: a dead process loses at most what it
 /// held), and `join` settles them within about 50 ms instead of waiting for good (Python
 /// would hang). A task counts as held from the moment its record is taken, before it is
-/// decoded. Not covered, so `join` can still wait forever or return early:
-/// - a process killed in the middle of a `put`, after the task was counted and before
-///   its record was published, or in the few instructions between taking a record and
-///   counting it, leaves the task unsettled; [`join_timeout`](Self::join_timeout)
-///   bounds that wait;
+/// decoded, and by its producer while `put` runs: a producer killed while its `put`
+/// waits for room leaves no task behind either. Not covered, so `join` can still wait
+/// forever or return early:
+/// - a process killed in the few instructions between taking a record and counting it
+///   leaves the task unsettled; [`join_timeout`](Self::join_timeout) bounds that wait;
+/// - a producer killed after its record went out and before its `put` returned has the
+///   task settled twice, once by `join` and once by whoever takes it: `join` may return
+///   one task early;
 /// - a `task_done` made by another process than the one that took the item settles the
 ///   task, but the taker's own count keeps it, and is settled again if the taker dies
 ///   before settling one of its own: `join` may then return one task early. A process
@@ -126,10 +130,22 @@ impl<T: Message> JoinableQueue<T> {
         // Count first, so a fast consumer's task_done never sees the count below zero.
         // SYNC: the task counters carry no data; SeqCst keeps every change to them in the
         // one order the join handshake in `settle` and `join` reasons about.
+        // This process answers for the task until its put returns: killed in between (a
+        // put waiting for room, most likely), it leaves the task to `settle_dead`. Its
+        // own count goes up first and down last, so a death anywhere in between settles
+        // the task (twice at worst, if the record was already out: `join` early by one),
+        // never leaves it to nobody.
+        let mine = self.q.ep.ring.process_word().ok();
+        if let Some(mine) = mine {
+            mine.fetch_add(1, Ordering::SeqCst);
+        }
         self.word(UNFINISHED).fetch_add(1, Ordering::SeqCst);
         let r = put(&self.q);
         if r.is_err() {
             self.settle(1);
+        }
+        if let Some(mine) = mine {
+            decrement(mine, 1);
         }
         r
     }

@@ -188,6 +188,42 @@ fn join_settles_the_tasks_of_a_killed_worker() {
     );
 }
 
+/// Beyond Python: a producer killed while its `put` waits for room (the task already
+/// counted, its record not yet written) does not leave `join` waiting for a task that
+/// never comes. A producer still alive and waiting is waited for.
+#[test]
+fn join_settles_the_put_of_a_producer_killed_while_it_waited() {
+    let _serial = serial();
+    let _w = watchdog("join_killed_producer", 30);
+    let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder().maxsize(1), None).unwrap();
+    q.put(1).unwrap(); // full now
+    let doomed = fork(|| {
+        let _ = q.put(2); // waits for room until killed
+        0
+    });
+    while q.unfinished() < 2 {
+        std::thread::sleep(Duration::from_millis(1)); // the child's put is counted
+    }
+    assert!(
+        !q.join_timeout(Duration::from_millis(150)),
+        "the producer lives"
+    );
+    common::kill(doomed);
+    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+    assert_eq!(q.get().unwrap(), 1);
+    q.task_done().unwrap();
+    assert!(
+        q.join_timeout(Duration::from_secs(5)),
+        "join waits for the killed producer's put ({} unfinished)",
+        q.unfinished()
+    );
+    assert_eq!(
+        q.try_get(),
+        Err(GetError::Empty),
+        "nothing was half-written"
+    );
+}
+
 /// A worker that holds a task while alive is waited for, however long: `join` settles
 /// only the tasks of processes that are gone. (A minimum duration, not a timing.)
 #[test]
