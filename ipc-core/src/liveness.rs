@@ -3,8 +3,9 @@
 //!
 //! Two mechanisms, for two questions:
 //! - "Is the process that owns this record still running?" A [`ProcessId`] (pid + start
-//!   time from `/proc/PID/stat`) answers it; a zombie counts as dead, and a recycled pid
-//!   has another start time.
+//!   time from `/proc/PID/stat`) answers it; a zombie counts as dead (unless its main
+//!   thread alone has exited), and a recycled pid has another start time. When `/proc`
+//!   cannot tell, the answer is "alive" (see `runs`).
 //! - "Is any producer (or consumer) handle still open anywhere?" A `PresenceLock` answers
 //!   it: each handle holds a shared OFD lock on one byte of the segment's file through its
 //!   own open file description. `fork` and fd inheritance share the description, so a child
@@ -80,7 +81,8 @@ impl ProcessId {
     }
 
     /// True while the process runs (or is stopped); false once it has exited, even as an
-    /// unreaped zombie, or when its pid now belongs to another process.
+    /// unreaped zombie, or when its pid now belongs to another process. A process whose
+    /// main thread exited while other threads run is alive; so is one that `/proc` hides.
     ///
     /// A `start_time` of 0 means "not known yet": then only the pid is checked.
     pub fn is_alive(&self) -> bool {
@@ -93,14 +95,46 @@ impl ProcessId {
 /// True while process (or thread) `id` runs and `started(start_time)` accepts its start
 /// time; false once it has exited (a zombie counts as exited) or the id was reused.
 ///
-/// If `/proc` cannot be read, the answer is "alive": that can delay recovery, but never
-/// takes anything from a live owner.
+/// When in doubt the answer is "alive": that can delay recovery, but never takes anything
+/// from a live owner. So:
+/// - `/proc` unreadable: alive;
+/// - no `/proc/ID` but the kernel still knows `id` (`/proc` mounted with `hidepid`, which
+///   hides other users' processes): alive, start time unchecked;
+/// - a zombie whose other threads still run (its main thread called `pthread_exit`, or
+///   left through the raw `exit` system call): alive. A lock held by that main thread
+///   itself is then recovered only once the whole process has exited.
 pub(crate) fn runs(id: u32, started: impl FnOnce(u64) -> bool) -> bool {
     match stat_of(id) {
-        Ok(Some((start, state))) => started(start) && !matches!(state, b'Z' | b'X'),
-        Ok(None) => false,
+        Ok(Some((start, b'Z'))) => started(start) && other_threads_run(id),
+        Ok(Some((start, state))) => started(start) && state != b'X',
+        Ok(None) => known_to_the_kernel(id),
         Err(_) => true,
     }
+}
+
+/// Whether the thread group of a zombie `id` still has live threads: `/proc/ID/status`
+/// counts the zombie leader among its `Threads`, so more than one means others run.
+fn other_threads_run(id: u32) -> bool {
+    let Ok(text) = std::fs::read_to_string(format!("/proc/{id}/status")) else {
+        return false; // reaped since the stat was read
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse::<u32>().ok())
+        .is_some_and(|n| n > 1)
+}
+
+/// Whether `id` names a process or thread the kernel knows, seen in `/proc` or not.
+fn known_to_the_kernel(id: u32) -> bool {
+    let Ok(pid @ 1..) = libc::pid_t::try_from(id) else {
+        return false; // 0 and negatives name groups of processes, not one
+    };
+    // SAFETY: signal 0 only checks that `pid` exists and may be signalled.
+    if unsafe { libc::kill(pid, 0) } == 0 {
+        return true;
+    }
+    // EPERM: it exists, and belongs to someone we may not signal.
+    io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
 /// Reads `(start_time, state)` of `pid`, or `None` if no such process exists.
@@ -291,5 +325,104 @@ mod tests {
             ..me
         };
         assert!(!older.is_alive());
+    }
+
+    /// Reads the state letter of `/proc/ID/stat`, waiting up to 10 s for `want`.
+    fn wait_for_state(id: u32, want: impl Fn(u8) -> bool) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < until {
+            if stat_of(id).ok().flatten().is_some_and(|(_, s)| want(s)) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        false
+    }
+
+    /// A process whose main thread has exited while another thread runs shows as a zombie
+    /// in `/proc/PID/stat`; it is alive until its last thread ends.
+    #[test]
+    fn a_process_whose_main_thread_exited_is_alive_while_a_thread_runs() {
+        let _serial = crate::testing::serial();
+        let _w = crate::testing::watchdog("main_thread_exited", 30);
+        let child = crate::testing::fork(|| {
+            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(500)));
+            // SAFETY: the raw `exit` system call ends this thread only, which is the point:
+            // the other thread keeps the process running, then ends it with status 0.
+            unsafe { libc::syscall(libc::SYS_exit, 0) };
+            unreachable!()
+        });
+        let id = child as u32;
+        let word = owner_word(id);
+        assert!(
+            wait_for_state(id, |s| s == b'Z'),
+            "the main thread did not exit"
+        );
+        assert!(
+            owner_alive(word),
+            "a process with a running thread counts as dead"
+        );
+        let (start_time, _) = stat_of(id).unwrap().unwrap();
+        assert!(ProcessId {
+            pid: id,
+            start_time
+        }
+        .is_alive());
+        // Once its last thread ends it is a zombie for good: dead, though not reaped.
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while owner_alive(word) && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(
+            !owner_alive(word),
+            "a zombie whose threads all ended counts as alive"
+        );
+        assert_eq!(crate::testing::reap(child), Ok(0));
+    }
+
+    /// With `/proc` mounted `hidepid=2`, another user's processes have no `/proc/PID`;
+    /// they still count as alive. Runs where this process may make a mount namespace
+    /// (root, as in CI containers); says so and passes elsewhere.
+    #[test]
+    fn a_process_hidden_by_hidepid_is_alive() {
+        let _serial = crate::testing::serial();
+        let _w = crate::testing::watchdog("hidepid", 30);
+        let parent = owner_word(std::process::id());
+        let child = crate::testing::fork(|| {
+            // SAFETY: plain system calls with valid NUL-terminated strings, in a
+            // single-threaded child that leaves with `_exit`.
+            unsafe {
+                if libc::unshare(libc::CLONE_NEWNS) != 0
+                    || libc::mount(
+                        c"none".as_ptr(),
+                        c"/".as_ptr(),
+                        std::ptr::null(),
+                        libc::MS_REC | libc::MS_PRIVATE,
+                        std::ptr::null(),
+                    ) != 0
+                    || libc::mount(
+                        c"proc".as_ptr(),
+                        c"/proc".as_ptr(),
+                        c"proc".as_ptr(),
+                        0,
+                        c"hidepid=2".as_ptr().cast(),
+                    ) != 0
+                    || libc::setgid(65534) != 0
+                    || libc::setuid(65534) != 0
+                {
+                    return 77; // no privilege for the setup
+                }
+            }
+            if stat_of(parent as u32).ok().flatten().is_some() {
+                return 78; // hidepid did not hide it
+            }
+            i32::from(!owner_alive(parent))
+        });
+        match crate::testing::reap(child) {
+            Ok(0) => {}
+            Ok(77) => eprintln!("hidepid test skipped: cannot mount /proc in a namespace"),
+            Ok(78) => eprintln!("hidepid test skipped: hidepid=2 hid nothing here"),
+            other => panic!("a process hidden by hidepid counted as dead: {other:?}"),
+        }
     }
 }
