@@ -13,11 +13,11 @@ use crate::error::{Error, GetError, PutError, TaskDoneError};
 use crate::message::{self, Message};
 use crate::queue::{Queue, QueueBuilder, TAG_JOINABLE, TAG_QUEUE};
 
-/// User words of the ring: unfinished tasks (put, not yet `task_done`), items taken and
-/// not yet `task_done`, and how many processes sleep in `join`. Each process also counts
-/// the tasks it answers for in its own word (`Ring::process_word`): items it took and has
-/// not settled, and puts it has counted and not yet returned from. So `join` can settle
-/// the tasks of a process that died holding them.
+/// User words of the ring: unfinished tasks (put, not yet `task_done`), tasks held (items
+/// taken and not yet `task_done`, and puts still running), and how many processes sleep
+/// in `join`. Each process also counts the tasks it holds in its own word
+/// (`Ring::process_word`), so that `join` can settle the tasks of a process that died
+/// holding them.
 const UNFINISHED: usize = 1;
 const TAKEN: usize = 2;
 const JOINERS: usize = 3;
@@ -38,9 +38,11 @@ const DEAD_POLL: Duration = Duration::from_millis(50);
 /// forever or return early:
 /// - a process killed in the few instructions between taking a record and counting it
 ///   leaves the task unsettled; [`join_timeout`](Self::join_timeout) bounds that wait;
-/// - a producer killed after its record went out and before its `put` returned has the
-///   task settled twice, once by `join` and once by whoever takes it: `join` may return
-///   one task early;
+/// - a producer killed after its record went out and before its `put` returned, or in
+///   the few instructions between counting itself and counting the task, has the task
+///   settled once too often: `join` may return one task early;
+/// - while a `put` runs, its task counts as held, so a `task_done` called once too often
+///   in that window is not refused;
 /// - a `task_done` made by another process than the one that took the item settles the
 ///   task, but the taker's own count keeps it, and is settled again if the taker dies
 ///   before settling one of its own: `join` may then return one task early. A process
@@ -130,12 +132,16 @@ impl<T: Message> JoinableQueue<T> {
         // Count first, so a fast consumer's task_done never sees the count below zero.
         // SYNC: the task counters carry no data; SeqCst keeps every change to them in the
         // one order the join handshake in `settle` and `join` reasons about.
-        // This process answers for the task until its put returns: killed in between (a
-        // put waiting for room, most likely), it leaves the task to `settle_dead`. Its
-        // own count goes up first and down last, so a death anywhere in between settles
-        // the task (twice at worst, if the record was already out: `join` early by one),
-        // never leaves it to nobody.
+        //
+        // While its put runs, this process answers for the task as if it had taken it:
+        // in `TAKEN` and in its own word, so that if it is killed in between (a put
+        // waiting for room, most likely) `settle_dead` settles the task and takes it out
+        // of `TAKEN` again, exactly as for a taker that died. The order makes every
+        // death point err towards "settled early" or "task_done allowed once more",
+        // never towards a task nobody settles or a `task_done` refused:
+        // `TAKEN`, own word, `UNFINISHED` up; put; own word, then `TAKEN` down.
         let mine = self.q.ep.ring.process_word().ok();
+        self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
         if let Some(mine) = mine {
             mine.fetch_add(1, Ordering::SeqCst);
         }
@@ -147,6 +153,7 @@ impl<T: Message> JoinableQueue<T> {
         if let Some(mine) = mine {
             decrement(mine, 1);
         }
+        decrement(self.word(TAKEN), 1);
         r
     }
 

@@ -40,9 +40,9 @@
 //!   Every handle can put until [`close`](Queue::close)d, readers' handles too, so a
 //!   process that only reads calls `close()` first (Python's meaning: this process puts
 //!   nothing more), or readers elsewhere wait for it.
-//! - [`JoinableQueue::join`] settles the tasks of a process that died holding them (taken,
-//!   not yet `task_done`) instead of waiting for good, as Python does; the type's docs
-//!   say what it does not cover.
+//! - [`JoinableQueue::join`] settles the tasks of a process that died holding them (taken
+//!   and not yet `task_done`, or counted by a `put` that had not returned) instead of
+//!   waiting for good, as Python does; the type's docs say what it does not cover.
 //! - Errors hand the value back ([`PutError::Full`], [`PutError::Closed`], ...).
 //!
 //! # Pipes

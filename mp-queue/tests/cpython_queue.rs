@@ -190,18 +190,21 @@ fn join_settles_the_tasks_of_a_killed_worker() {
 
 /// Beyond Python: a producer killed while its `put` waits for room (the task already
 /// counted, its record not yet written) does not leave `join` waiting for a task that
-/// never comes. A producer still alive and waiting is waited for.
+/// never comes, and settling it takes nothing from a live worker's held task: that
+/// worker's `task_done` still succeeds. A producer still alive and waiting is waited for.
 #[test]
 fn join_settles_the_put_of_a_producer_killed_while_it_waited() {
     let _serial = serial();
     let _w = watchdog("join_killed_producer", 30);
     let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder().maxsize(1), None).unwrap();
-    q.put(1).unwrap(); // full now
+    q.put(1).unwrap();
+    assert_eq!(q.get().unwrap(), 1); // held here through the kill and the scans
+    q.put(2).unwrap(); // full now
     let doomed = fork(|| {
-        let _ = q.put(2); // waits for room until killed
+        let _ = q.put(3); // waits for room until killed
         0
     });
-    while q.unfinished() < 2 {
+    while q.unfinished() < 3 {
         std::thread::sleep(Duration::from_millis(1)); // the child's put is counted
     }
     assert!(
@@ -210,7 +213,11 @@ fn join_settles_the_put_of_a_producer_killed_while_it_waited() {
     );
     common::kill(doomed);
     assert_eq!(reap(doomed), Err(libc::SIGKILL));
-    assert_eq!(q.get().unwrap(), 1);
+    // A scan for the dead settles the killed put; tasks 1 and 2 are still open.
+    assert!(!q.join_timeout(Duration::from_millis(150)));
+    assert_eq!(q.unfinished(), 2, "the killed put is settled, and only it");
+    q.task_done().expect("the held task 1 is still settleable");
+    assert_eq!(q.get().unwrap(), 2);
     q.task_done().unwrap();
     assert!(
         q.join_timeout(Duration::from_secs(5)),
@@ -222,6 +229,7 @@ fn join_settles_the_put_of_a_producer_killed_while_it_waited() {
         Err(GetError::Empty),
         "nothing was half-written"
     );
+    assert!(q.task_done().is_err(), "one call too many is still refused");
 }
 
 /// A worker that holds a task while alive is waited for, however long: `join` settles
