@@ -330,7 +330,9 @@ impl<T: Message> Queue<T> {
     }
 
     /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
-    /// to `out`. Returns how many were taken.
+    /// to `out`. Returns how many were taken. "Ready" is what [`qsize`](Self::qsize) counts
+    /// once the first item is in: items put while the batch is taken wait for the next
+    /// call, so a batch never ends by looking at a record a producer is still writing.
     ///
     /// # Examples
     ///
@@ -345,7 +347,7 @@ impl<T: Message> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, GetError> {
-        take_many(out, max, || self.get(), || self.try_get())
+        take_many(out, max, || self.get(), || self.qsize(), || self.try_get())
     }
 
     /// Takes the next item and reads it in place: the guard derefs to the validated
@@ -702,7 +704,7 @@ impl ByteQueue {
     /// Waits for one message, then takes up to `max` in all without waiting again, each
     /// into a new `Vec` appended to `out`; returns how many (as [`Queue::get_many`]).
     pub fn get_many(&self, out: &mut Vec<Vec<u8>>, max: usize) -> Result<usize, GetError> {
-        take_many(out, max, || self.get(), || self.try_get())
+        take_many(out, max, || self.get(), || self.qsize(), || self.try_get())
     }
 
     /// Takes the next message into a new `Vec`, waiting at most `timeout`.
@@ -774,18 +776,21 @@ impl ByteQueue {
     }
 }
 
-/// `get_many`'s loop for both queues: waits for one item with `wait`, then takes up to
-/// `max` in all with `now`, stopping at the first empty (or closed) look.
+/// `get_many`'s loop for both queues: waits for one item with `wait`, then takes with
+/// `now` what `ready` says is in the queue, up to `max` in all, stopping early at an
+/// empty (or closed) look.
 fn take_many<V>(
     out: &mut Vec<V>,
     max: usize,
     wait: impl FnOnce() -> Result<V, GetError>,
+    ready: impl FnOnce() -> usize,
     mut now: impl FnMut() -> Result<V, GetError>,
 ) -> Result<usize, GetError> {
     if max == 0 {
         return Ok(0);
     }
     out.push(wait()?);
+    let max = max.min(ready().saturating_add(1));
     let mut n = 1;
     while n < max {
         match now() {
