@@ -93,13 +93,16 @@ impl ProcessId {
 }
 
 /// True while process (or thread) `id` runs and `started(start_time)` accepts its start
-/// time; false once it has exited (a zombie counts as exited) or the id was reused.
+/// time; false once it has exited (a zombie counts as exited, unless other threads of
+/// it still run) or the id was reused.
 ///
 /// When in doubt the answer is "alive": that can delay recovery, but never takes anything
 /// from a live owner. So:
 /// - `/proc` unreadable: alive;
 /// - no `/proc/ID` but the kernel still knows `id` (`/proc` mounted with `hidepid`, which
-///   hides other users' processes): alive, start time unchecked;
+///   hides other users' processes): alive, start time unchecked. So a hidden owner that
+///   died stays "alive" while its pid is reused by another hidden process, or while it
+///   is an unreaped zombie;
 /// - a zombie whose other threads still run (its main thread called `pthread_exit`, or
 ///   left through the raw `exit` system call): alive. A lock held by that main thread
 ///   itself is then recovered only once the whole process has exited.
@@ -298,7 +301,8 @@ pub(crate) fn check_owner(word: u64) -> Result<(), Corrupted> {
     Ok(())
 }
 
-/// True while the owner named by `word` runs (a zombie or a recycled pid counts as dead).
+/// True while the owner named by `word` runs (a zombie or a recycled pid counts as dead;
+/// see [`runs`] for what counts as alive when in doubt).
 /// The word keeps only the low 32 bits of the start time (0: unknown, check the id only).
 pub(crate) fn owner_alive(word: u64) -> bool {
     let (id, start) = (word as u32, (word >> 32) as u32);
@@ -340,18 +344,32 @@ mod tests {
     }
 
     /// A process whose main thread has exited while another thread runs shows as a zombie
-    /// in `/proc/PID/stat`; it is alive until its last thread ends.
+    /// in `/proc/PID/stat`; it is alive until its last thread ends. The other thread waits
+    /// for the parent's word (the end of a pipe), so the parent's checks cannot race it.
     #[test]
     fn a_process_whose_main_thread_exited_is_alive_while_a_thread_runs() {
         let _serial = crate::testing::serial();
         let _w = crate::testing::watchdog("main_thread_exited", 30);
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let [read_end, write_end] = fds;
         let child = crate::testing::fork(|| {
-            std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_millis(500)));
+            // SAFETY: closes this child's copy of the write end, so the parent's close is
+            // the end of the pipe; the thread then blocks in `read` until that.
+            unsafe { libc::close(write_end) };
+            std::thread::spawn(move || {
+                let mut b = 0u8;
+                // SAFETY: reads at most one byte into `b`.
+                unsafe { libc::read(read_end, (&raw mut b).cast(), 1) };
+            });
             // SAFETY: the raw `exit` system call ends this thread only, which is the point:
             // the other thread keeps the process running, then ends it with status 0.
             unsafe { libc::syscall(libc::SYS_exit, 0) };
             unreachable!()
         });
+        // SAFETY: the parent's copy of the read end, which it does not use.
+        unsafe { libc::close(read_end) };
         let id = child as u32;
         let word = owner_word(id);
         assert!(
@@ -368,6 +386,8 @@ mod tests {
             start_time
         }
         .is_alive());
+        // SAFETY: our write end; closing it lets the child's thread, and so the child, end.
+        unsafe { libc::close(write_end) };
         // Once its last thread ends it is a zombie for good: dead, though not reaped.
         let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while owner_alive(word) && std::time::Instant::now() < until {
@@ -378,6 +398,23 @@ mod tests {
             "a zombie whose threads all ended counts as alive"
         );
         assert_eq!(crate::testing::reap(child), Ok(0));
+    }
+
+    /// A pid missing from `/proc` is asked of the kernel: pid 1 exists (signalled or not),
+    /// a reaped child does not.
+    #[test]
+    fn the_kernel_knows_live_pids_and_not_reaped_ones() {
+        let _serial = crate::testing::serial();
+        assert!(known_to_the_kernel(1));
+        assert!(known_to_the_kernel(std::process::id()));
+        let child = crate::testing::fork(|| 0);
+        assert_eq!(crate::testing::reap(child), Ok(0));
+        assert!(!known_to_the_kernel(child as u32));
+        assert!(
+            !known_to_the_kernel(0),
+            "0 names a process group, not a process"
+        );
+        assert!(!known_to_the_kernel(u32::MAX));
     }
 
     /// With `/proc` mounted `hidepid=2`, another user's processes have no `/proc/PID`;
@@ -413,8 +450,8 @@ mod tests {
                     return 77; // no privilege for the setup
                 }
             }
-            if stat_of(parent as u32).ok().flatten().is_some() {
-                return 78; // hidepid did not hide it
+            if !matches!(stat_of(parent as u32), Ok(None)) {
+                return 78; // hidepid did not hide it (or hid it another way)
             }
             i32::from(!owner_alive(parent))
         });

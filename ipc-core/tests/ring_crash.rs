@@ -12,7 +12,7 @@ mod common;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
-use common::{fork, kill, reap, seed, watchdog, Rng};
+use common::{fork, kill, reap, seed, serial, watchdog, Rng};
 use ipc_core::ring::Ring;
 use ipc_core::segment::{Kind, Segment};
 use ipc_core::{PopError, PushError};
@@ -165,6 +165,7 @@ fn run(rounds: u32) {
 
 #[test]
 fn kill_random_producers_and_consumers_200_rounds() {
+    let _serial = serial();
     let _w = watchdog("crash 200", 600);
     run(200);
 }
@@ -172,6 +173,7 @@ fn kill_random_producers_and_consumers_200_rounds() {
 #[test]
 #[ignore]
 fn kill_random_producers_and_consumers_1000_rounds() {
+    let _serial = serial();
     let _w = watchdog("crash 1000", 3000);
     run(1000);
 }

@@ -62,7 +62,9 @@ pub struct Consumer {
     pub(super) presence: PresenceLock,
     /// When producers were last seen present (see `producers_gone`).
     pub(super) seen_producers: PresenceCache,
-    /// Records taken at once since this handle last had to wait (a hint; see `pop_wait`).
+    /// Records taken at once, by `pop` or `try_pop`, since this handle last waited in
+    /// `pop_wait` (a hint: a few scattered `try_pop`s count too, and cost at most one
+    /// catch-up wait).
     pub(super) hits: StdAtomicU32,
 }
 

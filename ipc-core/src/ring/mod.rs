@@ -282,8 +282,8 @@ impl Ring {
 
     /// This process's own word in the ring, for the layer above: zero when the process
     /// first uses the ring, and never read by the ring. A joinable queue counts there the
-    /// tasks this process took and has not settled, so that a process that dies holding
-    /// tasks does not leave `join` waiting for good. After the process dies, its word is
+    /// tasks this process holds (took and has not settled, or is putting), so that a
+    /// process that dies holding tasks does not leave `join` waiting for good. After the process dies, its word is
     /// handed on once by [`adopt_dead_words`](Self::adopt_dead_words), even if a new
     /// process has reused its slot by then. Fails as a push would when this process
     /// cannot register with the ring (every slot held by a live process, or corrupted

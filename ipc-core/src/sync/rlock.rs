@@ -92,7 +92,10 @@ impl RawRLock {
 ///
 /// The thread that holds it may acquire it again; it is free once every level is released.
 /// Only the holding thread may release it. If the holding thread (or its process) dies,
-/// the next acquirer gets it at depth one with [`RLockGuard::owner_died`] set.
+/// the next acquirer gets it at depth one with [`RLockGuard::owner_died`] set. One
+/// exception: a main thread that exits (`pthread_exit`) while holding it, in a process
+/// whose other threads go on, is named like its process, so the lock is recovered only
+/// once the whole process has exited.
 ///
 /// # Examples
 ///
