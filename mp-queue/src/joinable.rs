@@ -47,7 +47,10 @@ const DEAD_POLL: Duration = Duration::from_millis(50);
 ///   task, but the taker's own count keeps it, and is settled again if the taker dies
 ///   before settling one of its own: `join` may then return one task early. A process
 ///   killed inside `task_done` or between its two counts when taking has the same
-///   effect (the counts are ordered to settle early rather than never).
+///   effect (the counts are ordered to settle early rather than never). And if the
+///   process making that `task_done` is itself in the middle of a `put`, the `put`'s
+///   task stops counting as held there: killed before that `put` returns, it leaves the
+///   task unsettled.
 ///
 /// # Examples
 ///
