@@ -131,6 +131,20 @@ impl Endpoint {
         r.map_err(GetError::from_pop)
     }
 
+    /// Waits as `wait` says until a record is ready to take, taking nothing.
+    pub(crate) fn ready(&self, wait: Wait) -> Result<(), GetError> {
+        let Some(rx) = &self.rx else {
+            return Err(GetError::Failed(Error::handle(
+                "this connection end cannot receive (the pipe is simplex)",
+            )));
+        };
+        let deadline = match wait {
+            Wait::No => Some(std::time::Instant::now()),
+            Wait::Until(d) => d,
+        };
+        rx.wait_ready(deadline).map_err(GetError::from_pop)
+    }
+
     #[inline]
     pub(crate) fn get<T: Message>(&self, wait: Wait) -> Result<T, GetError> {
         let record = self.pop(wait)?;

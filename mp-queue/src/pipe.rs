@@ -1,21 +1,17 @@
 //! `pipe(duplex)` and `Connection<T>`: Python's `multiprocessing.Pipe`, one ring per
 //! direction.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use ipc_core::ring::{PresenceCache, Ring};
 use ipc_core::segment::SegmentHandle;
-use rkyv::util::AlignedVec;
 
 use crate::endpoint::{Endpoint, Wait};
 use crate::error::{Error, GetError, PutError, RecvIntoError};
-use crate::message::{self, Message};
+use crate::message::Message;
 use crate::queue::{check_tag, set_tag, QueueBuilder, TAG_PIPE};
 
 /// Bytes of shared memory per direction of a pipe.
@@ -91,11 +87,6 @@ fn tagged(ring: Ring) -> Result<Ring, Error> {
 pub struct Connection<T> {
     send: Option<Endpoint>,
     recv: Option<Endpoint>,
-    /// Messages `poll` took off the ring before `recv` asked for them, oldest first,
-    /// aligned for rkyv as they were in the ring.
-    stash: Mutex<VecDeque<AlignedVec<16>>>,
-    /// How many messages `stash` holds, so a receive takes its lock only when one is there.
-    stashed: AtomicUsize,
     /// When the peer end was last seen present.
     peer: PresenceCache,
     _t: PhantomData<fn(T) -> T>,
@@ -121,8 +112,6 @@ impl<T: Message> Connection<T> {
         Connection {
             send,
             recv,
-            stash: Mutex::new(VecDeque::new()),
-            stashed: AtomicUsize::new(0),
             peer: PresenceCache::new(),
             _t: PhantomData,
         }
@@ -309,29 +298,6 @@ impl<T: Message> Connection<T> {
         if let Some(ep) = &self.send {
             ep.close_send();
         }
-        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-        stash.clear();
-        self.stashed.store(0, Ordering::Relaxed);
-    }
-
-    fn take_stash(&self) -> Option<AlignedVec<16>> {
-        // The count changes only under the lock, with the stash. A zero read without the
-        // lock can only miss a message another thread is stashing at this moment, whose
-        // order against this receive is not defined anyway.
-        if self.stashed.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-        if self.recv.as_ref().is_some_and(|ep| !ep.can_recv()) {
-            // Closed (a `poll` on another thread may have stashed after `close` cleared
-            // the stash): receive nothing, as the ring does.
-            stash.clear();
-            self.stashed.store(0, Ordering::Relaxed);
-            return None;
-        }
-        let bytes = stash.pop_front()?;
-        self.stashed.store(stash.len(), Ordering::Relaxed);
-        Some(bytes)
     }
 
     /// Receives the next value, waiting. [`GetError::Closed`] once the peer end is gone
@@ -351,11 +317,7 @@ impl<T: Message> Connection<T> {
     }
 
     fn recv_wait(&self, wait: Wait) -> Result<T, GetError> {
-        let ep = self.receiver()?;
-        if let Some(bytes) = self.take_stash() {
-            return message::decode::<T>(&bytes).map_err(|e| GetError::Invalid(Error::rkyv(e)));
-        }
-        ep.get(wait)
+        self.receiver()?.get(wait)
     }
 
     /// Receives the next message's raw bytes.
@@ -374,11 +336,7 @@ impl<T: Message> Connection<T> {
     }
 
     fn recv_bytes_wait(&self, wait: Wait) -> Result<Vec<u8>, GetError> {
-        let ep = self.receiver()?;
-        if let Some(bytes) = self.take_stash() {
-            return Ok(bytes.to_vec());
-        }
-        Ok(ep.pop(wait)?.to_vec())
+        Ok(self.receiver()?.pop(wait)?.to_vec())
     }
 
     /// Receives the next message into `buf`, returning its length. A message longer than
@@ -408,9 +366,6 @@ impl<T: Message> Connection<T> {
             buf[..bytes.len()].copy_from_slice(bytes);
             Ok(bytes.len())
         };
-        if let Some(bytes) = self.take_stash() {
-            return copy(&bytes, buf);
-        }
         let record = ep.pop(Wait::Until(None))?;
         copy(&record, buf)
     }
@@ -435,27 +390,14 @@ impl<T: Message> Connection<T> {
         let Ok(ep) = self.receiver() else {
             return false;
         };
-        if self.stashed.load(Ordering::Relaxed) != 0 {
-            return true;
-        }
         let wait = match timeout {
-            Some(t) if t.is_zero() => Wait::No,
             Some(t) => Wait::timeout(t),
             None => Wait::Until(None),
         };
-        // The stash is not locked while we wait: a `recv_timeout` on another thread keeps
-        // its own timeout.
-        match ep.pop(wait) {
-            Ok(record) => {
-                // Aligned as in the ring: `recv` validates it in place with rkyv.
-                let mut bytes = AlignedVec::<16>::with_capacity(record.len());
-                bytes.extend_from_slice(&record);
-                drop(record);
-                let mut stash = self.stash.lock().unwrap_or_else(|p| p.into_inner());
-                stash.push_back(bytes);
-                self.stashed.store(stash.len(), Ordering::Relaxed);
-                true
-            }
+        // The message stays in the ring, as Python's stays in the OS pipe: a child forked
+        // after this poll shares it with this process, and one of them receives it.
+        match ep.ready(wait) {
+            Ok(()) => true,
             Err(GetError::Empty | GetError::Timeout) => false,
             Err(_) => true, // closed or broken: recv will say so at once
         }

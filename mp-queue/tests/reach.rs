@@ -220,6 +220,32 @@ fn pipe_peer_gone_is_closed_not_a_hang() {
     assert!(a.poll(Some(Duration::from_millis(10))));
 }
 
+/// `poll` leaves the message in shared memory, as Python's `poll` leaves it in the OS
+/// pipe: a child forked after a successful `poll` shares that one message with its
+/// parent, and exactly one of them receives it.
+#[test]
+fn a_message_polled_before_a_fork_is_received_once() {
+    let _serial = serial();
+    let _w = watchdog("polled_before_fork", 30);
+    let (a, b) = pipe::<u32>(true).unwrap();
+    b.send(7).unwrap();
+    assert!(a.poll(Some(Duration::from_secs(5))));
+    let child = fork(|| match a.recv_timeout(Duration::from_millis(200)) {
+        Ok(7) => 1,
+        Err(GetError::Timeout) => 0,
+        _ => 2,
+    });
+    let in_child = reap(child).unwrap();
+    assert!(in_child < 2, "the child received something else");
+    let in_parent = i32::from(a.try_recv().is_ok());
+    assert_eq!(
+        in_child + in_parent,
+        1,
+        "the message was received {} times (child {in_child}, parent {in_parent})",
+        in_child + in_parent
+    );
+}
+
 /// Python's advice for pipes across fork, close the ends you do not use, works through a
 /// shared reference: the child closes the parent's end it inherited, and when the parent
 /// closes its end the child, still alive, gets Closed after the last message. Without

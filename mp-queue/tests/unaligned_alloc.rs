@@ -1,7 +1,8 @@
-//! A message that waited in a buffer on the heap (a pipe's `poll` keeps the message it
-//! looked at) must still be read with rkyv's alignment: this binary's allocator hands out
-//! every byte buffer at an odd address, as any allocator may for `u8`, and the message
-//! sent by a forked child must come back intact.
+//! No receive path may read a message with rkyv from a byte buffer on the heap without
+//! aligning it: this binary's allocator hands out every byte buffer at an odd address, as
+//! any allocator may for `u8`, and messages sent by a forked child must come back intact
+//! after a `poll`. (A pipe's `poll` once kept the message it looked at in such a buffer;
+//! it now leaves it in shared memory.)
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::time::Duration;
@@ -55,7 +56,7 @@ fn the_allocator_gives_byte_buffers_odd_addresses() {
 }
 
 #[test]
-fn a_message_poll_kept_on_the_heap_is_received_intact() {
+fn a_polled_message_is_received_intact() {
     let _w = watchdog("poll_keeps_aligned", 30);
     let (a, b) = pipe::<u64>(true).unwrap();
     let child = fork(|| {

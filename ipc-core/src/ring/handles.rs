@@ -520,7 +520,8 @@ impl Consumer {
         loop {
             match raw.try_take(me)? {
                 Taken::Record(claim) => return Ok(ReadGuard::new(self, claim)),
-                Taken::Empty => return Err(PopError::Closed),
+                // (`Ready` is `try_peek`'s answer, never `try_take`'s.)
+                Taken::Empty | Taken::Ready => return Err(PopError::Closed),
                 Taken::Busy { seq, word } if !ring.owner_alive(owner_of(word)) => {
                     raw.abandon_write(seq, word)?
                 }
@@ -570,14 +571,58 @@ impl Consumer {
     }
 
     fn pop_wait(&self, deadline: Option<Instant>) -> Result<ReadGuard<'_>, PopError> {
+        match self.wait::<true>(deadline)? {
+            Some(guard) => Ok(guard),
+            None => Err(PopError::Empty), // not reached: only a peek finds without taking
+        }
+    }
+
+    /// Waits until a record is ready to take, without taking it: Python's
+    /// `Connection.poll`, where the message stays in the pipe. [`PopError::Closed`] once
+    /// the ring is drained and no producer is left, [`PopError::Timeout`] at `deadline`
+    /// (`None`: never). Another consumer may take the record before this one does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use ipc_core::PopError;
+    ///
+    /// let ring = ipc_core::ring::Ring::builder().create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.wait_ready(Some(soon)), Err(PopError::Timeout));
+    /// tx.push(b"here")?;
+    /// rx.wait_ready(None)?;
+    /// assert_eq!(&*rx.try_pop()?, b"here"); // still there to take
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_ready(&self, deadline: Option<Instant>) -> Result<(), PopError> {
+        self.wait::<false>(deadline).map(drop)
+    }
+
+    /// `pop_wait` (`TAKE`: returns the record taken) or `wait_ready` (returns `None` once
+    /// a record is ready): one loop, so both wait, recover and see `Closed` alike.
+    #[inline(always)]
+    fn wait<const TAKE: bool>(
+        &self,
+        deadline: Option<Instant>,
+    ) -> Result<Option<ReadGuard<'_>>, PopError> {
         let ring = &self.ring;
         let raw = ring.raw();
         let me = ring.me()?;
+        let look = || {
+            if TAKE {
+                raw.try_take(me)
+            } else {
+                raw.try_peek(me)
+            }
+        };
         let mut backoff = Backoff::eager();
         // A consumer that caught up with a stream lets the producer get ahead before it
         // looks again: polling the head's descriptor while the producer writes it pulls
         // that line between the cores on every record.
-        if self.hits.swap(0, StdOrdering::Relaxed) >= STREAM_HITS {
+        if TAKE && self.hits.swap(0, StdOrdering::Relaxed) >= STREAM_HITS {
             for _ in 0..CATCH_UP_PAUSES {
                 spin_hint();
             }
@@ -592,8 +637,9 @@ impl Consumer {
             // producer left is then always seen.
             let no_producers = check_peers && !ring.peers_present(Role::Producer);
             check_peers = false;
-            let busy = match raw.try_take(me)? {
-                Taken::Record(claim) => return Ok(ReadGuard::new(self, claim)),
+            let busy = match look()? {
+                Taken::Record(claim) => return Ok(Some(ReadGuard::new(self, claim))),
+                Taken::Ready => return Ok(None),
                 Taken::Empty => None,
                 Taken::Busy { seq, word } => Some((seq, word)),
             };
@@ -620,10 +666,14 @@ impl Consumer {
             }
             let ev = raw.not_empty();
             let token = ev.prepare();
-            match raw.try_take(me) {
+            match look() {
                 Ok(Taken::Record(claim)) => {
                     ev.cancel(token);
-                    return Ok(ReadGuard::new(self, claim));
+                    return Ok(Some(ReadGuard::new(self, claim)));
+                }
+                Ok(Taken::Ready) => {
+                    ev.cancel(token);
+                    return Ok(None);
                 }
                 Err(e) => {
                     ev.cancel(token); // else the waiter count stays up for good

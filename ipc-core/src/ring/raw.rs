@@ -218,6 +218,8 @@ impl Layout {
 /// What `try_take` found at the head.
 pub(crate) enum Taken {
     Record(ReadClaim),
+    /// A record is ready at the head (only `try_peek` answers this; it takes nothing).
+    Ready,
     Empty,
     /// The head record is still being written by `owner`.
     Busy {

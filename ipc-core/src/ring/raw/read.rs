@@ -8,6 +8,19 @@ impl RawRing {
     /// Takes the record at the head for participant `me`, if one is ready.
     #[inline]
     pub(crate) fn try_take(&self, me: u32) -> Result<Taken, Corrupted> {
+        self.look::<true>(me)
+    }
+
+    /// Whether a record is ready at the head, without taking it: [`Taken::Ready`] where
+    /// [`try_take`](Self::try_take) would take it. Paddings and records already taken at
+    /// the head are passed as `try_take` passes them.
+    pub(crate) fn try_peek(&self, me: u32) -> Result<Taken, Corrupted> {
+        self.look::<false>(me)
+    }
+
+    /// `try_take` (`TAKE`) or `try_peek`: one loop, so that both pass the head the same way.
+    #[inline(always)]
+    fn look<const TAKE: bool>(&self, me: u32) -> Result<Taken, Corrupted> {
         let c = self.ctl();
         for _ in 0..MAX_RETRIES {
             let h = c.head.0.load(Ordering::Acquire);
@@ -27,6 +40,7 @@ impl RawRing {
             match st {
                 FREE => return Ok(Taken::Empty),
                 WRITING => return Ok(Taken::Busy { seq: h, word: cur }),
+                READY if !TAKE => return Ok(Taken::Ready),
                 READY => {
                     let mine = word(h, READING, me);
                     // SYNC: acquires the payload published by `publish`.
