@@ -332,7 +332,8 @@ impl<T: Message> Queue<T> {
     /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
     /// to `out`. Returns how many were taken. "Ready" is what [`qsize`](Self::qsize) counts
     /// once the first item is in: items put while the batch is taken wait for the next
-    /// call, so a batch never ends by looking at a record a producer is still writing.
+    /// call, so a batch seldom ends by looking at a record a producer is still writing
+    /// (it can when `qsize` counted a put in progress, or another consumer took some).
     ///
     /// # Examples
     ///
@@ -790,6 +791,9 @@ fn take_many<V>(
         return Ok(0);
     }
     out.push(wait()?);
+    if max == 1 {
+        return Ok(1);
+    }
     let max = max.min(ready().saturating_add(1));
     let mut n = 1;
     while n < max {

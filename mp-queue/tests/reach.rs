@@ -326,7 +326,7 @@ fn poll_on_one_thread_does_not_hold_up_recv_timeout_on_another() {
         b.send(7).unwrap();
         assert!(poller.join().unwrap());
     });
-    assert_eq!(a.recv().unwrap(), 7); // the message poll took is the next one received
+    assert_eq!(a.recv().unwrap(), 7); // the message poll saw is the next one received
 }
 
 #[test]

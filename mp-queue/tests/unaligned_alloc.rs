@@ -57,7 +57,7 @@ fn the_allocator_gives_byte_buffers_odd_addresses() {
 
 #[test]
 fn a_polled_message_is_received_intact() {
-    let _w = watchdog("poll_keeps_aligned", 30);
+    let _w = watchdog("polled_message_intact", 30);
     let (a, b) = pipe::<u64>(true).unwrap();
     let child = fork(|| {
         b.send(0x0123_4567_89ab_cdef).unwrap();

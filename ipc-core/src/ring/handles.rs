@@ -622,7 +622,9 @@ impl Consumer {
         // A consumer that caught up with a stream lets the producer get ahead before it
         // looks again: polling the head's descriptor while the producer writes it pulls
         // that line between the cores on every record.
-        if TAKE && self.hits.swap(0, StdOrdering::Relaxed) >= STREAM_HITS {
+        // A peek is a consumer about to wait for one record at a time (`poll`, then
+        // `recv`), not a stream.
+        if self.hits.swap(0, StdOrdering::Relaxed) >= STREAM_HITS && TAKE {
             for _ in 0..CATCH_UP_PAUSES {
                 spin_hint();
             }
@@ -652,10 +654,13 @@ impl Consumer {
                 return Err(PopError::Closed);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                // A last look at who is left before giving up: a drained ring with no
-                // producer answers Closed, however short the timeout (under load the spin
-                // phase alone can outlast it). The next round asks again, then looks.
-                if busy.is_none() && !no_producers && !ring.peers_present(Role::Producer) {
+                // A last look at who is left before giving up: with no producer left, a
+                // drained ring answers Closed, and a record a dead writer left half-written
+                // is settled first, however short the timeout (a zero one for `poll(0)`;
+                // under load the spin phase alone can outlast a longer one). The next
+                // round asks again, then looks. The cached answer, as `try_pop` uses: a
+                // caller polling with zero timeouts makes no system call per look.
+                if !no_producers && self.producers_gone() {
                     check_peers = true;
                     continue;
                 }

@@ -259,3 +259,26 @@ fn an_expired_deadline_on_a_closed_ring_is_closed_not_a_timeout() {
         Err(PushError::Closed)
     );
 }
+
+/// A writer that died in the middle of its record leaves it half-written at the head.
+/// With no producer left, an expired deadline (a zero timeout, as `poll(0)` uses) still
+/// settles that record and answers `Closed`, for a peek as for a pop, not `Timeout`.
+#[test]
+fn an_expired_deadline_behind_a_dead_writer_is_closed_not_a_timeout() {
+    let _serial = crate::testing::serial();
+    let _w = crate::testing::watchdog("expired_deadline_dead_writer", 30);
+    let ring = Ring::builder().capacity(4096).create().unwrap();
+    let rx = ring.consumer().unwrap();
+    let child = crate::testing::fork(|| {
+        let tx = ring.producer().unwrap();
+        let slot = tx.try_reserve(8).unwrap();
+        std::mem::forget(slot); // never published
+        0 // exits with the record claimed and its handles open: both die with it
+    });
+    assert_eq!(crate::testing::reap(child), Ok(0));
+    assert_eq!(rx.wait_ready(Some(Instant::now())), Err(PopError::Closed));
+    assert_eq!(
+        rx.pop_timeout(Duration::ZERO).unwrap_err(),
+        PopError::Closed
+    );
+}

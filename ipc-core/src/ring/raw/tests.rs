@@ -122,8 +122,13 @@ fn cancelled_and_abandoned_records_are_skipped() {
     assert_eq!(r.len(), 1, "a record being written counts");
     r.cancel(&c);
     assert_eq!(r.len(), 0, "a cancelled record is not counted");
+    assert!(matches!(r.try_peek(1).unwrap(), Taken::Empty));
     assert!(push(r, 0, b"after cancel"));
     assert_eq!(r.len(), 1);
+    // A peek passes the padding the cancel left and finds the record, taking nothing.
+    assert!(matches!(r.try_peek(1).unwrap(), Taken::Ready));
+    assert!(matches!(r.try_peek(1).unwrap(), Taken::Ready));
+    assert_eq!(r.len(), 1, "a peek takes nothing");
     assert_eq!(pop(r, 1).unwrap(), b"after cancel");
     assert_eq!(r.len(), 0);
 
