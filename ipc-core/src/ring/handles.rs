@@ -176,6 +176,7 @@ impl Producer {
             // `WRITING` under a live owner, and consumers would wait on it for good.
             debug_assert_eq!(claim.len, bytes.len());
             let raw = self.ring.raw();
+            raw.prefetch_next(&claim);
             // SAFETY: the claim gives us sole access to its `len` bytes (in its descriptor
             // or in the data area, as `try_claim` placed them) until it is published.
             let dst = unsafe {
