@@ -503,14 +503,48 @@ mod tests;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-/// `prefetchw`: a hint, never a fault, whatever the address.
+/// `prefetchw`: a hint, never a fault, whatever the address. Issued only where the CPU
+/// has it (CPUID `PRFCHW`; every AMD64 CPU, Intel since Broadwell), as Linux does: the
+/// compiler's own write prefetch falls back to a read prefetch on the baseline target,
+/// which leaves the line shared.
 #[inline(always)]
 fn prefetch_write(p: *const u8) {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
-    // SAFETY: a prefetch reads and writes nothing and cannot fault.
-    unsafe {
-        std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+    if has_prefetchw() {
+        // SAFETY: a prefetch reads and writes nothing and cannot fault, and the CPU has it.
+        unsafe {
+            std::arch::asm!("prefetchw [{0}]", in(reg) p, options(nostack, readonly, preserves_flags));
+        }
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     let _ = p;
+}
+
+/// Whether the CPU has `prefetchw`: 0 not asked yet, 1 no, 2 yes.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+static PREFETCHW: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether the CPU has `prefetchw` (CPUID 0x8000_0001, ECX bit 8), asked once.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    match PREFETCHW.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => ask_prefetchw(),
+        k => k == 2,
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[cold]
+fn ask_prefetchw() -> bool {
+    // CPUID exists on every x86_64 CPU (a safe call in this Rust); the extended leaf is
+    // read only when the highest extended leaf reaches it.
+    use std::arch::x86_64::__cpuid;
+    let yes = __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+    // SYNC: a cache of a constant; any thread may compute it again.
+    PREFETCHW.store(
+        if yes { 2 } else { 1 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    yes
 }
