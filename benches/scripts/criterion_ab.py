@@ -30,24 +30,32 @@ def main():
         sys.exit(__doc__)
     rounds, filt, bins = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
     times = defaultdict(lambda: defaultdict(list))
-    for _ in range(rounds):
-        for b in bins:
-            out = subprocess.run(
-                [b, "--bench", "--warm-up-time", "1", "--measurement-time", "2", filt],
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout
-            for name, value, unit in CASE.findall(out):
-                times[name][b].append(float(value) * UNITS[unit])
+    args = ["--bench", "--noplot", "--discard-baseline"]
+    args += ["--warm-up-time", "1", "--measurement-time", "2", filt]
+    try:
+        for _ in range(rounds):
+            for b in bins:
+                run = subprocess.run([b] + args, capture_output=True, text=True)
+                if run.returncode != 0:
+                    tail = "\n".join(run.stderr.splitlines()[-10:])
+                    raise RuntimeError(f"{b} exited with {run.returncode}:\n{tail}")
+                found = CASE.findall(run.stdout)
+                if not found:
+                    print(f"warning: {b} ran no case matching {filt!r}", file=sys.stderr)
+                for name, value, unit in found:
+                    times[name][b].append(float(value) * UNITS[unit])
+    except (RuntimeError, KeyboardInterrupt) as e:
+        print(f"stopped early, the rounds so far follow: {e}", file=sys.stderr)
     width = max(len(b) for b in bins)
     for name in sorted(times):
         print(name)
         for b in bins:
             v = times[name][b]
-            if v:
-                rounds_ns = ", ".join(f"{x:.1f}" for x in v)
-                print(f"  {b:{width}}  median {statistics.median(v):9.1f} ns  [{rounds_ns}]")
+            if not v:
+                print(f"  {b:{width}}  (no figure: the case is missing from this binary)")
+                continue
+            rounds_ns = ", ".join(f"{x:.1f}" for x in v)
+            print(f"  {b:{width}}  median {statistics.median(v):9.1f} ns  [{rounds_ns}]")
 
 
 if __name__ == "__main__":
