@@ -302,8 +302,8 @@ pub(crate) fn check_owner(word: u64) -> Result<(), Corrupted> {
 }
 
 /// True while the owner named by `word` runs (a zombie or a recycled pid counts as dead;
-/// see [`runs`] for what counts as alive when in doubt).
-/// The word keeps only the low 32 bits of the start time (0: unknown, check the id only).
+/// see [`runs`] for what counts as alive when in doubt). The word keeps only the low 32
+/// bits of the start time (0: unknown, check the id only).
 pub(crate) fn owner_alive(word: u64) -> bool {
     let (id, start) = (word as u32, (word >> 32) as u32);
     runs(id, |s| start == 0 || s as u32 == start)
@@ -331,16 +331,11 @@ mod tests {
         assert!(!older.is_alive());
     }
 
-    /// Reads the state letter of `/proc/ID/stat`, waiting up to 10 s for `want`.
-    fn wait_for_state(id: u32, want: impl Fn(u8) -> bool) -> bool {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::time::Instant::now() < until {
-            if stat_of(id).ok().flatten().is_some_and(|(_, s)| want(s)) {
-                return true;
-            }
+    /// Waits until `cond` holds, however long: the caller's watchdog is the limit.
+    fn wait_until(cond: impl Fn() -> bool) {
+        while !cond() {
             std::thread::sleep(std::time::Duration::from_millis(2));
         }
-        false
     }
 
     /// A process whose main thread has exited while another thread runs shows as a zombie
@@ -372,10 +367,8 @@ mod tests {
         unsafe { libc::close(read_end) };
         let id = child as u32;
         let word = owner_word(id);
-        assert!(
-            wait_for_state(id, |s| s == b'Z'),
-            "the main thread did not exit"
-        );
+        // The main thread has exited.
+        wait_until(|| stat_of(id).ok().flatten().is_some_and(|(_, s)| s == b'Z'));
         assert!(
             owner_alive(word),
             "a process with a running thread counts as dead"
@@ -388,15 +381,9 @@ mod tests {
         .is_alive());
         // SAFETY: our write end; closing it lets the child's thread, and so the child, end.
         unsafe { libc::close(write_end) };
-        // Once its last thread ends it is a zombie for good: dead, though not reaped.
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while owner_alive(word) && std::time::Instant::now() < until {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        assert!(
-            !owner_alive(word),
-            "a zombie whose threads all ended counts as alive"
-        );
+        // Once its last thread ends it is a zombie for good: dead, though not reaped. (A
+        // zombie counted alive leaves this waiting, and the watchdog fails the test.)
+        wait_until(|| !owner_alive(word));
         assert_eq!(crate::testing::reap(child), Ok(0));
     }
 
@@ -405,6 +392,7 @@ mod tests {
     #[test]
     fn the_kernel_knows_live_pids_and_not_reaped_ones() {
         let _serial = crate::testing::serial();
+        let _w = crate::testing::watchdog("kernel_knows_pids", 30);
         assert!(known_to_the_kernel(1));
         assert!(known_to_the_kernel(std::process::id()));
         let child = crate::testing::fork(|| 0);

@@ -288,6 +288,7 @@ fn child_entry() {
     let Ok(mode) = std::env::var("RING_CHILD") else {
         return;
     };
+    let _w = watchdog("child_entry", 30); // a re-executed child outlives its parent
     let ring = if let Some(name) = mode.strip_prefix("name=") {
         Ring::open_named(name).unwrap()
     } else {

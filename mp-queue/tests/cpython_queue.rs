@@ -219,11 +219,7 @@ fn join_settles_the_put_of_a_producer_killed_while_it_waited() {
     q.task_done().expect("the held task 1 is still settleable");
     assert_eq!(q.get().unwrap(), 2);
     q.task_done().unwrap();
-    assert!(
-        q.join_timeout(Duration::from_secs(5)),
-        "join waits for the killed producer's put ({} unfinished)",
-        q.unfinished()
-    );
+    q.join(); // every task settled: returns at once (the watchdog fails a hang)
     assert_eq!(
         q.try_get(),
         Err(GetError::Empty),

@@ -104,6 +104,7 @@ fn re_executed_child() {
     let (Ok(qh), Ok(ph)) = (std::env::var(CHILD_QUEUE), std::env::var(CHILD_PIPE)) else {
         return;
     };
+    let _w = watchdog("re_executed_child", 30); // a re-executed child outlives its parent
     let q = Queue::<Job>::from_handle(qh.parse().unwrap()).unwrap();
     let conn = Connection::<String>::from_handle(ph.parse().unwrap()).unwrap();
     q.close(); // this child only reads

@@ -283,9 +283,10 @@ impl Ring {
     /// This process's own word in the ring, for the layer above: zero when the process
     /// first uses the ring, and never read by the ring. A joinable queue counts there the
     /// tasks this process holds (took and has not settled, or is putting), so that a
-    /// process that dies holding tasks does not leave `join` waiting for good. After the process dies, its word is
-    /// handed on once by [`adopt_dead_words`](Self::adopt_dead_words), even if a new
-    /// process has reused its slot by then. Fails as a push would when this process
+    /// process that dies holding tasks does not leave `join` waiting for good. After the
+    /// process dies, its word is handed on once by
+    /// [`adopt_dead_words`](Self::adopt_dead_words), even if a new process has reused its
+    /// slot by then. Fails as a push would when this process
     /// cannot register with the ring (every slot held by a live process, or corrupted
     /// state).
     ///
@@ -338,6 +339,7 @@ impl Ring {
             if s.user.load(Ordering::SeqCst) == 0 {
                 continue;
             }
+            // SYNC: slot ids, as in `register`.
             let w = s.id.load(Ordering::Acquire);
             if w == 0 || w == me || liveness::owner_alive(w & !RECLAIMING) {
                 continue;
@@ -468,6 +470,10 @@ impl Ring {
         let raw = self.raw();
         let n = raw.layout().slots;
         let slots = (0..n).filter_map(|i| raw.slot(i).map(|s| (i, s)));
+        // SYNC: a slot's `id` changes by AcqRel CAS (take, start reclaiming) and Release
+        // store (done reclaiming, put back); the Acquire loads here, in `owner_alive` and
+        // in `adopt_dead_words` pair with them, so whoever sees an id also sees what its
+        // writer did before: the dead owner's records settled, its `user` word moved.
         for (i, s) in slots.clone() {
             if s.id.load(Ordering::Acquire) == me {
                 return Ok(i);
@@ -568,6 +574,7 @@ impl Ring {
         let Some(s) = self.raw().slot(owner) else {
             return false; // no such slot: the record is corrupt, settle it
         };
+        // SYNC: slot ids, as in `register`.
         let w = s.id.load(Ordering::Acquire);
         w != 0 && w & RECLAIMING == 0 && liveness::owner_alive(w)
     }
@@ -598,6 +605,8 @@ impl RegisterLock {
     fn take() -> RegisterLock {
         let pid = liveness::current_pid();
         loop {
+            // SYNC: the Acquire load and CAS pair with the Release store in `drop`: the
+            // next registrar of this process sees the slot the previous one took.
             let held = REGISTER_LOCK.load(StdOrdering::Acquire);
             // Free (0), or inherited across a fork (another pid): ours to take.
             if held != pid
