@@ -21,6 +21,9 @@
 //! # Waiting
 //! Blocking is a futex on a word in the segment, shared between processes, with a waiter
 //! count so that waking costs nothing when nobody sleeps, and a short bounded spin first.
+//! Where Linux's `membarrier` works, the ring's publishing stores are plain release
+//! stores and a waiter pays a `membarrier` system call on its way to sleep instead
+//! (`src/fence.rs`).
 //!
 //! # The ring
 //! [`ring::Ring`] is a multi-producer multi-consumer queue of variable-length byte records:
@@ -53,6 +56,7 @@
 //! accesses instead, so even that race is harmless there.)
 
 mod error;
+mod fence;
 pub mod futex;
 pub mod liveness;
 mod primitive;

@@ -110,6 +110,17 @@ impl EventCount {
         Token(t)
     }
 
+    /// As [`prepare`](Self::prepare), for an event count whose notifiers publish with
+    /// [`fence::publish`](crate::fence::publish) (a release store where they may): adds
+    /// the barrier that makes their store visible to the caller's re-check, or this
+    /// registration visible to their read of the waiter count ([`fence::heavy`](crate::fence::heavy)).
+    /// A system call: for a caller on its way to sleep.
+    pub(crate) fn prepare_heavy(&self) -> Token {
+        let t = self.prepare();
+        crate::fence::heavy();
+        t
+    }
+
     /// Sleeps until notified (or spuriously), or until `deadline`.
     pub(crate) fn wait(&self, token: Token, deadline: Option<Instant>) -> Wake {
         let r = futex::wait(&self.epoch, token.0, deadline);

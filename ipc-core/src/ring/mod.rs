@@ -448,6 +448,7 @@ impl Ring {
 
     #[cold]
     fn me_register(&self, pid: u32) -> Result<u32, RegisterError> {
+        crate::fence::register();
         let slot = self.register()?;
         self.shared
             .me

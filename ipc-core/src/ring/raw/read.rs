@@ -25,7 +25,8 @@ impl RawRing {
         for _ in 0..MAX_RETRIES {
             let h = c.head.0.load(Ordering::Acquire);
             let d = self.desc(h);
-            // SYNC: pairs with the SeqCst store in `publish`.
+            // SYNC: acquires the release store in `publish` (SeqCst for the wake handshake
+            // when this is a sleeper's re-check).
             let cur = d.claim.load(Ordering::SeqCst);
             let (cs, st) = (seq_of(cur), state_of(cur));
             if cs != h {
@@ -148,11 +149,11 @@ impl RawRing {
     pub(crate) fn release(&self, seq: u32) -> Result<(), Corrupted> {
         let d = self.desc(seq);
         // SYNC: the store's release half orders our payload reads before the space is
-        // reused (pairs with the Acquire of the claim in `advance_free`). SeqCst for the
-        // wake handshake with a producer going to sleep: with our SeqCst load of the
-        // waiter count below, either we see it waiting, or the `advance_free` it makes
-        // after registering (SeqCst fence in `prepare`) sees this `DONE`.
-        d.claim.store(word(seq, DONE, 0), Ordering::SeqCst);
+        // reused (pairs with the Acquire of the claim in `advance_free`). A handshake store
+        // (`fence::publish`) for a producer going to sleep: with our load of the waiter
+        // count below, either we see it waiting, or the `advance_free` it makes after
+        // `prepare_heavy` sees this `DONE`.
+        crate::fence::publish(&d.claim, word(seq, DONE, 0));
         let c = self.ctl();
         // A hint for whether a batch is due; `advance_free` reads the cursor again.
         let f = c.free.0.load(Ordering::Relaxed);

@@ -239,10 +239,11 @@ impl RawRing {
             let start = seq_of(d.data.load(Ordering::Relaxed));
             d.data.store(pack(start, len as u32), Ordering::Relaxed);
         }
-        // SYNC: publishes the payload and `data` to consumers (pairs with the AcqRel CAS in
-        // `try_take`); SeqCst for the wake handshake in `EventCount::notify`.
-        d.claim
-            .store(word(claim.seq, READY, claim.owner), Ordering::SeqCst);
+        // SYNC: publishes the payload and `data` to consumers (release; pairs with the
+        // AcqRel CAS in `try_take`). A handshake store (`fence::publish`): with a sleeping
+        // consumer's `prepare_heavy`, either `notify_all_once` below sees the waiter or the
+        // waiter's re-check sees `READY`.
+        crate::fence::publish(&d.claim, word(claim.seq, READY, claim.owner));
         self.not_empty().notify_all_once();
     }
 
