@@ -25,8 +25,11 @@ const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// 4: a participant slot is one owner word (pid and start time) with a reclaiming bit,
 /// plus a word for the layer above that a reclaimed slot hands to the ring's orphans;
 /// 5: the same, bumped past a development build of 4 that laid slots out as pid, word,
-/// start time.)
-pub const LAYOUT_VERSION: u32 = 5;
+/// start time;
+/// 6: `READY` and `DONE` are release stores where `membarrier` works, and ring waiters
+/// call `membarrier` before their re-check; a process of version 5 would sleep without
+/// it and wake a `POLL` late.)
+pub const LAYOUT_VERSION: u32 = 6;
 const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.

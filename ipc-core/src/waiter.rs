@@ -4,13 +4,18 @@
 //!
 //! | waiter                                  | notifier                               |
 //! |-----------------------------------------|----------------------------------------|
-//! | `t = epoch` (prepare)                   | publish the state change (SeqCst)      |
+//! | `t = epoch` (prepare)                   | publish the state change (SeqCst)*     |
 //! | `waiters += 1`, SeqCst fence            | `if waiters > 0`:                      |
 //! | re-check the condition; if met: cancel  | `  epoch += 1; FUTEX_WAKE(epoch)`      |
 //! | `FUTEX_WAIT(epoch, t)`; `waiters -= 1`  |                                        |
 //!
 //! Either the notifier sees `waiters > 0` and bumps `epoch` (so the wait returns at once or
-//! is woken), or the waiter's re-check sees the published change. Nobody pays a syscall
+//! is woken), or the waiter's re-check sees the published change.
+//!
+//! \* The ring publishes `READY` and `DONE` with a handshake store instead
+//! (`fence::publish`: a release store where the process could register for `membarrier`),
+//! and its waiters use `prepare_heavy`, which adds the `membarrier` that stands in for the
+//! barrier the notifier skipped (`fence.rs`). Nobody pays a syscall
 //! when nobody sleeps: `notify` is one load in that case.
 //!
 //! `notify_all_once` (the ring's wake) also clears an `armed` flag that every `prepare`
@@ -23,6 +28,9 @@ use std::time::{Duration, Instant};
 use crate::futex::{self, Wake};
 use crate::primitive::{fence, spin_hint, AtomicU32, Ordering};
 use crate::ring::POLL;
+
+/// A nap's limit when the waiter's `membarrier` failed (`EventCount::prepare_heavy`).
+const SHORT_NAP: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// The deadline `timeout` from now; `None` (wait forever) when that instant is not
 /// representable, e.g. for `Duration::MAX`, where `Instant::now() + timeout` would panic.
@@ -50,9 +58,11 @@ pub(crate) struct EventCount {
     armed: AtomicU32,
 }
 
-/// What a waiter saw before it re-checked its condition.
+/// What a waiter saw before it re-checked its condition: the epoch, and whether its
+/// `membarrier` failed (then a notifier's light store may have been missed, and the nap
+/// is short).
 #[must_use]
-pub(crate) struct Token(u32);
+pub(crate) struct Token(u32, bool);
 
 impl EventCount {
     pub(crate) fn new() -> Self {
@@ -63,7 +73,8 @@ impl EventCount {
         }
     }
 
-    /// Wakes up to `n` sleepers, if there are any. Call after publishing with SeqCst.
+    /// Wakes up to `n` sleepers, if there are any. Call after publishing with SeqCst (or
+    /// with `fence::publish`, when the waiters use [`prepare_heavy`](Self::prepare_heavy)).
     #[inline]
     pub(crate) fn notify(&self, n: u32) {
         // SYNC: pairs with the SeqCst fence in `prepare`: either we see the waiter, or the
@@ -91,9 +102,10 @@ impl EventCount {
     /// True if a waiter has registered (and not yet left).
     #[inline]
     pub(crate) fn has_waiters(&self) -> bool {
-        // SYNC: pairs with the increment and fence in `prepare`: a notifier that published
-        // with a SeqCst operation and sees no waiter here knows any later waiter's re-check
-        // sees what it published.
+        // SYNC: pairs with the increment and fence in `prepare` (and the `membarrier` in
+        // `prepare_heavy`): a notifier that published with a SeqCst operation (or a
+        // handshake store, against `prepare_heavy`) and sees no waiter here knows any later
+        // waiter's re-check sees what it published.
         self.waiters.load(Ordering::SeqCst) != 0
     }
 
@@ -107,18 +119,19 @@ impl EventCount {
         self.waiters.fetch_add(1, Ordering::SeqCst);
         self.armed.store(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
-        Token(t)
+        Token(t, false)
     }
 
     /// As [`prepare`](Self::prepare), for an event count whose notifiers publish with
     /// [`fence::publish`](crate::fence::publish) (a release store where they may): adds
     /// the barrier that makes their store visible to the caller's re-check, or this
     /// registration visible to their read of the waiter count ([`fence::heavy`](crate::fence::heavy)).
-    /// A system call: for a caller on its way to sleep.
+    /// A system call: for a caller on its way to sleep. If the barrier fails where other
+    /// processes may rely on it, the caller's [`nap`](Self::nap) lasts at most
+    /// [`SHORT_NAP`], not [`POLL`]: a missed store then costs that much, once.
     pub(crate) fn prepare_heavy(&self) -> Token {
         let t = self.prepare();
-        crate::fence::heavy();
-        t
+        Token(t.0, !crate::fence::heavy())
     }
 
     /// Sleeps until notified (or spuriously), or until `deadline`.
@@ -129,9 +142,10 @@ impl EventCount {
     }
 
     /// As [`wait`](Self::wait), but never longer than [`POLL`]: for waiters that must look
-    /// at something besides the futex word (a peer's liveness) every `POLL`.
+    /// at something besides the futex word (a peer's liveness) every `POLL`. Never
+    /// longer than [`SHORT_NAP`] after a failed `membarrier` (see `prepare_heavy`).
     pub(crate) fn nap(&self, token: Token, deadline: Option<Instant>) -> Wake {
-        let poll = Instant::now() + POLL;
+        let poll = Instant::now() + if token.1 { SHORT_NAP } else { POLL };
         self.wait(token, Some(deadline.map_or(poll, |d| d.min(poll))))
     }
 

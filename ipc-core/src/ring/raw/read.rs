@@ -227,7 +227,7 @@ impl RawRing {
                 break;
             }
             let d = self.desc(s);
-            // SYNC: pairs with the SeqCst store of `DONE` in `release` (the reader is done
+            // SYNC: pairs with the release store of `DONE` in `release` (the reader is done
             // with the bytes before we hand them back) and with the stores of `PADDING`.
             let cur = d.claim.load(Ordering::Acquire);
             if seq_of(cur) != s || !matches!(state_of(cur), DONE | PADDING) {

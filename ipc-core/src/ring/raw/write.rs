@@ -256,7 +256,8 @@ impl RawRing {
     /// store means a producer killed in between leaves the count one short, never one
     /// over: a count one over would make `len` report an empty ring while a record waits.
     fn set_padding(&self, seq: u32) {
-        // SYNC: SeqCst for the wake handshake with sleeping consumers, as in `publish`.
+        // SYNC: SeqCst for the wake handshake with sleeping consumers (`publish` uses a
+        // handshake store; paddings are rare enough to keep the full barrier).
         self.desc(seq)
             .claim
             .store(word(seq, PADDING, 0), Ordering::SeqCst);
