@@ -28,9 +28,10 @@
 //!   (below).
 //! - A process whose registration fails (a kernel before 4.16, or a seccomp filter that
 //!   refuses `membarrier`) keeps the full barrier on its own stores. If processes on one
-//!   ring differ (one may call `membarrier`, another may not), a sleeper that cannot
-//!   call [`heavy`] may miss a light store and wake at its next `POLL` instead: late,
-//!   never lost.
+//!   ring differ (one may call `membarrier`, another may not), a sleeper whose [`heavy`]
+//!   fails may miss a light store. A ring records in its control block that some process
+//!   registered to publish lightly; while that is so, such a sleeper naps at most 1 ms
+//!   instead of `POLL` (20 ms), so a missed store is late by at most that, never lost.
 //! - Under loom and Miri, which do not model `membarrier`, every store stays SeqCst.
 //!
 //! Measured (criterion, alternating binaries, medians of 3 rounds; BENCHMARKS.md, the
@@ -52,9 +53,9 @@ const REGISTER_GLOBAL_EXPEDITED: libc::c_int = 1 << 2;
 /// both the flag and the registration (the kernel keeps it across `fork` and clears it at
 /// `exec`, which also starts this program afresh with the flag clear).
 static REGISTERED: AtomicBool = AtomicBool::new(false);
-/// Set when `membarrier(GLOBAL_EXPEDITED)` answered that this kernel does not have it
-/// (`ENOSYS`, `EINVAL`): then no process can have registered either, and [`heavy`] stops
-/// asking.
+/// Set when `membarrier(GLOBAL_EXPEDITED)` answered `ENOSYS` or `EINVAL` (no such call or
+/// command here, or a seccomp filter saying so): it will not work later either, so
+/// [`heavy`] stops asking, and keeps answering that it failed.
 static UNSUPPORTED: AtomicBool = AtomicBool::new(false);
 
 fn membarrier(cmd: libc::c_int) -> bool {
@@ -70,16 +71,17 @@ fn membarrier(cmd: libc::c_int) -> bool {
 }
 
 /// Registers this process to receive [`heavy`]'s barriers, so that its own stores may be
-/// light. Cheap after the first call in a process. Call it before a store through
-/// [`publish`] can happen: the ring calls it where a process takes its participant slot,
-/// which it does before it claims or takes its first record.
-pub(crate) fn register() {
+/// light; true if they may. Cheap after the first call in a process. Call it before a
+/// store through [`publish`] can happen: the ring calls it where a process takes its
+/// participant slot, which it does before it claims or takes its first record.
+pub(crate) fn register() -> bool {
     if cfg!(any(loom, miri)) {
-        return;
+        return false;
     }
     if !REGISTERED.load(Ordering::Relaxed) && membarrier(REGISTER_GLOBAL_EXPEDITED) {
         REGISTERED.store(true, Ordering::Relaxed);
     }
+    light()
 }
 
 /// True when this process's stores may skip the full barrier (see [`register`]).
@@ -106,15 +108,19 @@ pub(crate) fn publish(word: &AtomicU64, value: u64) {
 
 /// The sleeper's half of [`publish`]: call after registering as a waiter (its SeqCst
 /// fence) and before re-checking the condition. A full barrier on every CPU running a
-/// registered process; nothing where the kernel lacks `membarrier`, since no process
-/// could register there either.
+/// registered process.
 ///
-/// False when the barrier failed otherwise (`EPERM` from a seccomp filter on this
-/// process only, or `ENOMEM`): a light store of another process may then go unseen by
-/// the re-check, and the caller naps briefly rather than a whole `POLL`.
+/// False when it could not run (no `membarrier` here, a seccomp filter, `ENOMEM`): a light
+/// store of another process may then go unseen by the re-check. The ring's sleepers then
+/// nap briefly rather than a whole `POLL`, but only while some process on that ring
+/// registered to publish lightly (`EventCount::prepare_heavy`); where nobody could
+/// register, every store is SeqCst and nothing is missed.
 pub(crate) fn heavy() -> bool {
-    if cfg!(any(loom, miri)) || UNSUPPORTED.load(Ordering::Relaxed) {
+    if cfg!(any(loom, miri)) {
         return true;
+    }
+    if UNSUPPORTED.load(Ordering::Relaxed) {
+        return false;
     }
     if membarrier(GLOBAL_EXPEDITED) {
         return true;
@@ -122,7 +128,6 @@ pub(crate) fn heavy() -> bool {
     let e = std::io::Error::last_os_error().raw_os_error();
     if matches!(e, Some(libc::ENOSYS | libc::EINVAL)) {
         UNSUPPORTED.store(true, Ordering::Relaxed);
-        return true;
     }
     false
 }
@@ -137,8 +142,9 @@ mod tests {
     /// `heavy` and loads `x`. Both loads missing the other's store is what a full barrier
     /// on each side forbids. With `heavy` doing nothing, this machine showed it in
     /// 1363-2905 of 20 000 rounds of a release build (in 1 of a debug build, whose slower
-    /// code meets less often); with it, in none. At most 10 s of rounds; every wait gives up
-    /// after 60 s, so a dead child fails the test instead of hanging it.
+    /// code meets less often); with it, in none. It stops starting rounds after about 10 s
+    /// (checked every 1024 rounds), and every wait gives up after 60 s, so a dead child
+    /// fails the test instead of hanging it.
     #[test]
     fn a_heavy_barrier_pairs_with_a_light_store() {
         let _serial = testing::serial();
@@ -159,11 +165,11 @@ mod tests {
                 0,
             )
         };
+        assert_ne!(page, libc::MAP_FAILED);
         assert!(
             heavy(),
             "registered, but membarrier(GLOBAL_EXPEDITED) failed"
         );
-        assert_ne!(page, libc::MAP_FAILED);
         // SAFETY: the page is zeroed and aligned, and stays mapped while the child runs
         // and until the munmap below. One word per cache line.
         let word = |i: usize| unsafe { &*page.cast::<AtomicU64>().add(i * 8) };

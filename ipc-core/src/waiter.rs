@@ -10,13 +10,13 @@
 //! | `FUTEX_WAIT(epoch, t)`; `waiters -= 1`  |                                        |
 //!
 //! Either the notifier sees `waiters > 0` and bumps `epoch` (so the wait returns at once or
-//! is woken), or the waiter's re-check sees the published change.
+//! is woken), or the waiter's re-check sees the published change. Nobody pays a syscall
+//! when nobody sleeps: `notify` is one load in that case.
 //!
 //! \* The ring publishes `READY` and `DONE` with a handshake store instead
 //! (`fence::publish`: a release store where the process could register for `membarrier`),
 //! and its waiters use `prepare_heavy`, which adds the `membarrier` that stands in for the
-//! barrier the notifier skipped (`fence.rs`). Nobody pays a syscall
-//! when nobody sleeps: `notify` is one load in that case.
+//! barrier the notifier skipped (`fence.rs`).
 //!
 //! `notify_all_once` (the ring's wake) also clears an `armed` flag that every `prepare`
 //! sets, and skips the syscall when it is clear: between a wake and the woken waiter
@@ -126,19 +126,24 @@ impl EventCount {
     /// [`fence::publish`](crate::fence::publish) (a release store where they may): adds
     /// the barrier that makes their store visible to the caller's re-check, or this
     /// registration visible to their read of the waiter count ([`fence::heavy`](crate::fence::heavy)).
-    /// A system call: for a caller on its way to sleep. If the barrier fails where other
-    /// processes may rely on it, the caller's [`nap`](Self::nap) lasts at most
-    /// [`SHORT_NAP`], not [`POLL`]: a missed store then costs that much, once.
-    pub(crate) fn prepare_heavy(&self) -> Token {
+    /// A system call: for a caller on its way to sleep. If the barrier fails while
+    /// `light_peers()` says some process may publish lightly, the caller's
+    /// [`nap`](Self::nap) lasts at most [`SHORT_NAP`], not [`POLL`]: a missed store then
+    /// costs that much, once. (`light_peers` is read after the registration fence, so a
+    /// process that sets its bit later also sees this waiter.)
+    pub(crate) fn prepare_heavy(&self, light_peers: impl FnOnce() -> bool) -> Token {
         let t = self.prepare();
-        Token(t.0, !crate::fence::heavy())
+        let short = !crate::fence::heavy() && light_peers();
+        Token(t.0, short)
     }
 
     /// Sleeps until notified (or spuriously), or until `deadline`.
     pub(crate) fn wait(&self, token: Token, deadline: Option<Instant>) -> Wake {
-        let r = futex::wait(&self.epoch, token.0, deadline);
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        r
+        debug_assert!(
+            !token.1,
+            "a short-nap token belongs to `nap`, which honours it"
+        );
+        self.sleep(token, deadline)
     }
 
     /// As [`wait`](Self::wait), but never longer than [`POLL`]: for waiters that must look
@@ -146,7 +151,13 @@ impl EventCount {
     /// longer than [`SHORT_NAP`] after a failed `membarrier` (see `prepare_heavy`).
     pub(crate) fn nap(&self, token: Token, deadline: Option<Instant>) -> Wake {
         let poll = Instant::now() + if token.1 { SHORT_NAP } else { POLL };
-        self.wait(token, Some(deadline.map_or(poll, |d| d.min(poll))))
+        self.sleep(token, Some(deadline.map_or(poll, |d| d.min(poll))))
+    }
+
+    fn sleep(&self, token: Token, deadline: Option<Instant>) -> Wake {
+        let r = futex::wait(&self.epoch, token.0, deadline);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        r
     }
 
     /// Withdraws a [`prepare`](Self::prepare) whose re-check found the condition met.

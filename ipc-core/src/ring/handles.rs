@@ -407,7 +407,7 @@ impl Producer {
                 continue;
             }
             let ev = raw.not_full();
-            let token = ev.prepare_heavy();
+            let token = ev.prepare_heavy(|| raw.light_peers());
             // Consumers move the free cursor only every few records unless a producer
             // waits: registered now, we either get moved for, or see every record released
             // before they looked (`RawRing::release`). A releaser may also have died
@@ -674,7 +674,7 @@ impl Consumer {
                 continue;
             }
             let ev = raw.not_empty();
-            let token = ev.prepare_heavy();
+            let token = ev.prepare_heavy(|| raw.light_peers());
             match look() {
                 Ok(Taken::Record(claim)) => {
                     ev.cancel(token);

@@ -75,6 +75,9 @@ pub const RING_KIND: Kind = Kind(0x5249_4E47);
 
 const EVER_PRODUCER: u32 = 1;
 const EVER_CONSUMER: u32 = 2;
+/// Set in `ever` by a process about to publish with light stores (`fence::publish`), so
+/// that a sleeper whose own `membarrier` fails knows to nap briefly (`RawRing::light_peers`).
+pub(crate) const EVER_LIGHT: u32 = 4;
 
 /// Options for a new ring. Start from [`Ring::builder`].
 #[derive(Debug, Clone)]
@@ -448,7 +451,12 @@ impl Ring {
 
     #[cold]
     fn me_register(&self, pid: u32) -> Result<u32, RegisterError> {
-        crate::fence::register();
+        if crate::fence::register() {
+            // SYNC: SeqCst RMW before this process's first light store; a sleeper reads
+            // the bit after its registration fence, so either it sees the bit, or this
+            // process's later read of the waiter count sees the sleeper.
+            self.raw().ever().fetch_or(EVER_LIGHT, Ordering::SeqCst);
+        }
         let slot = self.register()?;
         self.shared
             .me

@@ -112,7 +112,8 @@ struct Control {
     not_full: Line<EventCount>,
     /// Bumped whenever a handle closes; waiters then re-check who is present.
     closes: Line<AtomicU32>,
-    /// Bit 0: a producer handle was ever opened; bit 1: a consumer handle was.
+    /// Bit 0: a producer handle was ever opened; bit 1: a consumer handle was; bit 2: a
+    /// process registered to publish with light stores (`fence::publish`).
     ever: AtomicU32,
     /// Padding records between head and tail (cancelled, wrap or abandoned), so that
     /// `len` counts only real records.
@@ -439,6 +440,12 @@ impl RawRing {
     pub(crate) fn closes(&self) -> &AtomicU32 {
         &self.ctl().closes.0
     }
+    /// True if some process on this ring may publish with light stores: a sleeper whose
+    /// `membarrier` fails must then nap briefly (`EventCount::prepare_heavy`).
+    pub(crate) fn light_peers(&self) -> bool {
+        self.ctl().ever.load(Ordering::SeqCst) & super::EVER_LIGHT != 0
+    }
+
     pub(crate) fn ever(&self) -> &AtomicU32 {
         &self.ctl().ever
     }

@@ -282,3 +282,18 @@ fn an_expired_deadline_behind_a_dead_writer_is_closed_not_a_timeout() {
         PopError::Closed
     );
 }
+
+/// A process that may publish with light stores says so in the ring before its first
+/// record, so that a sleeper whose own `membarrier` fails naps briefly, not a `POLL`.
+#[test]
+fn a_light_publisher_marks_the_ring_before_its_first_record() {
+    let ring = Ring::builder().create().unwrap();
+    assert!(!ring.raw().light_peers(), "nobody has taken a slot yet");
+    let tx = ring.producer().unwrap();
+    tx.push(b"x").unwrap();
+    if !crate::fence::register() {
+        eprintln!("skipped: this process cannot register for membarrier");
+        return;
+    }
+    assert!(ring.raw().light_peers());
+}
