@@ -154,25 +154,16 @@ mod tests {
             return;
         }
         const ROUNDS: u64 = 20_000;
-        // SAFETY: a fresh shared anonymous mapping of one page, or MAP_FAILED (checked).
-        let page = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(page, libc::MAP_FAILED);
         assert!(
             heavy(),
             "registered, but membarrier(GLOBAL_EXPEDITED) failed"
         );
-        // SAFETY: the page is zeroed and aligned, and stays mapped while the child runs
-        // and until the munmap below. One word per cache line.
-        let word = |i: usize| unsafe { &*page.cast::<AtomicU64>().add(i * 8) };
+        // A nameless shared segment the forked child shares, one word per cache line.
+        let seg = crate::segment::Segment::create(5 * 64, crate::segment::Kind(0x5342)).unwrap();
+        let base = seg.payload_ptr().cast::<AtomicU64>();
+        // SAFETY: the payload is zeroed, 64-byte aligned and 5 * 64 bytes long, and the
+        // segment outlives every use of these references (the child is reaped first).
+        let word = |i: usize| unsafe { &*base.add(i * 8) };
         // `ready`: the round the child waits at; `go`: the round the parent started;
         // `seen`: `2 * round + 1` if the child's load saw the parent's store, else `2 * round`.
         let (x, y, ready, go, seen) = (word(0), word(1), word(2), word(3), word(4));
@@ -234,8 +225,6 @@ mod tests {
         }
         eprintln!("{rounds} rounds");
         assert_eq!(testing::reap(child), Ok(0));
-        // SAFETY: unmaps the page mapped above; the child has exited.
-        unsafe { libc::munmap(page, 4096) };
         assert_eq!(both_missed, 0, "rounds where both loads missed");
     }
 }

@@ -124,9 +124,9 @@ impl EventCount {
 
     /// As [`prepare`](Self::prepare), for an event count whose notifiers publish with
     /// [`fence::publish`](crate::fence::publish) (a release store where they may): adds
-    /// the barrier that makes their store visible to the caller's re-check, or this
-    /// registration visible to their read of the waiter count ([`fence::heavy`](crate::fence::heavy)).
-    /// A system call: for a caller on its way to sleep. If the barrier fails while
+    /// [`fence::heavy`](crate::fence::heavy), the barrier that makes their store visible
+    /// to the caller's re-check, or this registration visible to their read of the waiter
+    /// count. A system call: for a caller on its way to sleep. If the barrier fails while
     /// `light_peers()` says some process may publish lightly, the caller's
     /// [`nap`](Self::nap) lasts at most [`SHORT_NAP`], not [`POLL`]: a missed store then
     /// costs that much, once. (`light_peers` is read after the registration fence, so a

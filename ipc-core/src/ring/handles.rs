@@ -558,7 +558,7 @@ impl Consumer {
         // The common case, a record ready at the head, inlined into the caller (always:
         // left out of line, the guard came back through the stack and mp-queue's `get_ref`
         // moved it with wider loads than the stores, a store-forwarding stall that also
-        // waits for the last `DONE` store to leave the store buffer: 18.6 -> 32 ns a get);
+        // waits for the last `DONE` store to leave the store buffer: 18.6 -> 32 ns a `get_ref`);
         // an empty or busy ring is left to the full loop. An error is returned here: `try_take`
         // has already released the corrupted record, so looking again would skip it.
         if self.is_closed() {
