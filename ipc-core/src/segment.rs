@@ -28,8 +28,11 @@ const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// start time;
 /// 6: `READY` and `DONE` are release stores where `membarrier` works, and ring waiters
 /// call `membarrier` before their re-check; a process of version 5 would sleep without
-/// it and wake a `POLL` late.)
-pub const LAYOUT_VERSION: u32 = 6;
+/// it and wake a `POLL` late;
+/// 7: a ring's head and tail cursors lag a few records behind the records' states, and
+/// participants walk the descriptors from them; a process of version 6 would take the
+/// cursors as exact.)
+pub const LAYOUT_VERSION: u32 = 7;
 const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.

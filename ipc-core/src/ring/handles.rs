@@ -6,7 +6,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU32 as StdAtomicU32, Ordering as StdOrdering};
 use std::time::{Duration, Instant};
 
-use super::raw::{owner_of, state_of, ReadClaim, Taken, WriteClaim, READING};
+use super::raw::{owner_of, state_of, Hint, ReadClaim, Taken, WriteClaim, READING};
 use super::{PresenceCache, Ring};
 use crate::error::{PopError, PushError};
 use crate::futex::Wake;
@@ -35,6 +35,8 @@ pub struct Producer {
     pub(super) ring: Ring,
     /// Released by [`close`](Producer::close) or on drop.
     pub(super) presence: PresenceLock,
+    /// Where this handle's next claim likely goes (the tail cursor lags a few records).
+    pub(super) hint: Hint,
 }
 
 /// Reads records from a [`Ring`]. Each handle counts as an open consumer until dropped.
@@ -66,6 +68,8 @@ pub struct Consumer {
     /// `pop_wait` (a hint: a few scattered `try_pop`s count too, and cost at most one
     /// catch-up wait).
     pub(super) hits: StdAtomicU32,
+    /// Where this handle's next take likely is (the head cursor lags a few records).
+    pub(super) hint: Hint,
 }
 
 impl fmt::Debug for Producer {
@@ -214,7 +218,7 @@ impl Producer {
         self.check_len(len)?;
         let raw = self.ring.raw();
         let me = self.ring.me()?;
-        let mut claim = raw.try_claim(me, len)?;
+        let mut claim = raw.try_claim(me, len, &self.hint)?;
         if claim.is_none() {
             if self.is_closed() {
                 return Err(PushError::Closed);
@@ -222,7 +226,7 @@ impl Producer {
             // Records taken since the free cursor last moved are room too (and a releaser
             // may have died before moving it).
             raw.advance_free()?;
-            claim = raw.try_claim_exact(me, len)?;
+            claim = raw.try_claim_exact(me, len, &self.hint)?;
         }
         match claim {
             Some(claim) => Ok(Some(self.slot(self.keep(claim)?))),
@@ -258,7 +262,7 @@ impl Producer {
     fn claim_fast(&self, len: usize) -> Option<WriteClaim> {
         self.check_len(len).ok()?;
         let me = self.ring.me().ok()?;
-        let claim = self.ring.raw().try_claim(me, len).ok()??;
+        let claim = self.ring.raw().try_claim(me, len, &self.hint).ok()??;
         // A closed handle withdraws the claim; `reserve_wait` then reports it.
         self.keep(claim).ok()
     }
@@ -276,7 +280,7 @@ impl Producer {
     ) -> Result<Option<Option<WriteSlot<'_>>>, PushError> {
         let raw = self.ring.raw();
         raw.advance_free()?;
-        if let Some(claim) = raw.try_claim_exact(me, len)? {
+        if let Some(claim) = raw.try_claim_exact(me, len, &self.hint)? {
             return Ok(Some(Some(self.slot(self.keep(claim)?))));
         }
         Ok((bytes_short_ok && !raw.is_full()).then_some(None))
@@ -376,7 +380,7 @@ impl Producer {
             }
             let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
             check_peers = false;
-            if let Some(claim) = raw.try_claim(me, len)? {
+            if let Some(claim) = raw.try_claim(me, len, &self.hint)? {
                 return Ok(Some(self.slot(self.keep(claim)?)));
             }
             if bytes_short_ok && !raw.is_full() {
@@ -511,7 +515,7 @@ impl Consumer {
         let ring = &self.ring;
         let raw = ring.raw();
         let me = ring.me()?;
-        if let Taken::Record(claim) = raw.try_take(me)? {
+        if let Taken::Record(claim) = raw.try_take(me, &self.hint)? {
             return Ok(self.taken_at_once(claim));
         }
         if !self.producers_gone() {
@@ -519,7 +523,7 @@ impl Consumer {
         }
         // No producer is left: whatever is still in the ring is the last of it.
         loop {
-            match raw.try_take(me)? {
+            match raw.try_take(me, &self.hint)? {
                 Taken::Record(claim) => return Ok(ReadGuard::new(self, claim)),
                 // (`Ready` is `try_peek`'s answer, never `try_take`'s.)
                 Taken::Empty | Taken::Ready => return Err(PopError::Closed),
@@ -565,7 +569,7 @@ impl Consumer {
             return Err(PopError::Closed);
         }
         if let Ok(me) = self.ring.me() {
-            match self.ring.raw().try_take(me) {
+            match self.ring.raw().try_take(me, &self.hint) {
                 Ok(Taken::Record(claim)) => return Ok(self.taken_at_once(claim)),
                 Err(e) => return Err(e.into()),
                 Ok(_) => {}
@@ -617,9 +621,9 @@ impl Consumer {
         let me = ring.me()?;
         let look = || {
             if TAKE {
-                raw.try_take(me)
+                raw.try_take(me, &self.hint)
             } else {
-                raw.try_peek(me)
+                raw.try_peek(me, &self.hint)
             }
         };
         let mut backoff = Backoff::eager();

@@ -27,7 +27,7 @@ use crate::liveness::{self, PresenceLock, Role};
 use crate::primitive::Ordering;
 use crate::segment::{Kind, Segment, SegmentHandle};
 
-use raw::{Layout, RawRing};
+use raw::{Hint, Layout, RawRing};
 
 /// How often a sleeping waiter wakes to check whether its peers are still alive.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -244,6 +244,7 @@ impl Ring {
         Ok(Producer {
             ring: self.clone(),
             presence,
+            hint: Hint::default(),
         })
     }
 
@@ -260,6 +261,7 @@ impl Ring {
             presence,
             seen_producers: PresenceCache::new(),
             hits: StdAtomicU32::new(0),
+            hint: Hint::default(),
         })
     }
 

@@ -98,9 +98,12 @@ struct Control {
     n_desc: AtomicU32,
     maxsize: AtomicU32,
     slots: AtomicU32,
-    /// `seq:32 | pos:32` of the next record to claim.
+    /// `seq:32 | pos:32` of a record every record before which is claimed, and where it
+    /// starts: the next record to claim, or a few records behind it (producers move it
+    /// every `free_batch` claims; see "Cursors" in `README.md`).
     tail: Line<AtomicU64>,
-    /// Seq of the next record to take.
+    /// Seq of a record every record before which is taken (or passed, for a padding):
+    /// the next record to take, or a few behind it, as `tail`.
     head: Line<AtomicU32>,
     /// `seq:32 | pos:32` of the oldest record whose space is not yet released.
     free: Line<AtomicU64>,
@@ -213,6 +216,50 @@ impl Layout {
 
     pub(crate) fn capacity(&self) -> usize {
         self.cap_units as usize * UNIT
+    }
+}
+
+/// Where one handle expects the next record it will claim (a producer: `seq:32 | pos:32`)
+/// or take (a consumer: `seq` in the high half) to be. Kept in the handle, so that a
+/// participant working alone finds its place without the shared cursor, which it moves
+/// only every few records (see "Cursors" in `README.md`).
+///
+/// Only a guess, never trusted: every value it can hold is at or behind the true place
+/// (it is set only to a place this handle reached), the protocol starts from the later
+/// of it and the shared cursor, and walks forward over the descriptors from there. A
+/// fresh hint (0) is a valid start, only a slow one.
+#[derive(Debug, Default)]
+pub(crate) struct Hint(std::sync::atomic::AtomicU64);
+
+impl Hint {
+    #[inline]
+    fn get(&self) -> u64 {
+        // SYNC: a handle-local guess, checked against the descriptors before any use.
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    #[inline]
+    fn set(&self, v: u64) {
+        self.0.store(v, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The later of two places `seq:32 | pos:32`, by `seq` (wrapping).
+#[inline]
+fn later(a: u64, b: u64) -> u64 {
+    if later_seq(seq_of(a), seq_of(b)) == seq_of(a) {
+        a
+    } else {
+        b
+    }
+}
+
+/// The later of two seqs (wrapping).
+#[inline]
+fn later_seq(a: u32, b: u32) -> u32 {
+    if (a.wrapping_sub(b) as i32) > 0 {
+        a
+    } else {
+        b
     }
 }
 
@@ -468,12 +515,11 @@ impl RawRing {
 
     /// Records claimed and not yet taken (includes ones still being written).
     pub(crate) fn len(&self) -> usize {
-        let c = self.ctl();
-        let h = c.head.0.load(Ordering::Acquire);
-        let t = seq_of(c.tail.0.load(Ordering::Acquire));
+        let h = self.head_now();
+        let t = self.tail_now();
         // Paddings may be counted a moment before or after they appear between head and
         // tail; a negative reading (a race, or a process that died mid-update) counts as 0.
-        let pads = (c.paddings.load(Ordering::Relaxed) as i32).max(0);
+        let pads = (self.ctl().paddings.load(Ordering::Relaxed) as i32).max(0);
         let n = (t.wrapping_sub(h) as i32).saturating_sub(pads);
         (n.max(0) as usize).min(self.lay.maxsize as usize)
     }
@@ -482,11 +528,63 @@ impl RawRing {
     /// knows: records released since it last moved still count as occupied (see
     /// `release`); call `advance_free` first for an exact answer.
     pub(crate) fn is_full(&self) -> bool {
-        let c = self.ctl();
-        let fs = seq_of(c.free.0.load(Ordering::Acquire));
-        let ts = seq_of(c.tail.0.load(Ordering::Acquire));
-        let in_items = ts.wrapping_sub(fs);
+        let fs = seq_of(self.ctl().free.0.load(Ordering::Acquire));
+        let in_items = self.tail_now().wrapping_sub(fs);
         in_items >= self.lay.maxsize && !self.pads_leave_room(in_items)
+    }
+
+    /// The first record not yet claimed: the tail cursor lags behind it by up to a few
+    /// records (producers move it every `free_batch` claims), so walk the descriptors
+    /// from there (or from the free cursor, when that is later).
+    pub(crate) fn tail_now(&self) -> u32 {
+        let c = self.ctl();
+        let f = c.free.0.load(Ordering::Acquire);
+        let mut s = seq_of(later(c.tail.0.load(Ordering::Acquire), f));
+        for _ in 0..self.lay.n_desc {
+            let cur = self.desc(s).claim.load(Ordering::Acquire);
+            if seq_of(cur) != s || state_of(cur) == FREE {
+                break; // not claimed in this lap
+            }
+            s = s.wrapping_add(1);
+        }
+        s
+    }
+
+    /// The first record not yet taken (nor passed, for a padding): the head cursor lags
+    /// behind it as the tail cursor does, so walk from it over taken records.
+    pub(crate) fn head_now(&self) -> u32 {
+        let c = self.ctl();
+        let f = seq_of(c.free.0.load(Ordering::Acquire));
+        let h = c.head.0.load(Ordering::Acquire);
+        self.walk_taken(later_seq(h, f))
+    }
+
+    /// From `s`, a record every record before which is taken or passed, to the first
+    /// that is not (`READING` and `DONE` records of this lap are taken).
+    fn walk_taken(&self, mut s: u32) -> u32 {
+        for _ in 0..self.lay.n_desc {
+            let cur = self.desc(s).claim.load(Ordering::Acquire);
+            if seq_of(cur) != s || !matches!(state_of(cur), READING | DONE) {
+                break;
+            }
+            s = s.wrapping_add(1);
+        }
+        s
+    }
+
+    /// Moves the head cursor forward to `to`, unless it is there or past it already.
+    /// Every record before `to` must be taken or passed.
+    fn raise_head(&self, to: u32) {
+        let head = &self.ctl().head.0;
+        let mut h = head.load(Ordering::Acquire);
+        while (to.wrapping_sub(h) as i32) > 0 {
+            // SYNC: the cursor only guides where others start looking; the descriptors
+            // carry the records' states.
+            match head.compare_exchange_weak(h, to, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return,
+                Err(now) => h = now,
+            }
+        }
     }
 }
 

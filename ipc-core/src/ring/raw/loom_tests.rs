@@ -11,11 +11,13 @@ use loom::thread;
 
 use super::*;
 
-/// A heap region holding one ring (as the unit tests' `Heap`, for loom's threads).
+/// A heap region holding one ring and a hint per participant (as the unit tests'
+/// `Heap`, for loom's threads).
 struct Region {
     ptr: NonNull<u8>,
     layout: AllocLayout,
     ring: RawRing,
+    hints: [Hint; 4],
 }
 
 // SAFETY: the region is only reached through the ring's atomics and claimed byte ranges.
@@ -31,7 +33,13 @@ impl Region {
         let ptr = NonNull::new(unsafe { alloc_zeroed(layout) }).unwrap();
         // SAFETY: fresh, aligned, `lay.total` bytes, freed in Drop after the ring.
         let ring = unsafe { RawRing::init(ptr, lay) };
-        Region { ptr, layout, ring }
+        let hints = Default::default();
+        Region {
+            ptr,
+            layout,
+            ring,
+            hints,
+        }
     }
 }
 
@@ -43,18 +51,25 @@ impl Drop for Region {
 }
 
 /// Claims, writes and publishes `bytes` if there is room now.
-fn try_push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
-    let claim = r.try_claim(me, bytes.len()).unwrap();
+fn try_push(region: &Region, me: u32, bytes: &[u8]) -> bool {
+    let r = &region.ring;
+    let claim = r
+        .try_claim(me, bytes.len(), &region.hints[me as usize])
+        .unwrap();
     claim.map(|c| r.write_and_publish(&c, bytes)).is_some()
 }
 
 /// Pushes `bytes`, yielding to the others while the ring is full; as `reserve_wait`
 /// does before it sleeps, it moves the free cursor itself over records consumers released
 /// without moving it, and the head over paddings.
-fn push(r: &RawRing, me: u32, bytes: &[u8]) {
-    while !try_push(r, me, bytes) {
+fn push(region: &Region, me: u32, bytes: &[u8]) {
+    let r = &region.ring;
+    while !try_push(region, me, bytes) {
         r.advance_free().unwrap();
-        if let Some(c) = r.try_claim_exact(me, bytes.len()).unwrap() {
+        if let Some(c) = r
+            .try_claim_exact(me, bytes.len(), &region.hints[me as usize])
+            .unwrap()
+        {
             r.write_and_publish(&c, bytes);
             return;
         }
@@ -63,9 +78,10 @@ fn push(r: &RawRing, me: u32, bytes: &[u8]) {
 }
 
 /// Takes one record, yielding while none is ready.
-fn pop(r: &RawRing, me: u32) -> Vec<u8> {
+fn pop(region: &Region, me: u32) -> Vec<u8> {
+    let r = &region.ring;
     loop {
-        if let Taken::Record(c) = r.try_take(me).unwrap() {
+        if let Taken::Record(c) = r.try_take(me, &region.hints[me as usize]).unwrap() {
             // SAFETY: the read claim owns `len` bytes at `off`.
             let v =
                 unsafe { std::slice::from_raw_parts(r.payload_ptr(c.seq, c.inline, c.off), c.len) }
@@ -96,10 +112,10 @@ fn loom_two_producers_one_consumer_each_record_once() {
                 let region = Arc::clone(&region);
                 // One record inline (in its descriptor), one in the data area.
                 let len = if p == 1 { 20 } else { 40 };
-                thread::spawn(move || push(&region.ring, u32::from(p), &vec![p; len]))
+                thread::spawn(move || push(&region, u32::from(p), &vec![p; len]))
             })
             .collect();
-        let mut got = vec![pop(&region.ring, 3), pop(&region.ring, 3)];
+        let mut got = vec![pop(&region, 3), pop(&region, 3)];
         for p in producers {
             p.join().unwrap();
         }
@@ -122,17 +138,17 @@ fn loom_wrap_and_full_ring_keep_fifo() {
 
 /// A producer thread pushes `n` records `[i; len]` with `push` (participant 1); this
 /// thread pops them (participant 2) and checks they come in order.
-fn one_producer_in_order(region: &Arc<Region>, n: u8, len: usize, push: fn(&RawRing, u32, &[u8])) {
+fn one_producer_in_order(region: &Arc<Region>, n: u8, len: usize, push: fn(&Region, u32, &[u8])) {
     let producer = {
         let region = Arc::clone(region);
         thread::spawn(move || {
             for i in 0..n {
-                push(&region.ring, 1, &vec![i; len]);
+                push(&region, 1, &vec![i; len]);
             }
         })
     };
     for i in 0..n {
-        assert_eq!(pop(&region.ring, 2), vec![i; len]);
+        assert_eq!(pop(region, 2), vec![i; len]);
     }
     producer.join().unwrap();
 }
@@ -140,7 +156,7 @@ fn one_producer_in_order(region: &Arc<Region>, n: u8, len: usize, push: fn(&RawR
 /// One producer pushes ten 8-byte records through a ring of maxsize 8, where consumers
 /// move the free cursor every 2 records; the consumer takes them all in order. `push`
 /// decides whether the producer may move the cursor itself while it waits.
-fn batched_free_model(push: fn(&RawRing, u32, &[u8])) {
+fn batched_free_model(push: fn(&Region, u32, &[u8])) {
     model(1, move || {
         let region = Arc::new(Region::new(1024, 8));
         assert_eq!(region.ring.layout().free_batch, 2);
@@ -164,5 +180,29 @@ fn loom_consumers_batches_alone_let_a_blocked_producer_through() {
         while !try_push(r, me, bytes) {
             thread::yield_now();
         }
+    });
+}
+
+#[test]
+fn loom_two_consumers_walk_a_lagging_head_each_record_once() {
+    model(1, || {
+        // maxsize 8: the head cursor moves every 2 takes, so a consumer often starts
+        // behind a record the other took and walks past it.
+        let region = Arc::new(Region::new(1024, 8));
+        assert_eq!(region.ring.layout().free_batch, 2);
+        let consumers: Vec<_> = [2u32, 3]
+            .into_iter()
+            .map(|c| {
+                let region = Arc::clone(&region);
+                thread::spawn(move || pop(&region, c))
+            })
+            .collect();
+        for i in 0..2u8 {
+            push(&region, 1, &[i; 8]);
+        }
+        let mut got: Vec<_> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+        got.sort();
+        assert_eq!(got, [[0u8; 8], [1u8; 8]]);
+        assert_eq!(region.ring.len(), 0);
     });
 }

@@ -5,25 +5,29 @@
 use super::*;
 
 impl RawRing {
-    /// Takes the record at the head for participant `me`, if one is ready.
+    /// Takes the record at the head for participant `me`, if one is ready, starting from
+    /// the later of `hint` (where this handle last took) and the head cursor.
     #[inline]
-    pub(crate) fn try_take(&self, me: u32) -> Result<Taken, Corrupted> {
-        self.look::<true>(me)
+    pub(crate) fn try_take(&self, me: u32, hint: &Hint) -> Result<Taken, Corrupted> {
+        self.look::<true>(me, hint)
     }
 
     /// Whether a record is ready at the head, without taking it: [`Taken::Ready`] where
-    /// [`try_take`](Self::try_take) would take it. Paddings and records already taken at
-    /// the head are passed as `try_take` passes them.
-    pub(crate) fn try_peek(&self, me: u32) -> Result<Taken, Corrupted> {
-        self.look::<false>(me)
+    /// [`try_take`](Self::try_take) would take it. Paddings at the head are passed as
+    /// `try_take` passes them.
+    pub(crate) fn try_peek(&self, me: u32, hint: &Hint) -> Result<Taken, Corrupted> {
+        self.look::<false>(me, hint)
     }
 
     /// `try_take` (`TAKE`) or `try_peek`: one loop, so that both pass the head the same way.
     #[inline(always)]
-    fn look<const TAKE: bool>(&self, me: u32) -> Result<Taken, Corrupted> {
+    fn look<const TAKE: bool>(&self, me: u32, hint: &Hint) -> Result<Taken, Corrupted> {
         let c = self.ctl();
+        // SYNC: only where to start; each descriptor on the way is checked.
+        let head_seen = c.head.0.load(Ordering::Acquire);
+        // Every record before `h` is taken or passed (see `Hint`).
+        let mut h = later_seq(seq_of(hint.get()), head_seen);
         for _ in 0..MAX_RETRIES {
-            let h = c.head.0.load(Ordering::Acquire);
             let d = self.desc(h);
             // SYNC: acquires the release store in `publish` (SeqCst for the wake handshake
             // when this is a sleeper's re-check).
@@ -31,16 +35,28 @@ impl RawRing {
             let (cs, st) = (seq_of(cur), state_of(cur));
             if cs != h {
                 if (cs.wrapping_sub(h) as i32) < 0 {
+                    hint.set(pack(h, 0));
                     return Ok(Taken::Empty); // descriptor still on an earlier lap
                 }
-                if c.head.0.load(Ordering::Acquire) == h {
+                // A later lap: the free cursor passed `h` since we chose it (records it
+                // passes are released, or passed paddings), so start again from there.
+                let f = seq_of(c.free.0.load(Ordering::Acquire));
+                let now = later_seq(f, c.head.0.load(Ordering::Acquire));
+                if (now.wrapping_sub(h) as i32) <= 0 {
                     return Err(corrupted("record descriptor is ahead of the head"));
                 }
+                h = now;
                 continue;
             }
             match st {
-                FREE => return Ok(Taken::Empty),
-                WRITING => return Ok(Taken::Busy { seq: h, word: cur }),
+                FREE => {
+                    hint.set(pack(h, 0));
+                    return Ok(Taken::Empty);
+                }
+                WRITING => {
+                    hint.set(pack(h, 0));
+                    return Ok(Taken::Busy { seq: h, word: cur });
+                }
                 READY if !TAKE => return Ok(Taken::Ready),
                 READY => {
                     let mine = word(h, READING, me);
@@ -51,17 +67,13 @@ impl RawRing {
                     {
                         continue;
                     }
-                    // SYNC: SeqCst (free on x86, a locked op either way) so that a producer
-                    // that registered as a waiter and then reads the head in `advance_free`
-                    // (SeqCst) sees every take before our release's `DONE`; SeqCst on
-                    // failure too, when a helper moved the head first and our read of it
-                    // is the one that must be ordered.
-                    let _ = c.head.0.compare_exchange(
-                        h,
-                        h.wrapping_add(1),
-                        Ordering::SeqCst,
-                        Ordering::SeqCst,
-                    );
+                    let next = h.wrapping_add(1);
+                    hint.set(pack(next, 0));
+                    // The head cursor moves every few records, not on each (one locked
+                    // instruction fewer per take); consumers find their place by `hint`.
+                    if next.wrapping_sub(head_seen) >= self.lay.free_batch {
+                        self.raise_head(next);
+                    }
                     return match self.payload_range(h) {
                         Ok((off, inline, len)) => Ok(Taken::Record(ReadClaim {
                             seq: h,
@@ -78,29 +90,26 @@ impl RawRing {
                 PADDING => {
                     self.pass_padding(h);
                     self.advance_free()?;
+                    h = h.wrapping_add(1); // passed, by this call or another
                 }
-                READING | DONE => {
-                    let _ = c.head.0.compare_exchange(
-                        h,
-                        h.wrapping_add(1),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
-                }
+                READING | DONE => h = h.wrapping_add(1), // taken by another consumer
                 _ => return Err(corrupted("record state is unknown")),
             }
         }
+        hint.set(pack(h, 0));
         Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
     }
 
-    /// Moves the head from `h` past the padding record there, unless another call did.
-    /// The count of paddings drops first and comes back if the move fails, so a reading
-    /// in between (or a crash) can only make producers' room checks stricter, never let
-    /// one record past `maxsize`.
+    /// Passes the padding record `h`, unless another call did: moves the head cursor up
+    /// to it (every record before it is taken or passed), then from `h` to `h + 1`; that
+    /// CAS decides who passes it. The count of paddings drops first and comes back if
+    /// the move fails, so a reading in between (or a crash) can only make producers'
+    /// room checks stricter, never let one record past `maxsize`.
     pub(super) fn pass_padding(&self, h: u32) {
         let c = self.ctl();
+        self.raise_head(h);
         c.paddings.fetch_sub(1, Ordering::Relaxed);
-        // SYNC: as the head CAS in `try_take` (a padding carries no payload to acquire).
+        // SYNC: the cursor, as in `raise_head` (a padding carries no payload to acquire).
         let moved = c
             .head
             .0
@@ -113,6 +122,7 @@ impl RawRing {
 
     /// Checks a record's payload lies inside its extent and the data area, or inside its
     /// descriptor when the extent is empty. Returns `(offset, inline, len)`.
+    #[inline(always)]
     fn payload_range(&self, seq: u32) -> Result<(usize, bool, usize), Corrupted> {
         let d = self.desc(seq);
         let data = d.data.load(Ordering::Relaxed);
@@ -212,53 +222,52 @@ impl RawRing {
         Ok(())
     }
 
-    /// The end of the run of released (`DONE`/`PADDING`) records from free cursor `f` up
-    /// to the head: the first record not released, and where the run's space ends.
+    /// The end of the run of released (`DONE`/`PADDING`) records from free cursor `f`: the
+    /// first record not released, and where the run's space ends. A padding at or past
+    /// the head cursor ends the run: no consumer has passed it yet, and the count of
+    /// paddings still holds it.
     fn released_run(&self, f: u64) -> Result<(u32, u32), Corrupted> {
         let c = self.ctl();
-        // SYNC: SeqCst, for the wake handshake in `release` (see the head CAS in
-        // `try_take`).
-        let h = c.head.0.load(Ordering::SeqCst);
+        // An older value only ends the run sooner.
+        let h = c.head.0.load(Ordering::Acquire);
         let (mut s, mut end) = (seq_of(f), lo(f));
-        // At most `n_desc` records lie between the free cursor and the head; the bound
-        // also stops a corrupted head from keeping us here.
+        // At most `n_desc` records lie between the free cursor and the tail; the bound
+        // also stops a corrupted ring from keeping us here.
         for _ in 0..self.lay.n_desc {
-            if s == h || (h.wrapping_sub(s) as i32) < 0 {
-                break;
-            }
             let d = self.desc(s);
             // SYNC: pairs with the release store of `DONE` in `release` (the reader is done
             // with the bytes before we hand them back) and with the stores of `PADDING`.
             let cur = d.claim.load(Ordering::Acquire);
-            if seq_of(cur) != s || !matches!(state_of(cur), DONE | PADDING) {
+            let st = state_of(cur);
+            if seq_of(cur) != s || !matches!(st, DONE | PADDING) {
                 break;
             }
-            // SYNC: pairs with the Release store of the extent in `try_claim` and in
-            // recovery.
-            let ext = d.extent.load(Ordering::Acquire);
+            if st == PADDING && (s.wrapping_sub(h) as i32) >= 0 {
+                break;
+            }
+            // SYNC: pairs with the Release store of the extent in `try_claim` and the
+            // recovery CASes.
+            let mut ext = d.extent.load(Ordering::Acquire);
+            if seq_of(ext) != s && st == PADDING {
+                // Its owner died between the claim and the extent (`abandon_write`): it
+                // holds nothing, so it ends where it starts. A CAS from last lap's value,
+                // so that a late one cannot overwrite a later lap's extent.
+                let _ = d.extent.compare_exchange(
+                    ext,
+                    pack(s, end),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
+                ext = d.extent.load(Ordering::Acquire);
+            }
             if seq_of(ext) != s {
-                break; // a recovery is still writing the extent
+                break; // recycled for a later lap since we read its state: moved already
             }
             let e = lo(ext);
             if e.wrapping_sub(end) > self.lay.cap_units
                 || e.wrapping_sub(lo(f)) > self.lay.cap_units
             {
                 return Err(corrupted("record extent is out of range"));
-            }
-            // The free cursor never passes the tail: help the tail first. Only a record a
-            // recovery padded can still have the tail on it (its producer died before
-            // moving the tail); a DONE record's producer moved the tail before publishing,
-            // so consumers need not pull the producers' tail line for every record.
-            if state_of(cur) == PADDING {
-                let t = c.tail.0.load(Ordering::Acquire);
-                if seq_of(t) == s {
-                    let _ = c.tail.0.compare_exchange(
-                        t,
-                        pack(s.wrapping_add(1), e),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
-                }
             }
             s = s.wrapping_add(1);
             end = e;

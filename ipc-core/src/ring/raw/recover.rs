@@ -21,29 +21,10 @@ impl RawRing {
             return Ok(()); // it changed: published after all, or another process recovered it
         }
         c.paddings.fetch_add(1, Ordering::Relaxed);
-        let ext = d.extent.load(Ordering::Acquire);
-        if seq_of(ext) != seq {
-            // Died between claim and extent: nothing was written, so the record is empty.
-            let t = c.tail.0.load(Ordering::Acquire);
-            if seq_of(t) == seq {
-                let _ = d.extent.compare_exchange(
-                    ext,
-                    pack(seq, lo(t)),
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-            }
-        }
-        let ext = d.extent.load(Ordering::Acquire);
-        let t = c.tail.0.load(Ordering::Acquire);
-        if seq_of(t) == seq && seq_of(ext) == seq {
-            let _ = c.tail.0.compare_exchange(
-                t,
-                pack(seq.wrapping_add(1), lo(ext)),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            );
-        }
+        // A writer that died between its claim and its extent store left the extent of
+        // an earlier lap: the record holds nothing then, and whoever steps past it next
+        // knows where it starts and gives it an empty extent (`step_past`,
+        // `released_run`).
         self.not_empty().notify(u32::MAX);
         self.advance_free()
     }
@@ -71,9 +52,8 @@ impl RawRing {
 
     /// Every in-flight claim word owned by `owner`, from the free cursor to the tail.
     pub(crate) fn owned_by(&self, owner: u32, mut f: impl FnMut(u32, u64)) {
-        let c = self.ctl();
-        let fs = seq_of(c.free.0.load(Ordering::Acquire));
-        let ts = seq_of(c.tail.0.load(Ordering::Acquire));
+        let fs = seq_of(self.ctl().free.0.load(Ordering::Acquire));
+        let ts = self.tail_now();
         let n = ts.wrapping_sub(fs).min(self.lay.n_desc);
         for i in 0..=n {
             let s = fs.wrapping_add(i);

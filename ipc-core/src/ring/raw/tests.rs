@@ -4,11 +4,25 @@
 use super::*;
 use std::alloc::{alloc_zeroed, dealloc, Layout as AllocLayout};
 
-/// A 64-byte-aligned heap region holding one ring.
+/// A 64-byte-aligned heap region holding one ring, and hints for each participant (as
+/// each handle keeps its own: `hints` for claims, `take_hints` for takes). Derefs to
+/// the ring.
 struct Heap {
     ptr: NonNull<u8>,
     layout: AllocLayout,
     ring: RawRing,
+    hints: [Hint; 8],
+    take_hints: [Hint; 8],
+}
+
+// SAFETY: the region is only reached through the ring (which is Sync) and `scribble`.
+unsafe impl Sync for Heap {}
+
+impl std::ops::Deref for Heap {
+    type Target = RawRing;
+    fn deref(&self) -> &RawRing {
+        &self.ring
+    }
 }
 
 impl Heap {
@@ -19,16 +33,22 @@ impl Heap {
         let ptr = NonNull::new(unsafe { alloc_zeroed(layout) }).unwrap();
         // SAFETY: fresh, aligned, `lay.total` bytes, freed only in Drop after the ring.
         let ring = unsafe { RawRing::init(ptr, lay) };
-        Heap { ptr, layout, ring }
+        Heap {
+            ptr,
+            layout,
+            ring,
+            hints: Default::default(),
+            take_hints: Default::default(),
+        }
     }
 
-    fn len(&self) -> usize {
+    fn size(&self) -> usize {
         self.layout.size()
     }
 
     /// Overwrites one byte anywhere in the region, as a buggy peer would.
     fn scribble(&self, at: usize, byte: u8) {
-        assert!(at < self.len());
+        assert!(at < self.size());
         // SAFETY: in bounds (checked above); a raw byte store, as another process would
         // make, with no reference to the region alive across it.
         unsafe { self.ptr.as_ptr().add(at).write_volatile(byte) };
@@ -44,17 +64,18 @@ impl Drop for Heap {
 
 /// Pushes `bytes` if there is room, counting records consumers released without moving
 /// the free cursor (as `Producer::try_push` does).
-fn push(r: &RawRing, me: u32, bytes: &[u8]) -> bool {
-    let mut claim = r.try_claim(me, bytes.len()).unwrap();
+fn push(r: &Heap, me: u32, bytes: &[u8]) -> bool {
+    let hint = &r.hints[me as usize];
+    let mut claim = r.try_claim(me, bytes.len(), hint).unwrap();
     if claim.is_none() {
         r.advance_free().unwrap();
-        claim = r.try_claim_exact(me, bytes.len()).unwrap();
+        claim = r.try_claim_exact(me, bytes.len(), hint).unwrap();
     }
     claim.map(|c| r.write_and_publish(&c, bytes)).is_some()
 }
 
-fn pop(r: &RawRing, me: u32) -> Option<Vec<u8>> {
-    match r.try_take(me).unwrap() {
+fn pop(r: &Heap, me: u32) -> Option<Vec<u8>> {
+    match r.try_take(me, &r.take_hints[me as usize]).unwrap() {
         Taken::Record(c) => {
             assert_eq!(c.off % UNIT, 0, "payloads are 16-byte aligned");
             // SAFETY: the read claim owns `len` bytes at `off`.
@@ -71,7 +92,7 @@ fn pop(r: &RawRing, me: u32) -> Option<Vec<u8>> {
 #[test]
 fn fifo_with_exact_lengths_across_many_wraps() {
     let h = Heap::new(256, 8);
-    let r = &h.ring;
+    let r = &h;
     for round in 0..500u32 {
         let len = (round as usize * 7) % 100;
         let msg: Vec<u8> = (0..len).map(|i| (i as u32 + round) as u8).collect();
@@ -86,7 +107,7 @@ fn fifo_with_exact_lengths_across_many_wraps() {
 #[test]
 fn bounded_in_items_and_in_bytes() {
     let h = Heap::new(256, 3);
-    let r = &h.ring;
+    let r = &h;
     assert!(push(r, 0, b"a") && push(r, 0, b"b") && push(r, 0, b"c"));
     assert!(!push(r, 0, b"d"), "maxsize 3");
     assert!(r.is_full());
@@ -103,7 +124,7 @@ fn bounded_in_items_and_in_bytes() {
 #[test]
 fn a_record_of_the_whole_capacity_fits_once_the_ring_drains() {
     let h = Heap::new(256, 4);
-    let r = &h.ring;
+    let r = &h;
     assert!(
         push(r, 0, &[1; INLINE + 1]),
         "too long to live in its descriptor"
@@ -117,25 +138,34 @@ fn a_record_of_the_whole_capacity_fits_once_the_ring_drains() {
 #[test]
 fn cancelled_and_abandoned_records_are_skipped() {
     let h = Heap::new(256, 8);
-    let r = &h.ring;
-    let c = r.try_claim(3, 10).unwrap().unwrap();
+    let r = &h;
+    let c = r.try_claim(3, 10, &r.hints[3]).unwrap().unwrap();
     assert_eq!(r.len(), 1, "a record being written counts");
     r.cancel(&c);
     assert_eq!(r.len(), 0, "a cancelled record is not counted");
-    assert!(matches!(r.try_peek(1).unwrap(), Taken::Empty));
+    assert!(matches!(
+        r.try_peek(1, &r.take_hints[1]).unwrap(),
+        Taken::Empty
+    ));
     assert!(push(r, 0, b"after cancel"));
     assert_eq!(r.len(), 1);
     // A peek passes the padding the cancel left and finds the record, taking nothing.
-    assert!(matches!(r.try_peek(1).unwrap(), Taken::Ready));
-    assert!(matches!(r.try_peek(1).unwrap(), Taken::Ready));
+    assert!(matches!(
+        r.try_peek(1, &r.take_hints[1]).unwrap(),
+        Taken::Ready
+    ));
+    assert!(matches!(
+        r.try_peek(1, &r.take_hints[1]).unwrap(),
+        Taken::Ready
+    ));
     assert_eq!(r.len(), 1, "a peek takes nothing");
     assert_eq!(pop(r, 1).unwrap(), b"after cancel");
     assert_eq!(r.len(), 0);
 
     // A writer that dies after claiming: the consumer sees Busy, then recovers.
-    let _dead = r.try_claim(5, 10).unwrap().unwrap();
+    let _dead = r.try_claim(5, 10, &r.hints[5]).unwrap().unwrap();
     assert!(push(r, 0, b"behind the dead one"));
-    let Taken::Busy { seq, word } = r.try_take(1).unwrap() else {
+    let Taken::Busy { seq, word } = r.try_take(1, &r.take_hints[1]).unwrap() else {
         panic!("expected busy")
     };
     assert_eq!(owner_of(word), 5);
@@ -145,7 +175,7 @@ fn cancelled_and_abandoned_records_are_skipped() {
 
     // A reader that dies holding a record: its space comes back.
     assert!(push(r, 0, b"held"));
-    let Taken::Record(rc) = r.try_take(6).unwrap() else {
+    let Taken::Record(rc) = r.try_take(6, &r.take_hints[6]).unwrap() else {
         panic!()
     };
     r.advance_free().unwrap(); // as a producer does before it looks (the cursor lags)
@@ -162,8 +192,8 @@ fn cancelled_and_abandoned_records_are_skipped() {
 fn zero_length_records_round_trip() {
     let h = Heap::new(64, 4);
     for _ in 0..20 {
-        assert!(push(&h.ring, 0, b""));
-        assert_eq!(pop(&h.ring, 0).unwrap(), b"");
+        assert!(push(&h, 0, b""));
+        assert_eq!(pop(&h, 0).unwrap(), b"");
     }
 }
 
@@ -175,7 +205,7 @@ fn threads_as_participants_mpmc_exactly_once() {
     let _w = crate::testing::watchdog("threads_as_participants_mpmc_exactly_once", 120);
     let len_of = |i: u32| 8 + (i as usize % 57); // inline in the descriptor, and in the data area
     let h = Heap::new(1024, 16);
-    let r = &h.ring;
+    let r = &h;
     let seen = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for p in 0..2u32 {
@@ -236,19 +266,19 @@ fn corrupted_bytes_give_errors_not_crashes() {
     for _ in 0..rounds {
         let h = Heap::new(256, 4);
         for i in 0..3u8 {
-            push(&h.ring, 0, &vec![i; 20 + 20 * usize::from(i)]); // inline, then data area
+            push(&h, 0, &vec![i; 20 + 20 * usize::from(i)]); // inline, then data area
         }
-        let _ = pop(&h.ring, 1);
+        let _ = pop(&h, 1);
         for _ in 0..1 + rand() % 8 {
-            h.scribble((rand() as usize) % h.len(), rand() as u8);
+            h.scribble((rand() as usize) % h.size(), rand() as u8);
         }
         // Whatever the bytes say, operations return (Ok or Err) and stay in bounds.
         for _ in 0..8 {
-            if let Ok(Some(c)) = h.ring.try_claim_exact(0, 8) {
+            if let Ok(Some(c)) = h.try_claim_exact(0, 8, &h.hints[0]) {
                 assert!(c.off + c.len <= h.ring.layout().capacity());
                 h.ring.publish(&c, 8);
             }
-            if let Ok(Taken::Record(c)) = h.ring.try_take(1) {
+            if let Ok(Taken::Record(c)) = h.try_take(1, &h.take_hints[1]) {
                 assert!(c.off + c.len <= h.ring.layout().capacity());
                 let _ = h.ring.release(c.seq);
             }
@@ -261,7 +291,7 @@ fn corrupted_bytes_give_errors_not_crashes() {
 #[test]
 fn small_records_live_in_their_descriptors() {
     let h = Heap::new(64, 8);
-    let r = &h.ring;
+    let r = &h;
     // The data area holds 64 bytes; eight records of INLINE bytes take none of it.
     for i in 0..8u8 {
         assert!(push(r, 0, &[i; INLINE]), "record {i}");
@@ -288,14 +318,14 @@ fn push_room_left(r: &RawRing, len: usize) -> bool {
 #[test]
 fn an_inline_record_claiming_more_than_fits_is_refused() {
     let h = Heap::new(256, 8);
-    let r = &h.ring;
+    let r = &h;
     assert!(push(r, 0, b"short"));
     let d = r.desc(0);
     let data = d.data.load(Ordering::Relaxed);
     d.data
         .store(pack(seq_of(data), INLINE as u32 + 1), Ordering::Relaxed);
     assert!(
-        r.try_take(1).is_err(),
+        r.try_take(1, &r.take_hints[1]).is_err(),
         "an empty extent holds at most INLINE bytes"
     );
 }
@@ -303,7 +333,7 @@ fn an_inline_record_claiming_more_than_fits_is_refused() {
 #[test]
 fn a_record_that_cannot_fit_after_the_wrap_claims_no_padding() {
     let h = Heap::new(256, 8); // 16 units
-    let r = &h.ring;
+    let r = &h;
     assert!(push(r, 0, &[1; 160])); // units 0..10
     assert!(
         !push(r, 0, &[2; 160]),
@@ -318,12 +348,116 @@ fn a_record_that_cannot_fit_after_the_wrap_claims_no_padding() {
 #[test]
 fn a_corrupted_tail_reads_as_full_without_a_panic() {
     let h = Heap::new(256, 8);
-    let r = &h.ring;
-    // 2^31 records in flight: past any n_desc, and past i32::MAX for the padding clamp.
-    r.ctl().tail.0.store(pack(1 << 31, 0), Ordering::Relaxed);
+    let r = &h;
+    // 2^31 - 1 records in flight: past any n_desc, and at i32::MAX for the padding clamp.
+    // (A tail 2^31 or more ahead reads as behind the free cursor, and is passed over.)
+    r.ctl()
+        .tail
+        .0
+        .store(pack((1 << 31) - 1, 0), Ordering::Relaxed);
     assert!(r.is_full());
     assert!(
-        r.try_claim(0, 8).is_err(),
+        r.try_claim(0, 8, &r.hints[0]).is_err(),
         "the claim reports the cursors as corrupted"
     );
+}
+
+#[test]
+fn lagging_cursors_keep_len_exact_and_fresh_handles_find_their_place() {
+    let h = Heap::new(4096, 64); // free_batch 16: the cursors move every 16 records
+    let r = &h;
+    assert_eq!(r.layout().free_batch, 16);
+    for i in 0..5u8 {
+        assert!(push(r, 0, &[i; 8]));
+    }
+    assert_eq!(
+        seq_of(r.ctl().tail.0.load(Ordering::SeqCst)),
+        0,
+        "the tail lags"
+    );
+    assert_eq!(r.len(), 5, "len walks to the true tail");
+    // Participant 1 has never claimed (a fresh hint): it starts from the lagging cursor
+    // and steps past the five records.
+    assert!(push(r, 1, b"sixth"));
+    for i in 0..3u8 {
+        assert_eq!(pop(r, 2).unwrap(), [i; 8]);
+    }
+    assert_eq!(r.ctl().head.0.load(Ordering::SeqCst), 0, "the head lags");
+    assert_eq!(r.len(), 3, "len walks to the true head");
+    // Participant 3 walks past the three records participant 2 took.
+    assert_eq!(pop(r, 3).unwrap(), [3; 8]);
+    assert_eq!(pop(r, 2).unwrap(), [4; 8]);
+    assert_eq!(pop(r, 2).unwrap(), b"sixth");
+    assert!(pop(r, 3).is_none());
+    assert_eq!(r.len(), 0);
+    // Many laps later the cursors have moved, and every record came out once, in order.
+    for round in 0..200u32 {
+        let msg = round.to_le_bytes();
+        assert!(push(r, round % 2, &msg));
+        assert_eq!(pop(r, 2 + round % 3).unwrap(), msg);
+    }
+    assert_ne!(r.ctl().head.0.load(Ordering::SeqCst), 0);
+}
+
+#[test]
+fn a_writer_dead_before_its_extent_is_stepped_past_once_recovered() {
+    let h = Heap::new(256, 8);
+    let r = &h;
+    assert!(push(r, 0, b"before"));
+    // Participant 5 claims record 1 and dies before it stores the extent: the descriptor
+    // says `WRITING(1, 5)` and its extent is still last lap's.
+    let d = r.desc(1);
+    let dead = word(1, WRITING, 5);
+    d.claim.store(dead, Ordering::SeqCst);
+    assert_ne!(seq_of(d.extent.load(Ordering::SeqCst)), 1);
+    assert!(
+        !push(r, 0, b"after"),
+        "a producer cannot step past a claim whose extent it cannot know"
+    );
+    // Recovered where it lies, behind a record no consumer took yet (as a process that
+    // reclaims the dead one's slot does): producers step past it, giving it an empty
+    // extent, since the freer will not reach it before they need to.
+    r.abandon_write(1, dead).unwrap();
+    assert!(push(r, 0, b"after"), "the padding ends where it starts");
+    assert_eq!(seq_of(d.extent.load(Ordering::SeqCst)), 1, "stamped");
+    assert_eq!(pop(r, 1).unwrap(), b"before");
+    assert_eq!(pop(r, 1).unwrap(), b"after");
+    // Its place is released like any other record's: full laps of records in the data
+    // area (more than INLINE bytes each) still fit.
+    for lap in 0..3u8 {
+        for i in 0..4u8 {
+            let mut msg = [0u8; 48];
+            msg[..2].copy_from_slice(&[lap, i]);
+            assert!(push(r, 0, &msg), "lap {lap}, record {i}");
+        }
+        for i in 0..4u8 {
+            assert_eq!(pop(r, 1).unwrap()[..2], [lap, i]);
+        }
+    }
+    assert_eq!(r.len(), 0);
+
+    // The same death at the tail, but now the freer comes first: a consumer passes the
+    // padding, frees it, and gives it its empty extent on the way.
+    let s = r.tail_now();
+    let d = r.desc(s);
+    d.claim.store(word(s, WRITING, 5), Ordering::SeqCst);
+    let Taken::Busy { seq, word: w } = r.try_take(1, &r.take_hints[1]).unwrap() else {
+        panic!("expected busy")
+    };
+    r.abandon_write(seq, w).unwrap();
+    assert!(matches!(
+        r.try_take(1, &r.take_hints[1]).unwrap(),
+        Taken::Empty
+    ));
+    assert_eq!(
+        seq_of(d.extent.load(Ordering::SeqCst)),
+        s,
+        "stamped by the freer"
+    );
+    assert_eq!(
+        seq_of(r.ctl().free.0.load(Ordering::SeqCst)),
+        s.wrapping_add(1)
+    );
+    assert!(push(r, 0, b"last"));
+    assert_eq!(pop(r, 1).unwrap(), b"last");
 }

@@ -1,11 +1,12 @@
-//! The producer's side of the protocol: claiming room (and wrap paddings), helping the
-//! tail past others' claims, publishing, and withdrawing a claim. See `../README.md`,
-//! "Claim" and "Publish".
+//! The producer's side of the protocol: claiming room (and wrap paddings), stepping past
+//! others' claims from a lagging tail cursor, publishing, and withdrawing a claim. See
+//! `../README.md`, "Claim", "Publish" and "Cursors".
 
 use super::*;
 
 impl RawRing {
-    /// Claims space for a record of `len` bytes for participant `me`.
+    /// Claims space for a record of `len` bytes for participant `me`, starting from the
+    /// later of `hint` (this handle's last claim) and the tail cursor.
     /// `Ok(None)`: no room right now (in items or bytes).
     ///
     /// A producer spinning on a full ring calls it in a loop, so when there is no room it
@@ -14,12 +15,22 @@ impl RawRing {
     /// only while that count says there are some.
     /// [`try_claim_exact`](Self::try_claim_exact) always does.
     #[inline]
-    pub(crate) fn try_claim(&self, me: u32, len: usize) -> Result<Option<WriteClaim>, Corrupted> {
+    pub(crate) fn try_claim(
+        &self,
+        me: u32,
+        len: usize,
+        hint: &Hint,
+    ) -> Result<Option<WriteClaim>, Corrupted> {
         let units = claim_units(len);
         debug_assert!(units <= self.lay.cap_units as usize);
         let c = self.ctl();
         let mask = self.lay.cap_units - 1;
         let (mut fresh, mut seen) = (false, 0);
+        // SYNC: only where to start; each descriptor on the way is checked.
+        let tail_seen = c.tail.0.load(Ordering::Acquire);
+        // Where the next record starts, `seq:32 | pos:32`: every record before it is
+        // claimed (see `Hint`).
+        let mut at = later(hint.get(), tail_seen);
         for _ in 0..MAX_RETRIES {
             let free = if fresh {
                 // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is
@@ -36,8 +47,10 @@ impl RawRing {
                 seen = c.free_seen.0.load(Ordering::Acquire);
                 seen
             };
-            let tail = c.tail.0.load(Ordering::Acquire);
-            let (s, pos) = (seq_of(tail), lo(tail));
+            // The free cursor is a place to start from too (every record before it was
+            // claimed and released): a start behind it is stale.
+            at = later(at, free);
+            let (s, pos) = (seq_of(at), lo(at));
             let (in_items, in_units) = (s.wrapping_sub(seq_of(free)), pos.wrapping_sub(lo(free)));
             let out_of_range = in_items > self.lay.n_desc || in_units > self.lay.cap_units;
             if !fresh && out_of_range {
@@ -55,6 +68,9 @@ impl RawRing {
                     fresh = true; // the copy may be stale: is there really no room?
                     continue;
                 }
+                // No room at `at`, so none further on either: every record between it
+                // and the true tail only takes more.
+                hint.set(at);
                 // Paddings at the head hold room that no consumer may come to pass. The
                 // count is only a hint (a crash can leave it one short), which is why the
                 // exact looks pass paddings whatever it says; here it keeps a spinning
@@ -75,7 +91,7 @@ impl RawRing {
                 || cur == word(last_lap, DONE, 0)
                 || cur == word(last_lap, PADDING, 0);
             if !ready {
-                self.help_tail(tail, s, cur)?;
+                at = self.step_past(at, cur)?;
                 continue;
             }
             // SYNC: the claim's acquire half orders our later extent/data/payload writes
@@ -91,14 +107,12 @@ impl RawRing {
             ) {
                 Ok(_) => {
                     let end = pos.wrapping_add(need);
-                    // SYNC: publishes the extent to helpers (pairs with their Acquire load).
+                    // SYNC: publishes the extent to producers stepping past this record
+                    // and to the freer (pairs with their Acquire loads).
                     d.extent.store(pack(s, end), Ordering::Release);
-                    let _ = c.tail.0.compare_exchange(
-                        tail,
-                        pack(s.wrapping_add(1), end),
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    );
+                    at = pack(s.wrapping_add(1), end);
+                    hint.set(at);
+                    self.move_tail(tail_seen, at);
                     if pad {
                         self.set_padding(s);
                         continue;
@@ -113,10 +127,26 @@ impl RawRing {
                         owner: me,
                     }));
                 }
-                Err(cur) => self.help_tail(tail, s, cur)?,
+                Err(cur) => at = self.step_past(at, cur)?,
             }
         }
         Ok(None) // contended or stuck: callers treat it as full and wait
+    }
+
+    /// Moves the tail cursor from `seen` to `to`, the place after a record just claimed,
+    /// once it lags `free_batch` records behind: a CAS on the cursor every few records
+    /// rather than one per record. A failed CAS means another producer moved it.
+    #[inline]
+    fn move_tail(&self, seen: u64, to: u64) {
+        if seq_of(to).wrapping_sub(seq_of(seen)) >= self.lay.free_batch {
+            // SYNC: every record before `to` is claimed and has its extent (ours was
+            // stored just before); the cursor is only where others start looking.
+            let _ =
+                self.ctl()
+                    .tail
+                    .0
+                    .compare_exchange(seen, to, Ordering::AcqRel, Ordering::Relaxed);
+        }
     }
 
     /// [`try_claim`](Self::try_claim) for a caller that needs an exact answer before it
@@ -128,9 +158,10 @@ impl RawRing {
         &self,
         me: u32,
         len: usize,
+        hint: &Hint,
     ) -> Result<Option<WriteClaim>, Corrupted> {
         for _ in 0..MAX_RETRIES {
-            if let Some(claim) = self.try_claim(me, len)? {
+            if let Some(claim) = self.try_claim(me, len, hint)? {
                 return Ok(Some(claim));
             }
             if !self.skip_padding()? {
@@ -181,15 +212,15 @@ impl RawRing {
     /// It reads the head and the head's descriptor, lines consumers write on every
     /// record, so spinning producers call it only while paddings are counted.
     fn skip_padding(&self) -> Result<bool, Corrupted> {
-        let c = self.ctl();
         let mut moved = false;
+        let mut h = self.head_now();
         for _ in 0..MAX_RETRIES {
-            let h = c.head.0.load(Ordering::Acquire);
             if self.desc(h).claim.load(Ordering::Acquire) != word(h, PADDING, 0) {
                 break;
             }
             self.pass_padding(h);
             moved = true;
+            h = self.walk_taken(h.wrapping_add(1));
         }
         if moved {
             self.advance_free()?;
@@ -197,37 +228,61 @@ impl RawRing {
         Ok(moved)
     }
 
-    /// Record `s`'s descriptor was not ready to claim: if someone else claimed `s`, help the
-    /// tail past it; otherwise check the descriptor still fits the tail we read.
-    fn help_tail(&self, tail: u64, s: u32, cur: u64) -> Result<(), Corrupted> {
+    /// The descriptor of record `s` (at place `at`) held `cur`, not ready to claim: the
+    /// place to look next. Someone claimed `s` in this lap: step past it by its extent
+    /// (spinning while its owner has not stored it yet). The descriptor is on a later lap:
+    /// `at` is stale, so start again from the cursors. An earlier lap's record not yet
+    /// released: look again.
+    fn step_past(&self, at: u64, cur: u64) -> Result<u64, Corrupted> {
         let c = self.ctl();
+        let (s, pos) = (seq_of(at), lo(at));
         let (cs, st) = (seq_of(cur), state_of(cur));
         if cs == s && st != FREE {
-            let ext = self.desc(s).extent.load(Ordering::Acquire);
+            let d = self.desc(s);
+            // SYNC: pairs with the Release store of the extent in `try_claim` and the
+            // CASes below and in `released_run`.
+            let ext = d.extent.load(Ordering::Acquire);
             if seq_of(ext) == s {
                 let end = lo(ext);
-                if end.wrapping_sub(lo(tail)) > self.lay.cap_units {
+                if end.wrapping_sub(pos) > self.lay.cap_units {
                     return Err(corrupted("record extent is out of range"));
                 }
-                let next = pack(s.wrapping_add(1), end);
-                let _ = c
-                    .tail
-                    .0
-                    .compare_exchange(tail, next, Ordering::AcqRel, Ordering::Relaxed);
+                return Ok(pack(s.wrapping_add(1), end));
+            }
+            if st == PADDING {
+                // Its owner died between the claim and the extent (`abandon_write`), so it
+                // holds nothing: it ends where it starts. A CAS from last lap's value, so
+                // that a late one cannot overwrite a later lap's extent.
+                let _ = d.extent.compare_exchange(
+                    ext,
+                    pack(s, pos),
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                );
             } else {
                 spin_hint(); // the owner is between its claim and its extent store
             }
-        } else if c.tail.0.load(Ordering::Acquire) == tail && (cs != s || st != FREE) {
-            if (cs.wrapping_sub(s) as i32) < 0 && (s.wrapping_sub(cs)) <= self.lay.n_desc {
-                // An older lap's record that is not released: the room check saw `free`
-                // past it, so only a read racing a later lap, or corruption, lands here.
-                // Spin; the caller's bounded retries turn a lasting case into "full".
-                spin_hint();
-            } else {
-                return Err(corrupted("record descriptor does not match the tail"));
-            }
+            return Ok(at);
         }
-        Ok(())
+        if (cs.wrapping_sub(s) as i32) > 0 {
+            // A later lap: the free cursor passed `s` since we read it.
+            let now = later(
+                c.tail.0.load(Ordering::Acquire),
+                c.free.0.load(Ordering::SeqCst),
+            );
+            if (seq_of(now).wrapping_sub(s) as i32) <= 0 {
+                return Err(corrupted("record descriptor is ahead of the tail"));
+            }
+            return Ok(now);
+        }
+        if s.wrapping_sub(cs) <= self.lay.n_desc {
+            // An older lap's record that is not released: the room check saw `free` past
+            // it, so only a read racing a later lap, or corruption, lands here. Spin; the
+            // caller's bounded retries turn a lasting case into "full".
+            spin_hint();
+            return Ok(at);
+        }
+        Err(corrupted("record descriptor does not match the tail"))
     }
 
     /// Makes a claimed record visible to consumers with `len` (<= claimed) bytes.
