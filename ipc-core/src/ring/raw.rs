@@ -225,9 +225,11 @@ impl Layout {
 /// only every few records (see "Cursors" in `README.md`).
 ///
 /// Only a guess, never trusted: every value it can hold is at or behind the true place
-/// (it is set only to a place this handle reached), the protocol starts from the later
-/// of it and the shared cursor, and walks forward over the descriptors from there. A
-/// fresh hint (0) is a valid start, only a slow one.
+/// (it is set only to a place this handle reached), the protocol starts from it only when
+/// it is less than a lap ahead of the shared cursor (`RawRing::start_from`), and walks
+/// forward over the descriptors from there. Seqs wrap at 2^32, so a hint from long ago (a
+/// fresh one is 0, an idle handle's may be billions of records old) cannot be compared
+/// with the cursor, and is not used.
 #[derive(Debug, Default)]
 pub(crate) struct Hint(std::sync::atomic::AtomicU64);
 
@@ -572,12 +574,27 @@ impl RawRing {
         s
     }
 
+    /// Where a walk starts: `hint` when it is ahead of `cursor` by at most a lap (the
+    /// cursor lags the true place by a few records, and a hint is never past it), the
+    /// cursor otherwise (a stale, fresh or wrapped hint).
+    #[inline]
+    fn start_from(&self, hint: u64, cursor: u64) -> u64 {
+        let ahead = seq_of(hint).wrapping_sub(seq_of(cursor));
+        if ahead != 0 && ahead <= self.lay.n_desc {
+            hint
+        } else {
+            cursor
+        }
+    }
+
     /// Moves the head cursor forward to `to`, unless it is there or past it already.
-    /// Every record before `to` must be taken or passed.
+    /// Every record before `to` must be taken or passed. A `to` more than a lap ahead
+    /// cannot be true (the cursor lags the true head by a few records): it comes from a
+    /// caller stalled for billions of records, or a corrupted cursor, and moves nothing.
     fn raise_head(&self, to: u32) {
         let head = &self.ctl().head.0;
         let mut h = head.load(Ordering::Acquire);
-        while (to.wrapping_sub(h) as i32) > 0 {
+        while to != h && to.wrapping_sub(h) <= self.lay.n_desc {
             // SYNC: the cursor only guides where others start looking; the descriptors
             // carry the records' states.
             match head.compare_exchange_weak(h, to, Ordering::AcqRel, Ordering::Acquire) {

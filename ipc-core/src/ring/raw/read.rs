@@ -26,7 +26,7 @@ impl RawRing {
         // SYNC: only where to start; each descriptor on the way is checked.
         let head_seen = c.head.0.load(Ordering::Acquire);
         // Every record before `h` is taken or passed (see `Hint`).
-        let mut h = later_seq(seq_of(hint.get()), head_seen);
+        let mut h = seq_of(self.start_from(hint.get(), pack(head_seen, 0)));
         for _ in 0..MAX_RETRIES {
             let d = self.desc(h);
             // SYNC: acquires the release store in `publish` (SeqCst for the wake handshake
@@ -248,10 +248,11 @@ impl RawRing {
             // SYNC: pairs with the Release store of the extent in `try_claim` and the
             // recovery CASes.
             let mut ext = d.extent.load(Ordering::Acquire);
-            if seq_of(ext) != s && st == PADDING {
+            if st == PADDING && (s.wrapping_sub(seq_of(ext)) as i32) > 0 {
                 // Its owner died between the claim and the extent (`abandon_write`): it
-                // holds nothing, so it ends where it starts. A CAS from last lap's value,
-                // so that a late one cannot overwrite a later lap's extent.
+                // holds nothing, so it ends where it starts. Only over an earlier lap's
+                // extent (as in `step_past`): one from a later lap means the `PADDING(s)`
+                // we read was stale, and the check below ends the run.
                 let _ = d.extent.compare_exchange(
                     ext,
                     pack(s, end),

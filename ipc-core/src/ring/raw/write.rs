@@ -30,7 +30,7 @@ impl RawRing {
         let tail_seen = c.tail.0.load(Ordering::Acquire);
         // Where the next record starts, `seq:32 | pos:32`: every record before it is
         // claimed (see `Hint`).
-        let mut at = later(hint.get(), tail_seen);
+        let mut at = self.start_from(hint.get(), tail_seen);
         for _ in 0..MAX_RETRIES {
             let free = if fresh {
                 // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is
@@ -130,6 +130,7 @@ impl RawRing {
                 Err(cur) => at = self.step_past(at, cur)?,
             }
         }
+        hint.set(at); // where this search got to
         Ok(None) // contended or stuck: callers treat it as full and wait
     }
 
@@ -233,7 +234,7 @@ impl RawRing {
     /// (spinning while its owner has not stored it yet). The descriptor is on a later lap:
     /// `at` is stale, so start again from the cursors. An earlier lap's record not yet
     /// released: look again.
-    fn step_past(&self, at: u64, cur: u64) -> Result<u64, Corrupted> {
+    pub(super) fn step_past(&self, at: u64, cur: u64) -> Result<u64, Corrupted> {
         let c = self.ctl();
         let (s, pos) = (seq_of(at), lo(at));
         let (cs, st) = (seq_of(cur), state_of(cur));
@@ -249,17 +250,19 @@ impl RawRing {
                 }
                 return Ok(pack(s.wrapping_add(1), end));
             }
-            if st == PADDING {
+            if st == PADDING && (s.wrapping_sub(seq_of(ext)) as i32) > 0 {
                 // Its owner died between the claim and the extent (`abandon_write`), so it
-                // holds nothing: it ends where it starts. A CAS from last lap's value, so
-                // that a late one cannot overwrite a later lap's extent.
+                // holds nothing: it ends where it starts. Only over an earlier lap's
+                // extent: until `s` has its extent the free cursor cannot pass it, so no
+                // later lap can have claimed the descriptor. (An extent from a later lap
+                // means the `PADDING(s)` we read was stale: the next look says so.)
                 let _ = d.extent.compare_exchange(
                     ext,
                     pack(s, pos),
                     Ordering::AcqRel,
                     Ordering::Relaxed,
                 );
-            } else {
+            } else if st != PADDING {
                 spin_hint(); // the owner is between its claim and its extent store
             }
             return Ok(at);
