@@ -226,7 +226,7 @@ impl RawRing {
     /// first record not released, and where the run's space ends. A padding at or past
     /// the head cursor ends the run: no consumer has passed it yet, and the count of
     /// paddings still holds it.
-    fn released_run(&self, f: u64) -> Result<(u32, u32), Corrupted> {
+    pub(super) fn released_run(&self, f: u64) -> Result<(u32, u32), Corrupted> {
         let c = self.ctl();
         // An older value only ends the run sooner.
         let h = c.head.0.load(Ordering::Acquire);
@@ -265,9 +265,17 @@ impl RawRing {
                 break; // recycled for a later lap since we read its state: moved already
             }
             let e = lo(ext);
-            if e.wrapping_sub(end) > self.lay.cap_units
-                || e.wrapping_sub(lo(f)) > self.lay.cap_units
-            {
+            if e.wrapping_sub(end) > self.lay.cap_units {
+                return Err(corrupted("record extent is out of range"));
+            }
+            if e.wrapping_sub(lo(f)) > self.lay.cap_units {
+                // More than a capacity past `f`: other freers moved the cursor while we
+                // scanned, and that space has been claimed again since (records in the
+                // data area fill the capacity long before the descriptors run out, so the
+                // run of released records can go on), or the ring is corrupted.
+                if c.free.0.load(Ordering::SeqCst) != f {
+                    break;
+                }
                 return Err(corrupted("record extent is out of range"));
             }
             s = s.wrapping_add(1);

@@ -84,8 +84,9 @@ impl RawRing {
             // The descriptor is ready for record `s` when it is fresh (`FREE(s)`) or still
             // holds last lap's released record: the room check above saw `free` past
             // `s - n_desc`, and nobody but a claimer changes a record behind `free`.
-            // Relaxed: only the expected value of the CAS below, which acquires.
-            let cur = d.claim.load(Ordering::Relaxed);
+            // SYNC: the expected value of the CAS below; Acquire for `step_past`, which
+            // reads the extent stored before the state it saw (free on x86).
+            let cur = d.claim.load(Ordering::Acquire);
             let last_lap = s.wrapping_sub(self.lay.n_desc);
             let ready = cur == word(s, FREE, 0)
                 || cur == word(last_lap, DONE, 0)
