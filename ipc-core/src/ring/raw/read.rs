@@ -248,17 +248,8 @@ impl RawRing {
             // SYNC: pairs with the Release store of the extent in `try_claim` and the
             // recovery CASes.
             let mut ext = d.extent.load(Ordering::Acquire);
-            if st == PADDING && (s.wrapping_sub(seq_of(ext)) as i32) > 0 {
-                // Its owner died between the claim and the extent (`abandon_write`): it
-                // holds nothing, so it ends where it starts. Only over an earlier lap's
-                // extent (as in `step_past`): one from a later lap means the `PADDING(s)`
-                // we read was stale, and the check below ends the run.
-                let _ = d.extent.compare_exchange(
-                    ext,
-                    pack(s, end),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
+            if st == PADDING && seq_of(ext) != s {
+                self.stamp_abandoned(s, ext, end); // its writer died before the extent
                 ext = d.extent.load(Ordering::Acquire);
             }
             if seq_of(ext) != s {

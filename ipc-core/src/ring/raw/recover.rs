@@ -29,6 +29,25 @@ impl RawRing {
         self.advance_free()
     }
 
+    /// Gives padding `s`, whose writer died between its claim and its extent store, the
+    /// empty extent `(s, start)`: nothing was written, so it ends where it starts. Called
+    /// by whoever steps past it first (`step_past`, `released_run`), which knows `start`.
+    /// Only over an earlier lap's extent `ext`: until `s` has its extent the free cursor
+    /// cannot pass it, so no later lap can have claimed the descriptor. An extent from a
+    /// later lap means the caller's `PADDING(s)` was stale, and nothing is written.
+    pub(super) fn stamp_abandoned(&self, s: u32, ext: u64, start: u32) {
+        if (s.wrapping_sub(seq_of(ext)) as i32) > 0 {
+            // SYNC: a CAS from the value seen, so two stampers write one extent; pairs
+            // with the Acquire loads of the extent in `step_past` and `released_run`.
+            let _ = self.desc(s).extent.compare_exchange(
+                ext,
+                pack(s, start),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            );
+        }
+    }
+
     /// The reader of record `seq` died holding it: release it.
     pub(crate) fn abandon_read(&self, seq: u32, cur: u64) -> Result<(), Corrupted> {
         let d = self.desc(seq);

@@ -251,19 +251,9 @@ impl RawRing {
                 }
                 return Ok(pack(s.wrapping_add(1), end));
             }
-            if st == PADDING && (s.wrapping_sub(seq_of(ext)) as i32) > 0 {
-                // Its owner died between the claim and the extent (`abandon_write`), so it
-                // holds nothing: it ends where it starts. Only over an earlier lap's
-                // extent: until `s` has its extent the free cursor cannot pass it, so no
-                // later lap can have claimed the descriptor. (An extent from a later lap
-                // means the `PADDING(s)` we read was stale: the next look says so.)
-                let _ = d.extent.compare_exchange(
-                    ext,
-                    pack(s, pos),
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                );
-            } else if st != PADDING {
+            if st == PADDING {
+                self.stamp_abandoned(s, ext, pos); // its writer died before the extent
+            } else {
                 spin_hint(); // the owner is between its claim and its extent store
             }
             return Ok(at);
