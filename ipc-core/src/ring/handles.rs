@@ -118,8 +118,13 @@ impl Clone for Consumer {
 
 /// Records taken without waiting that make a consumer count as streaming.
 const STREAM_HITS: u32 = 64;
-/// Pauses a streaming consumer waits, touching nothing shared, when it finds the ring empty.
-const CATCH_UP_PAUSES: u32 = 16;
+/// Pauses a streaming consumer waits, touching nothing shared, when it finds the ring
+/// empty: about 3 us here (a pause takes 23 ns), for the producer to get well ahead. With
+/// 16, a consumer faster than its producer stayed in the faster-consumer trap (ring
+/// README, "Lagging cursors"): `Queue<u64>` `get_ref` ran 13-16 ns in some runs and
+/// 53-55 ns in others. With 32 it wavered (15-20 ns), with 64 it held at 14.8-15.2 ns and
+/// with 128 at 13.7-14.9 ns, five runs each.
+const CATCH_UP_PAUSES: u32 = 128;
 
 /// Releases a handle's presence once, and wakes every waiter on the ring: the other side
 /// may now be gone, and a thread of this process may be blocked on this very handle.
