@@ -118,13 +118,15 @@ impl Clone for Consumer {
 
 /// Records taken without waiting that make a consumer count as streaming.
 const STREAM_HITS: u32 = 64;
-/// Pauses a streaming consumer waits, touching nothing shared, when it finds the ring
-/// empty: about 3 us here (a pause takes 23 ns), for the producer to get well ahead. With
-/// 16, a consumer faster than its producer stayed in the faster-consumer trap (ring
-/// README, "Lagging cursors"): `Queue<u64>` `get_ref` ran 13-16 ns in some runs and
-/// 53-55 ns in others. With 32 it wavered (15-20 ns), with 64 it held at 14.8-15.2 ns and
-/// with 128 at 13.7-14.9 ns, five runs each.
-const CATCH_UP_PAUSES: u32 = 128;
+/// How long a streaming consumer waits, touching nothing shared, when it finds the ring
+/// empty, for the producer to get well ahead. Timed, not counted in pauses: a pause takes
+/// 23 ns on this project's AMD EPYC host and a few ns on other CPUs. With 370 ns (16
+/// pauses here), a consumer faster than its producer stayed in the faster-consumer trap
+/// (ring README, "Lagging cursors"): `Queue<u64>` `get_ref` ran 13-16 ns in some runs and
+/// 53-55 ns in others. With 32 pauses it wavered (15-20 ns), with 64 it held at
+/// 14.8-15.2 ns and with 128 (about 3 us) at 13.7-14.9 ns, five runs each. Never past the
+/// caller's deadline.
+const CATCH_UP: Duration = Duration::from_micros(3);
 
 /// Releases a handle's presence once, and wakes every waiter on the ring: the other side
 /// may now be gone, and a thread of this process may be blocked on this very handle.
@@ -638,7 +640,9 @@ impl Consumer {
         // A peek is a consumer about to wait for one record at a time (`poll`, then
         // `recv`), not a stream.
         if self.hits.swap(0, StdOrdering::Relaxed) >= STREAM_HITS && TAKE {
-            for _ in 0..CATCH_UP_PAUSES {
+            let now = Instant::now();
+            let until = deadline.map_or(now + CATCH_UP, |d| d.min(now + CATCH_UP));
+            while Instant::now() < until {
                 spin_hint();
             }
         }

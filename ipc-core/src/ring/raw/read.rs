@@ -186,7 +186,7 @@ impl RawRing {
             // SYNC: SeqCst, for the wake handshake in `release` (a producer advances after
             // registering as a waiter); the CAS below confirms the value.
             let f = c.free.0.load(Ordering::SeqCst);
-            let (s, end) = self.released_run(f)?;
+            let (s, end, cut) = self.released_run(f)?;
             if s == seq_of(f) {
                 return Ok(()); // nothing released after the cursor
             }
@@ -202,6 +202,13 @@ impl RawRing {
                     Ordering::SeqCst,
                     Ordering::Relaxed,
                 ) {
+                    Ok(_) if cut => {
+                        // Our run stopped short, a capacity past a cursor value others
+                        // had moved on from: what lies beyond may be released too, and a
+                        // producer about to sleep counts on this call to see it.
+                        self.not_full().notify_all_once();
+                        break;
+                    }
                     Ok(_) => {
                         self.not_full().notify_all_once();
                         return Ok(());
@@ -223,10 +230,11 @@ impl RawRing {
     }
 
     /// The end of the run of released (`DONE`/`PADDING`) records from free cursor `f`: the
-    /// first record not released, and where the run's space ends. A padding at or past
-    /// the head cursor ends the run: no consumer has passed it yet, and the count of
-    /// paddings still holds it.
-    pub(super) fn released_run(&self, f: u64) -> Result<(u32, u32), Corrupted> {
+    /// first record not released, where the run's space ends, and whether the run was cut
+    /// short a capacity past `f` because the cursor moved on meanwhile (look again from
+    /// the new one). A padding at or past the head cursor ends the run: no consumer has
+    /// passed it yet, and the count of paddings still holds it.
+    pub(super) fn released_run(&self, f: u64) -> Result<(u32, u32, bool), Corrupted> {
         let c = self.ctl();
         // An older value only ends the run sooner.
         let h = c.head.0.load(Ordering::Acquire);
@@ -265,13 +273,13 @@ impl RawRing {
                 // data area fill the capacity long before the descriptors run out, so the
                 // run of released records can go on), or the ring is corrupted.
                 if c.free.0.load(Ordering::SeqCst) != f {
-                    break;
+                    return Ok((s, end, true));
                 }
                 return Err(corrupted("record extent is out of range"));
             }
             s = s.wrapping_add(1);
             end = e;
         }
-        Ok((s, end))
+        Ok((s, end, false))
     }
 }

@@ -548,9 +548,25 @@ fn a_freer_that_read_the_cursor_long_ago_stops_instead_of_calling_it_corrupt() {
     r.advance_free().unwrap();
     // A freer that read the cursor before all that scans released records over more than
     // the capacity from where it started: the cursor moved, so that is no corruption.
-    let (s, _) = r.released_run(stale).unwrap();
-    assert!(
-        s.wrapping_sub(seq_of(stale)) <= 6,
-        "stopped within a capacity"
-    );
+    // Records 0-4 take units 0-15 and a wrap padding (record 5) the last one: the run
+    // stops before record 6, which would end 3 units past the capacity from `stale`.
+    assert_eq!(r.released_run(stale).unwrap(), (6, 16, true));
+}
+
+#[test]
+fn a_run_past_the_capacity_from_a_cursor_that_did_not_move_is_corruption() {
+    let h = Heap::new(256, 64); // 16 units
+    let r = &h;
+    // Inline records: released, and not freed yet (every 16 records, or a quarter of the
+    // capacity, which these take none of).
+    for i in 0..2u8 {
+        assert!(push(r, 0, &[i; 8]));
+        assert_eq!(pop(r, 1).unwrap(), [i; 8]);
+    }
+    let f = r.ctl().free.0.load(Ordering::SeqCst);
+    assert_eq!(f, 0);
+    // Each extent a plausible step from the one before, together past the capacity.
+    r.desc(0).extent.store(pack(0, 10), Ordering::SeqCst);
+    r.desc(1).extent.store(pack(1, 20), Ordering::SeqCst);
+    assert!(r.released_run(f).is_err());
 }
