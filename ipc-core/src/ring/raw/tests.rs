@@ -570,3 +570,20 @@ fn a_run_past_the_capacity_from_a_cursor_that_did_not_move_is_corruption() {
     r.desc(1).extent.store(pack(1, 20), Ordering::SeqCst);
     assert!(r.released_run(f).is_err());
 }
+
+#[test]
+fn a_cursor_corrupted_ahead_of_the_records_is_an_error_not_a_skip() {
+    let h = Heap::new(256, 8);
+    let r = &h;
+    assert!(push(r, 0, b"one"));
+    // The tail cursor three records past the true tail (1): a claim from there would
+    // leave records 1-3 unwritten, and consumers waiting at 1 for good.
+    r.ctl().tail.0.store(pack(4, 0), Ordering::SeqCst);
+    assert!(r.try_claim(1, 8, &r.hints[1]).is_err(), "a fresh producer");
+    r.ctl().tail.0.store(pack(1, 0), Ordering::SeqCst);
+    // The head cursor past the record waiting at 0: taking from there would skip it.
+    r.ctl().head.0.store(2, Ordering::SeqCst);
+    assert!(r.try_take(2, &r.take_hints[2]).is_err(), "a fresh consumer");
+    r.ctl().head.0.store(0, Ordering::SeqCst);
+    assert_eq!(pop(r, 2).unwrap(), b"one");
+}

@@ -29,8 +29,10 @@ impl RawRing {
         // SYNC: only where to start; each descriptor on the way is checked.
         let tail_seen = c.tail.0.load(Ordering::Acquire);
         // Where the next record starts, `seq:32 | pos:32`: every record before it is
-        // claimed (see `Hint`).
-        let mut at = self.start_from(hint.get(), tail_seen);
+        // claimed (see `Hint`). A place read from shared memory is checked against the
+        // descriptor before it (`checked`: the last place known good).
+        let mut checked = hint.get();
+        let mut at = self.start_from(checked, tail_seen);
         for _ in 0..MAX_RETRIES {
             let free = if fresh {
                 // SYNC: pairs with the SeqCst CAS in `advance_free`: space it released is
@@ -80,6 +82,10 @@ impl RawRing {
                 }
                 return Ok(None);
             };
+            if at != checked {
+                self.check_start(s)?;
+                checked = at;
+            }
             let d = self.desc(s);
             // The descriptor is ready for record `s` when it is fresh (`FREE(s)`) or still
             // holds last lap's released record: the room check above saw `free` past
@@ -112,6 +118,7 @@ impl RawRing {
                     // and to the freer (pairs with their Acquire loads).
                     d.extent.store(pack(s, end), Ordering::Release);
                     at = pack(s.wrapping_add(1), end);
+                    checked = at;
                     hint.set(at);
                     self.move_tail(tail_seen, at);
                     if pad {
@@ -133,6 +140,20 @@ impl RawRing {
         }
         hint.set(at); // where this search got to
         Ok(None) // contended or stuck: callers treat it as full and wait
+    }
+
+    /// Checks that record `s - 1` is claimed, as every record before a place to claim
+    /// from must be: in this lap, or already on a later one. A tail or free cursor
+    /// corrupted to a place ahead of the records fails here; claiming there would leave
+    /// consumers waiting for records that no one will write.
+    fn check_start(&self, s: u32) -> Result<(), Corrupted> {
+        let prev = s.wrapping_sub(1);
+        let cur = self.desc(prev).claim.load(Ordering::Acquire);
+        let cs = seq_of(cur);
+        if (cs == prev && state_of(cur) != FREE) || (cs.wrapping_sub(prev) as i32) > 0 {
+            return Ok(());
+        }
+        Err(corrupted("ring cursor is ahead of the records"))
     }
 
     /// Moves the tail cursor from `seen` to `to`, the place after a record just claimed,
