@@ -245,13 +245,13 @@ impl Hint {
     }
 }
 
-/// The later of two places `seq:32 | pos:32`, by `seq` (wrapping).
+/// The later of two places `seq:32 | pos:32`, by `seq` (wrapping); `a` when they tie.
 #[inline]
 fn later(a: u64, b: u64) -> u64 {
-    if later_seq(seq_of(a), seq_of(b)) == seq_of(a) {
-        a
-    } else {
+    if (seq_of(b).wrapping_sub(seq_of(a)) as i32) > 0 {
         b
+    } else {
+        a
     }
 }
 
@@ -585,6 +585,21 @@ impl RawRing {
         } else {
             cursor
         }
+    }
+
+    /// Checks that record `s - 1` has reached a state `past` accepts in this lap (claimed,
+    /// for a place to claim from; taken or passed, for a place to take from), or is already
+    /// on a later lap: every record before a place to start from must have. A tail, head or
+    /// free cursor corrupted to a place ahead of the records fails here; starting there
+    /// would skip records, or leave consumers waiting for records no one will write.
+    fn check_start(&self, s: u32, past: impl Fn(u32) -> bool) -> Result<(), Corrupted> {
+        let prev = s.wrapping_sub(1);
+        let cur = self.desc(prev).claim.load(Ordering::Acquire);
+        let cs = seq_of(cur);
+        if (cs == prev && past(state_of(cur))) || (cs.wrapping_sub(prev) as i32) > 0 {
+            return Ok(());
+        }
+        Err(corrupted("ring cursor is ahead of the records"))
     }
 
     /// Moves the head cursor forward to `to`, unless it is there or past it already.

@@ -30,7 +30,7 @@ impl RawRing {
         let mine = hint.get();
         let mut h = seq_of(self.start_from(mine, pack(head_seen, 0)));
         if h != seq_of(mine) {
-            self.check_taken_before(h)?;
+            self.check_start(h, taken_or_passed)?;
         }
         for _ in 0..MAX_RETRIES {
             let d = self.desc(h);
@@ -50,7 +50,7 @@ impl RawRing {
                 if (now.wrapping_sub(h) as i32) <= 0 {
                     return Err(corrupted("record descriptor is ahead of the head"));
                 }
-                self.check_taken_before(now)?;
+                self.check_start(now, taken_or_passed)?;
                 h = now;
                 continue;
             }
@@ -104,21 +104,6 @@ impl RawRing {
         }
         hint.set(pack(h, 0));
         Ok(Taken::Empty) // contended or stuck: callers treat it as empty and wait
-    }
-
-    /// Checks that record `h - 1` is taken or passed, as every record before a place to
-    /// take from must be: in this lap, or already on a later one. A head or free cursor
-    /// corrupted to a place ahead of the records fails here; taking there would skip
-    /// records for good.
-    fn check_taken_before(&self, h: u32) -> Result<(), Corrupted> {
-        let prev = h.wrapping_sub(1);
-        let cur = self.desc(prev).claim.load(Ordering::Acquire);
-        let cs = seq_of(cur);
-        let taken = matches!(state_of(cur), READING | DONE | PADDING);
-        if (cs == prev && taken) || (cs.wrapping_sub(prev) as i32) > 0 {
-            return Ok(());
-        }
-        Err(corrupted("ring cursor is ahead of the records"))
     }
 
     /// Passes the padding record `h`, unless another call did: moves the head cursor up
@@ -303,4 +288,10 @@ impl RawRing {
         }
         Ok((s, end, false))
     }
+}
+
+/// The states of a record a consumer may start after: taken, or a padding (one behind a
+/// place to take from has been passed).
+fn taken_or_passed(st: u32) -> bool {
+    matches!(st, READING | DONE | PADDING)
 }

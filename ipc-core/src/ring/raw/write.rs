@@ -83,7 +83,7 @@ impl RawRing {
                 return Ok(None);
             };
             if at != checked {
-                self.check_start(s)?;
+                self.check_start(s, |st| st != FREE)?; // claimed
                 checked = at;
             }
             let d = self.desc(s);
@@ -142,28 +142,14 @@ impl RawRing {
         Ok(None) // contended or stuck: callers treat it as full and wait
     }
 
-    /// Checks that record `s - 1` is claimed, as every record before a place to claim
-    /// from must be: in this lap, or already on a later one. A tail or free cursor
-    /// corrupted to a place ahead of the records fails here; claiming there would leave
-    /// consumers waiting for records that no one will write.
-    fn check_start(&self, s: u32) -> Result<(), Corrupted> {
-        let prev = s.wrapping_sub(1);
-        let cur = self.desc(prev).claim.load(Ordering::Acquire);
-        let cs = seq_of(cur);
-        if (cs == prev && state_of(cur) != FREE) || (cs.wrapping_sub(prev) as i32) > 0 {
-            return Ok(());
-        }
-        Err(corrupted("ring cursor is ahead of the records"))
-    }
-
     /// Moves the tail cursor from `seen` to `to`, the place after a record just claimed,
     /// once it lags `free_batch` records behind: a CAS on the cursor every few records
     /// rather than one per record. A failed CAS means another producer moved it.
     #[inline]
     fn move_tail(&self, seen: u64, to: u64) {
         if seq_of(to).wrapping_sub(seq_of(seen)) >= self.lay.free_batch {
-            // SYNC: every record before `to` is claimed and has its extent (ours was
-            // stored just before); the cursor is only where others start looking.
+            // SYNC: every record before `to` is claimed, and `to` is where the next starts
+            // (our extent's end); the cursor is only where others start looking.
             let _ =
                 self.ctl()
                     .tail
