@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use ipc_core::ring::{Consumer, Producer, ReadGuard, Ring};
+use ipc_core::ring::{Consumer, Producer, ReadGuard, Ring, WriteSlot};
 use ipc_core::OpenError;
 
 use crate::error::{Error, GetError, PutError};
@@ -111,6 +111,18 @@ impl Endpoint {
             return Err(PutError::Closed(()));
         };
         message::push(tx, bytes, wait).map_err(|e| PutError::from_push(e, ()))
+    }
+
+    /// Claims room for a `len`-byte record to be written in place, waiting as `wait` says.
+    pub(crate) fn reserve(&self, len: usize, wait: Wait) -> Result<WriteSlot<'_>, PutError<()>> {
+        let Some(tx) = &self.tx else {
+            return Err(PutError::Closed(()));
+        };
+        match wait {
+            Wait::No => tx.try_reserve(len),
+            Wait::Until(deadline) => tx.reserve_deadline(len, deadline),
+        }
+        .map_err(|e| PutError::from_push(e, ()))
     }
 
     /// This end's consumer, or the error for a sending-only end of a simplex pipe.

@@ -80,6 +80,8 @@
 //!   cores.
 //! - [`get_ref`](Queue::get_ref) reads in place: for large messages it saves the copy and
 //!   the allocation that `get` makes.
+//! - [`ByteQueue::reserve`] lends out room for a message to be written in place: a put
+//!   with no copy at all, for a producer that makes its message rather than holds it.
 //! - A queue takes its capacity plus 64 bytes per item place (`maxsize + 4` rounded up to
 //!   a power of two) of shared memory. Small messages never touch the capacity's pages, so
 //!   a `Queue<u64>` is resident at 64 to 128 bytes per item: 64 with the default maxsize,
@@ -95,7 +97,7 @@ mod pipe;
 mod queue;
 
 pub use error::{Error, GetError, PutError, RecvIntoError, TaskDoneError};
-pub use ipc_core::ring::ReadGuard;
+pub use ipc_core::ring::{ReadGuard, WriteSlot};
 pub use ipc_core::segment::SegmentHandle;
 pub use joinable::{JoinableQueue, SimpleQueue};
 pub use message::{access, Encode, Message, Scratch, SlotWriter};

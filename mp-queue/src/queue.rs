@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ipc_core::ring::{ReadGuard, Ring, RingBuilder, SPARE_DESCRIPTORS};
+use ipc_core::ring::{ReadGuard, Ring, RingBuilder, WriteSlot, SPARE_DESCRIPTORS};
 use ipc_core::segment::SegmentHandle;
 
 use crate::endpoint::{Endpoint, Wait};
@@ -634,6 +634,65 @@ impl ByteQueue {
     /// Puts only if there is room now.
     pub fn try_put(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
         self.ep.put_bytes(bytes, Wait::No)
+    }
+
+    /// Claims room for a `len`-byte message and lends it out, to be written in place and
+    /// then [`commit`](WriteSlot::commit)ted: the put that copies nothing. `put` copies
+    /// its bytes once into the queue; a producer that makes its message (reads it from a
+    /// file or socket, fills it, encodes it) can make it here instead, in shared memory.
+    /// Waits for room as [`put`](Self::put) does.
+    ///
+    /// The slot starts with whatever bytes an earlier message left there. Dropped without
+    /// a commit, nothing is put. [`commit_len`](WriteSlot::commit_len) puts only the first
+    /// bytes, for a message whose size was an upper bound.
+    ///
+    /// Hold a slot briefly: messages are taken in order, so getters reach it and wait for
+    /// it, and messages put after it wait behind it. A process that dies holding a slot
+    /// loses only that message: the getters pass it once the owner is found dead.
+    ///
+    /// # Errors
+    ///
+    /// As `put`: [`PutError::TooLarge`] for a `len` over the capacity, and
+    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// let mut slot = q.reserve(8)?;
+    /// slot.copy_from_slice(&7u64.to_le_bytes()); // written straight into shared memory
+    /// slot.commit();
+    /// assert_eq!(*q.get_ref()?, 7u64.to_le_bytes());
+    ///
+    /// let mut slot = q.reserve(1024)?; // an upper bound
+    /// slot[..5].copy_from_slice(b"short");
+    /// slot.commit_len(5);
+    /// assert_eq!(q.get()?, b"short");
+    ///
+    /// drop(q.reserve(8)?); // not committed: nothing is put
+    /// assert!(q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn reserve(&self, len: usize) -> Result<WriteSlot<'_>, PutError<()>> {
+        self.ep.reserve(len, Wait::Until(None))
+    }
+
+    /// [`reserve`](Self::reserve), waiting at most `timeout` for room
+    /// ([`PutError::Timeout`] after).
+    pub fn reserve_timeout(
+        &self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<WriteSlot<'_>, PutError<()>> {
+        self.ep.reserve(len, Wait::timeout(timeout))
+    }
+
+    /// [`reserve`](Self::reserve) only if there is room now ([`PutError::Full`] if not).
+    pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PutError<()>> {
+        self.ep.reserve(len, Wait::No)
     }
 
     /// Puts one record made of `header` (raw bytes, a multiple of 16 long) followed by

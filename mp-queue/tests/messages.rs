@@ -4,6 +4,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use common::{fork, job, reap, serial, watchdog, Job};
 use mp_queue::{ByteQueue, GetError, PutError, Queue};
@@ -341,4 +342,98 @@ fn byte_batches_across_fork() {
     assert_eq!(reap(child), Ok(0));
     q.close();
     assert_eq!(q.put_many([b"late"]), Err(PutError::Closed(0)));
+}
+
+/// `reserve` across fork: a child writes messages in place (whole, shortened with
+/// `commit_len`, or dropped uncommitted), waiting for room, and the parent gets exactly
+/// the committed ones, in order and intact.
+#[test]
+fn reserved_messages_written_in_place_across_fork() {
+    let _serial = serial();
+    let _w = watchdog("reserve_fork", 30);
+    let q = ByteQueue::with(Queue::builder().maxsize(8).capacity(256 * 1024), None).unwrap();
+    let msg = |i: usize| -> Vec<u8> { (0..i * 997 % 70_000).map(|k| (k + i) as u8).collect() };
+    let child = fork(|| {
+        for i in 0..60 {
+            let want = msg(i);
+            match i % 3 {
+                0 => {
+                    let mut slot = q.reserve(want.len()).unwrap();
+                    slot.copy_from_slice(&want);
+                    slot.commit();
+                }
+                1 => {
+                    let mut slot = q
+                        .reserve_timeout(want.len() + 100, Duration::from_secs(20))
+                        .unwrap();
+                    slot[..want.len()].copy_from_slice(&want);
+                    slot.commit_len(want.len());
+                }
+                _ => {
+                    let mut slot = q.reserve(want.len()).unwrap();
+                    slot.fill(0xEE);
+                    drop(slot); // not committed: never seen
+                }
+            }
+        }
+        0
+    });
+    // Let the child fill the queue, so that its reservations wait for room.
+    std::thread::sleep(Duration::from_millis(100));
+    for i in (0..60).filter(|i| i % 3 != 2) {
+        assert_eq!(&*q.get_ref().unwrap(), &msg(i)[..], "message {i}");
+    }
+    assert_eq!(reap(child), Ok(0));
+    assert!(q.empty(), "an uncommitted slot was delivered");
+}
+
+/// `reserve`'s errors: too large at once, full now, full until the timeout (which it waits
+/// out), closed.
+#[test]
+fn reserve_errors_are_clear() {
+    let _serial = serial();
+    let _w = watchdog("reserve_errors", 30);
+    let q = ByteQueue::with(Queue::builder().maxsize(1).capacity(4096), None).unwrap();
+    match q.reserve(4097) {
+        Err(PutError::TooLarge { len, max, .. }) => assert_eq!((len, max), (4097, 4096)),
+        other => panic!("{other:?}"),
+    }
+    q.reserve(10).unwrap().commit();
+    assert!(matches!(q.try_reserve(10), Err(PutError::Full(()))));
+    let t = Duration::from_millis(50);
+    let start = std::time::Instant::now();
+    assert!(matches!(
+        q.reserve_timeout(10, t),
+        Err(PutError::Timeout(()))
+    ));
+    assert!(start.elapsed() >= t);
+    assert_eq!(q.get().unwrap().len(), 10);
+    q.close();
+    assert!(matches!(q.reserve(10), Err(PutError::Closed(()))));
+}
+
+/// A producer killed (SIGKILL) while it holds a reservation loses that message only: the
+/// getter passes the dead slot and gets what was put after it.
+#[test]
+fn a_producer_killed_holding_a_reservation_loses_only_that_message() {
+    let _serial = serial();
+    let _w = watchdog("reserve_killed", 60);
+    let q = ByteQueue::new().unwrap();
+    let reserved = ByteQueue::new().unwrap();
+    q.put(b"before").unwrap();
+    let doomed = fork(|| {
+        let mut slot = q.reserve(64).unwrap();
+        slot.fill(1);
+        reserved.put(b"holding").unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        slot.commit(); // not reached
+        1
+    });
+    assert_eq!(reserved.get().unwrap(), b"holding");
+    common::kill(doomed);
+    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+    q.put(b"after").unwrap();
+    assert_eq!(q.get().unwrap(), b"before");
+    assert_eq!(q.get().unwrap(), b"after");
+    assert!(q.empty());
 }
