@@ -187,7 +187,6 @@ impl Producer {
             // `WRITING` under a live owner, and consumers would wait on it for good.
             debug_assert_eq!(claim.len, bytes.len());
             let raw = self.ring.raw();
-            raw.prefetch_next(&claim);
             // SAFETY: the claim gives us sole access to its `len` bytes (in its descriptor
             // or in the data area, as `try_claim` placed them) until it is published.
             let dst = unsafe {
@@ -269,7 +268,9 @@ impl Producer {
     fn claim_fast(&self, len: usize) -> Option<WriteClaim> {
         self.check_len(len).ok()?;
         let me = self.ring.me().ok()?;
-        let claim = self.ring.raw().try_claim(me, len, &self.hint).ok()??;
+        let raw = self.ring.raw();
+        let claim = raw.try_claim(me, len, &self.hint).ok()??;
+        raw.prefetch_next(&claim);
         // A closed handle withdraws the claim; `reserve_wait` then reports it.
         self.keep(claim).ok()
     }
