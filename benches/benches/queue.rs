@@ -5,12 +5,14 @@
 //! - `queue/1p1c/...`: one producer process, this process consuming. `u64/{get,get_ref,
 //!   get_many}` is `Queue<u64>`; `bytes/SIZE/{get,get_ref,get_many}` is `ByteQueue`
 //!   (`get` and `get_many` copy into new `Vec`s, `get_many` in batches of at most 1 MiB;
-//!   `get_ref` reads in place and touches one byte).
+//!   `get_ref` reads in place and touches one byte). `bytes/SIZE/in_place`, at 64 KiB and
+//!   1 MiB: the producer makes each message in place with `ByteQueue::reserve` (a fill)
+//!   instead of copying one it holds, and this process takes it with `get_ref`.
 //! - `queue/2p2c/...`: two producer and two consumer processes, the same cases (each
 //!   consumer takes exactly its half, so `get_many` asks for at most what is left).
 //! - `peer/...`: crossbeam `bounded(1024)` between two threads of one process,
-//!   a Unix pipe and `ipc-channel` between two processes, memcpy of 64 KiB and 1 MiB in one
-//!   thread.
+//!   a Unix pipe and `ipc-channel` between two processes, memcpy and memset of 64 KiB and
+//!   1 MiB in one thread.
 //! - `one_thread/...`: ring push+pop, `Queue<u64>` put+get and crossbeam send+recv in one
 //!   thread: the instruction cost alone, with no cache line moving between cores.
 //!
@@ -137,6 +139,30 @@ fn one_to_one(c: &mut Criterion) {
                 })
             },
         );
+        if size >= 64 << 10 {
+            // The put that copies nothing: the producer makes each message in place (a
+            // fill, at memset's speed) instead of copying one it holds.
+            drop(producer);
+            let tx = q.try_clone().unwrap();
+            let maker = Peer::spawn(None, move |n| {
+                for i in 0..n {
+                    let mut slot = tx.reserve(size).expect("reserve");
+                    slot.fill(i as u8);
+                    slot.commit();
+                }
+            });
+            g.bench_function(
+                BenchmarkId::new("bytes", format!("{}/in_place", size_label(size))),
+                |b| {
+                    b.iter_custom(|iters| {
+                        timed(&maker, iters, || {
+                            black_box(q.get_ref().unwrap().first().copied());
+                            1
+                        })
+                    })
+                },
+            );
+        }
     }
     g.finish();
 }
@@ -257,11 +283,24 @@ fn peers(c: &mut Criterion) {
         });
     }
     // The copy a put makes, alone: 64 KiB stays in this core's caches, 1 MiB does not.
+    // Both ends 64-byte aligned and half a page apart modulo 4 KiB: two `Vec`s of 64 KiB
+    // lie 16 bytes apart modulo 4 KiB, where a copy runs 20-30% slower on this host (4K
+    // aliasing, ANCHORS.md). And the fill an `in_place` producer makes, alone.
     for size in [64 << 10, 1 << 20] {
         g.bench_function(BenchmarkId::new("memcpy", size_label(size)), |b| {
-            let (src, mut dst) = (vec![1u8; size], vec![0u8; size]);
+            let mut buf = vec![1u8; 2 * size + 8192];
+            let start = buf.as_ptr().align_offset(4096);
+            let (src, dst) = buf[start..].split_at_mut(size + 2048);
+            let (src, dst) = (&src[..size], &mut dst[..size]);
             b.iter(|| {
-                dst.copy_from_slice(black_box(&src));
+                dst.copy_from_slice(black_box(&*src));
+                black_box(&dst);
+            })
+        });
+        g.bench_function(BenchmarkId::new("memset", size_label(size)), |b| {
+            let mut dst = vec![0u8; size];
+            b.iter(|| {
+                dst.fill(black_box(1));
                 black_box(&dst);
             })
         });
