@@ -642,18 +642,34 @@ impl ByteQueue {
     /// file or socket, fills it, encodes it) can make it here instead, in shared memory.
     /// Waits for room as [`put`](Self::put) does.
     ///
-    /// The slot starts with whatever bytes an earlier message left there. Dropped without
-    /// a commit, nothing is put. [`commit_len`](WriteSlot::commit_len) puts only the first
-    /// bytes, for a message whose size was an upper bound.
+    /// - The slot starts with whatever bytes an earlier message left there.
+    /// - Dropped without a commit, including by a panic unwinding past it, nothing is put.
+    /// - [`commit_len`](WriteSlot::commit_len) puts only the first bytes, for a message
+    ///   whose size was an upper bound (a longer length is cut to the slot's). The whole
+    ///   reservation stays taken until the message is got, so `reserve(q.capacity())`
+    ///   waits for an empty queue.
+    /// - `reserve(0)` is valid, and its commit puts an empty message.
+    /// - A held slot is a message already: `qsize`, `empty` and `full` count it.
     ///
-    /// Hold a slot briefly: messages are taken in order, so getters reach it and wait for
-    /// it, and messages put after it wait behind it. A process that dies holding a slot
-    /// loses only that message: the getters pass it once the owner is found dead.
+    /// # Hold a slot briefly
+    ///
+    /// Messages are taken in order: getters, in every process, reach a held slot and wait
+    /// for it, and the messages put after it wait behind it. So, while this process holds a
+    /// slot:
+    /// - a `get` here waits for good once the slot is next (`get_timeout` times out and
+    ///   `try_get` finds nothing, even with later messages in the queue);
+    /// - a `put` or `reserve` here waits for good once the queue is full behind it.
+    ///
+    /// Commit or drop the slot first. A slot leaked with `std::mem::forget` holds up every
+    /// getter until this process exits. A process that dies holding a slot loses only that
+    /// message: getters pass it once they find its owner dead, within tens of
+    /// milliseconds.
     ///
     /// # Errors
     ///
-    /// As `put`: [`PutError::TooLarge`] for a `len` over the capacity, and
-    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d.
+    /// As `put`: [`PutError::TooLarge`] for a `len` over the capacity,
+    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d, and
+    /// [`PutError::Failed`] for a ring whose shared memory is corrupted.
     ///
     /// # Examples
     ///
@@ -663,6 +679,7 @@ impl ByteQueue {
     /// let q = ByteQueue::new()?;
     /// let mut slot = q.reserve(8)?;
     /// slot.copy_from_slice(&7u64.to_le_bytes()); // written straight into shared memory
+    /// assert_eq!(q.qsize(), 1); // counted while held, taken once committed
     /// slot.commit();
     /// assert_eq!(*q.get_ref()?, 7u64.to_le_bytes());
     ///
@@ -680,8 +697,24 @@ impl ByteQueue {
         self.ep.reserve(len, Wait::Until(None))
     }
 
-    /// [`reserve`](Self::reserve), waiting at most `timeout` for room
-    /// ([`PutError::Timeout`] after).
+    /// [`reserve`](Self::reserve), waiting at most `timeout` for room, then
+    /// [`PutError::Timeout`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.reserve_timeout(8, Duration::from_millis(10))?.commit();
+    /// let e = q.reserve_timeout(8, Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(e, PutError::Timeout(())), "full");
+    /// q.close();
+    /// let e = q.reserve_timeout(8, Duration::from_millis(10)).unwrap_err();
+    /// assert!(matches!(e, PutError::Closed(())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn reserve_timeout(
         &self,
         len: usize,
@@ -690,7 +723,18 @@ impl ByteQueue {
         self.ep.reserve(len, Wait::timeout(timeout))
     }
 
-    /// [`reserve`](Self::reserve) only if there is room now ([`PutError::Full`] if not).
+    /// [`reserve`](Self::reserve) only if there is room now, else [`PutError::Full`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.try_reserve(8)?.commit();
+    /// assert!(matches!(q.try_reserve(8), Err(PutError::Full(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PutError<()>> {
         self.ep.reserve(len, Wait::No)
     }

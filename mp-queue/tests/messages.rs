@@ -381,7 +381,8 @@ fn reserved_messages_written_in_place_across_fork() {
     // Let the child fill the queue, so that its reservations wait for room.
     std::thread::sleep(Duration::from_millis(100));
     for i in (0..60).filter(|i| i % 3 != 2) {
-        assert_eq!(&*q.get_ref().unwrap(), &msg(i)[..], "message {i}");
+        let got = q.get_ref_timeout(Duration::from_secs(20)).unwrap();
+        assert_eq!(&*got, &msg(i)[..], "message {i}");
     }
     assert_eq!(reap(child), Ok(0));
     assert!(q.empty(), "an uncommitted slot was delivered");
@@ -429,11 +430,13 @@ fn a_producer_killed_holding_a_reservation_loses_only_that_message() {
         slot.commit(); // not reached
         1
     });
-    assert_eq!(reserved.get().unwrap(), b"holding");
+    let t = Duration::from_secs(20);
+    assert_eq!(reserved.get_timeout(t).unwrap(), b"holding");
+    assert_eq!(q.qsize(), 2, "the child's slot is not held");
     common::kill(doomed);
     assert_eq!(reap(doomed), Err(libc::SIGKILL));
     q.put(b"after").unwrap();
-    assert_eq!(q.get().unwrap(), b"before");
-    assert_eq!(q.get().unwrap(), b"after");
+    assert_eq!(q.get_timeout(t).unwrap(), b"before");
+    assert_eq!(q.get_timeout(t).unwrap(), b"after");
     assert!(q.empty());
 }
