@@ -298,7 +298,9 @@ fn peers(c: &mut Criterion) {
             })
         });
         g.bench_function(BenchmarkId::new("memset", size_label(size)), |b| {
-            let mut dst = vec![0u8; size];
+            let mut buf = vec![0u8; size + 64];
+            let start = buf.as_ptr().align_offset(64);
+            let dst = &mut buf[start..start + size];
             b.iter(|| {
                 dst.fill(black_box(1));
                 black_box(&dst);

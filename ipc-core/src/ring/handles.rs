@@ -235,7 +235,10 @@ impl Producer {
             claim = raw.try_claim_exact(me, len, &self.hint)?;
         }
         match claim {
-            Some(claim) => Ok(Some(self.slot(self.keep(claim)?))),
+            Some(claim) => {
+                raw.prefetch_next(&claim);
+                Ok(Some(self.slot(self.keep(claim)?)))
+            }
             None if self.is_closed() => Err(PushError::Closed),
             None => Ok(None),
         }
@@ -747,8 +750,9 @@ impl WriteSlot<'_> {
         self.commit_len(len);
     }
 
-    /// Publishes only the first `len` bytes (at most the reserved length): reserve an upper
-    /// bound, serialise in place, commit what was written.
+    /// Publishes only the first `len` bytes: reserve an upper bound, serialise in place,
+    /// commit what was written. A `len` over the reserved length is cut to it. The record
+    /// keeps all of its reserved bytes until it is taken.
     #[inline]
     pub fn commit_len(mut self, len: usize) {
         if let Some(claim) = self.claim.take() {
