@@ -231,17 +231,17 @@ impl Layout {
 /// fresh one is 0, an idle handle's may be billions of records old) cannot be compared
 /// with the cursor, and is not used.
 #[derive(Debug, Default)]
-pub(crate) struct Hint(std::sync::atomic::AtomicU64);
+pub(crate) struct Hint(AtomicU64);
 
 impl Hint {
     #[inline]
     fn get(&self) -> u64 {
         // SYNC: a handle-local guess, checked against the descriptors before any use.
-        self.0.load(std::sync::atomic::Ordering::Relaxed)
+        self.0.load(Ordering::Relaxed)
     }
     #[inline]
     fn set(&self, v: u64) {
-        self.0.store(v, std::sync::atomic::Ordering::Relaxed)
+        self.0.store(v, Ordering::Relaxed)
     }
 }
 

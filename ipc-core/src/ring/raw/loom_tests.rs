@@ -1,6 +1,6 @@
 //! The claim / publish / take / release protocol under loom: every interleaving (within
 //! loom's preemption bound) of a few participants on a tiny ring, with loom's model of
-//! the atomics' orderings. Run by hand (not in CI):
+//! the atomics' orderings, the handles' hints included. Run by hand (not in CI):
 //!
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p ipc-core --release --lib loom`
 
@@ -104,25 +104,30 @@ fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
 
 #[test]
 fn loom_two_producers_one_consumer_each_record_once() {
+    // One record inline (in its descriptor), one in the data area.
     model(1, || {
-        let region = Arc::new(Region::new(64, 2));
-        let producers: Vec<_> = [1u8, 2]
-            .into_iter()
-            .map(|p| {
-                let region = Arc::clone(&region);
-                // One record inline (in its descriptor), one in the data area.
-                let len = if p == 1 { 20 } else { 40 };
-                thread::spawn(move || push(&region, u32::from(p), &vec![p; len]))
-            })
-            .collect();
-        let mut got = vec![pop(&region, 3), pop(&region, 3)];
-        for p in producers {
-            p.join().unwrap();
-        }
-        got.sort();
-        assert_eq!(got, [vec![1u8; 20], vec![2u8; 40]]);
-        assert_eq!(region.ring.len(), 0);
+        two_producers_one_consumer(Region::new(64, 2), [1, 2], [20, 40])
     });
+}
+
+/// Producer threads as participants `ids` push one record `[k; lens[k - 1]]` each
+/// (k = 1, 2); this thread (participant 3) pops both, and each comes once.
+fn two_producers_one_consumer(region: Region, ids: [u32; 2], lens: [usize; 2]) {
+    let region = Arc::new(region);
+    let producers: Vec<_> = (0..2)
+        .map(|i| {
+            let region = Arc::clone(&region);
+            let msg = vec![i as u8 + 1; lens[i]];
+            thread::spawn(move || push(&region, ids[i], &msg))
+        })
+        .collect();
+    let mut got = vec![pop(&region, 3), pop(&region, 3)];
+    for p in producers {
+        p.join().unwrap();
+    }
+    got.sort();
+    assert_eq!(got, [vec![1u8; lens[0]], vec![2u8; lens[1]]]);
+    assert_eq!(region.ring.len(), 0);
 }
 
 #[test]
@@ -185,24 +190,46 @@ fn loom_consumers_batches_alone_let_a_blocked_producer_through() {
 
 #[test]
 fn loom_two_consumers_walk_a_lagging_head_each_record_once() {
+    // maxsize 8: the head cursor moves every 2 takes, so a consumer often starts behind a
+    // record the other took and walks past it.
+    model(1, || two_consumers_one_producer([2, 3]));
+}
+
+/// Two threads push through one producer handle (one participant, one hint), as threads
+/// sharing a `&Producer` or a `&Queue` do; the consumer gets each record once.
+#[test]
+fn loom_threads_sharing_a_producer_handle_each_record_once() {
+    // maxsize 8: the tail cursor moves every 2 claims, so each thread starts from the
+    // shared hint, which the other thread may have moved or may be about to.
     model(1, || {
-        // maxsize 8: the head cursor moves every 2 takes, so a consumer often starts
-        // behind a record the other took and walks past it.
-        let region = Arc::new(Region::new(1024, 8));
-        assert_eq!(region.ring.layout().free_batch, 2);
-        let consumers: Vec<_> = [2u32, 3]
-            .into_iter()
-            .map(|c| {
-                let region = Arc::clone(&region);
-                thread::spawn(move || pop(&region, c))
-            })
-            .collect();
-        for i in 0..2u8 {
-            push(&region, 1, &[i; 8]);
-        }
-        let mut got: Vec<_> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
-        got.sort();
-        assert_eq!(got, [[0u8; 8], [1u8; 8]]);
-        assert_eq!(region.ring.len(), 0);
+        two_producers_one_consumer(Region::new(1024, 8), [1, 1], [8, 8])
     });
+}
+
+/// Two threads take through one consumer handle (one participant, one hint); each record
+/// is taken once.
+#[test]
+fn loom_threads_sharing_a_consumer_handle_each_record_once() {
+    model(1, || two_consumers_one_producer([2, 2]));
+}
+
+/// Consumer threads as participants `ids` pop one record each from a ring of maxsize 8
+/// (free batches of 2) while this thread (participant 1) pushes two; each comes once.
+fn two_consumers_one_producer(ids: [u32; 2]) {
+    let region = Arc::new(Region::new(1024, 8));
+    assert_eq!(region.ring.layout().free_batch, 2);
+    let consumers: Vec<_> = ids
+        .into_iter()
+        .map(|c| {
+            let region = Arc::clone(&region);
+            thread::spawn(move || pop(&region, c))
+        })
+        .collect();
+    for i in 0..2u8 {
+        push(&region, 1, &[i; 8]);
+    }
+    let mut got: Vec<_> = consumers.into_iter().map(|c| c.join().unwrap()).collect();
+    got.sort();
+    assert_eq!(got, [[0u8; 8], [1u8; 8]]);
+    assert_eq!(region.ring.len(), 0);
 }
