@@ -64,6 +64,8 @@ fn steady_state_put_and_get_do_not_allocate() {
         q.get().unwrap();
         bytes.put(&frame).unwrap();
         drop(bytes.get_ref().unwrap());
+        bytes.reserve(1000).unwrap().commit();
+        drop(bytes.get_ref().unwrap());
         lists.put(to_put.pop().unwrap()).unwrap();
         assert_eq!(lists.get_ref().unwrap().len(), 3);
     }
@@ -75,6 +77,10 @@ fn steady_state_put_and_get_do_not_allocate() {
             assert_eq!(q.get().unwrap(), i);
             bytes.put(&frame).unwrap();
             assert_eq!(bytes.get_ref().unwrap().len(), 1000);
+            let mut slot = bytes.reserve(1000).unwrap(); // made in place
+            slot.fill(i as u8);
+            slot.commit();
+            assert_eq!(bytes.get_ref().unwrap()[999], i as u8);
             let value = to_put.pop().unwrap();
             lists.put(value).unwrap(); // the value's own memory is freed, never allocated
             assert_eq!(lists.get_ref().unwrap()[1].len(), 40);
