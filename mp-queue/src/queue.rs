@@ -667,9 +667,10 @@ impl ByteQueue {
     ///
     /// # Errors
     ///
-    /// As `put`: [`PutError::TooLarge`] for a `len` over the capacity,
-    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d, and
-    /// [`PutError::Failed`] for a ring whose shared memory is corrupted.
+    /// As `put`: [`PutError::TooLarge`] for a `len` over the capacity;
+    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d or every reader is
+    /// gone; [`PutError::Failed`] when the shared memory is corrupted or the queue has no
+    /// slot left for another process.
     ///
     /// # Examples
     ///
