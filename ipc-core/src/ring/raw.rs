@@ -245,6 +245,22 @@ impl Hint {
     }
 }
 
+/// The states of a record a producer may start after, or walk past: claimed in this lap.
+fn claimed(st: u32) -> bool {
+    st != FREE
+}
+
+/// The states of a record taken by a consumer: being read, or released.
+fn taken(st: u32) -> bool {
+    matches!(st, READING | DONE)
+}
+
+/// The states of a record a consumer may start after: taken, or a padding (one behind a
+/// place to take from has been passed).
+fn taken_or_passed(st: u32) -> bool {
+    taken(st) || st == PADDING
+}
+
 /// The later of two places `seq:32 | pos:32`, by `seq` (wrapping); `a` when they tie.
 #[inline]
 fn later(a: u64, b: u64) -> u64 {
@@ -540,33 +556,29 @@ impl RawRing {
     /// from there (or from the free cursor, when that is later).
     pub(crate) fn tail_now(&self) -> u32 {
         let c = self.ctl();
+        // SYNC: only where to start; `walk` checks each descriptor on the way.
         let f = c.free.0.load(Ordering::Acquire);
-        let mut s = seq_of(later(c.tail.0.load(Ordering::Acquire), f));
-        for _ in 0..self.lay.n_desc {
-            let cur = self.desc(s).claim.load(Ordering::Acquire);
-            if seq_of(cur) != s || state_of(cur) == FREE {
-                break; // not claimed in this lap
-            }
-            s = s.wrapping_add(1);
-        }
-        s
+        let t = c.tail.0.load(Ordering::Acquire);
+        self.walk(seq_of(later(t, f)), claimed)
     }
 
     /// The first record not yet taken (nor passed, for a padding): the head cursor lags
     /// behind it as the tail cursor does, so walk from it over taken records.
     pub(crate) fn head_now(&self) -> u32 {
         let c = self.ctl();
+        // SYNC: only where to start; `walk` checks each descriptor on the way.
         let f = seq_of(c.free.0.load(Ordering::Acquire));
         let h = c.head.0.load(Ordering::Acquire);
-        self.walk_taken(later_seq(h, f))
+        self.walk(later_seq(h, f), taken)
     }
 
-    /// From `s`, a record every record before which is taken or passed, to the first
-    /// that is not (`READING` and `DONE` records of this lap are taken).
-    fn walk_taken(&self, mut s: u32) -> u32 {
+    /// From `s`, a place every record before which has reached a state `past` accepts,
+    /// to the first record that has not in this lap (at most a lap on).
+    fn walk(&self, mut s: u32, past: impl Fn(u32) -> bool) -> u32 {
         for _ in 0..self.lay.n_desc {
+            // SYNC: pairs with the release stores and CASes that set each state.
             let cur = self.desc(s).claim.load(Ordering::Acquire);
-            if seq_of(cur) != s || !matches!(state_of(cur), READING | DONE) {
+            if seq_of(cur) != s || !past(state_of(cur)) {
                 break;
             }
             s = s.wrapping_add(1);

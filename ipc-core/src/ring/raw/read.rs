@@ -45,6 +45,7 @@ impl RawRing {
                 }
                 // A later lap: the free cursor passed `h` since we chose it (records it
                 // passes are released, or passed paddings), so start again from there.
+                // SYNC: only where to start again; checked below, as at the start.
                 let f = seq_of(c.free.0.load(Ordering::Acquire));
                 let now = later_seq(f, c.head.0.load(Ordering::Acquire));
                 if (now.wrapping_sub(h) as i32) <= 0 {
@@ -288,10 +289,4 @@ impl RawRing {
         }
         Ok((s, end, false))
     }
-}
-
-/// The states of a record a consumer may start after: taken, or a padding (one behind a
-/// place to take from has been passed).
-fn taken_or_passed(st: u32) -> bool {
-    matches!(st, READING | DONE | PADDING)
 }

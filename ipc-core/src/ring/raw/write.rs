@@ -83,7 +83,7 @@ impl RawRing {
                 return Ok(None);
             };
             if at != checked {
-                self.check_start(s, |st| st != FREE)?; // claimed
+                self.check_start(s, claimed)?;
                 checked = at;
             }
             let d = self.desc(s);
@@ -229,7 +229,7 @@ impl RawRing {
             }
             self.pass_padding(h);
             moved = true;
-            h = self.walk_taken(h.wrapping_add(1));
+            h = self.walk(h.wrapping_add(1), taken);
         }
         if moved {
             self.advance_free()?;
@@ -267,6 +267,7 @@ impl RawRing {
         }
         if (cs.wrapping_sub(s) as i32) > 0 {
             // A later lap: the free cursor passed `s` since we read it.
+            // SYNC: only where to start again; `try_claim` checks it (`check_start`).
             let now = later(
                 c.tail.0.load(Ordering::Acquire),
                 c.free.0.load(Ordering::SeqCst),
