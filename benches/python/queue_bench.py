@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Python's multiprocessing.Queue and faster-fifo on the sizes of `cargo bench --bench queue`.
 
-Usage: python3 benches/python/queue_bench.py [--quick]
+Usage: python3 benches/python/queue_bench.py [--quick] [--repeat R]
 
 One producer process puts N messages, this process gets them (1p1c); for 8 B also two
-producers and two consumers (2p2c). Prints messages/s per case as a Markdown table.
+producers and two consumers (2p2c). Each case runs R times (default 5), with a fresh
+queue and processes each time; prints the median messages/s per case as a Markdown table,
+then the slowest and fastest of the R. The median is what BENCHMARKS.md compares against:
+one run of a case lasts 0.1-1 s, and single runs here have varied by 1.5x within an hour.
 faster-fifo is installed into benches/python/.venv with pip on first use; when pip cannot
 install it, its rows say "skipped" and why.
 """
@@ -103,12 +106,19 @@ def human(size):
     return f"{size} B"
 
 
+def runs(case, repeat):
+    """`case()` `repeat` times: (median, slowest, fastest) messages/s."""
+    got = sorted(case() for _ in range(repeat))
+    return got[len(got) // 2], got[0], got[-1]
+
+
 def rate(x):
     return f"{x / 1e6:.2f} M" if x >= 1e6 else f"{x / 1e3:.1f} K"
 
 
 def main():
     quick = "--quick" in sys.argv
+    repeat = int(sys.argv[sys.argv.index("--repeat") + 1]) if "--repeat" in sys.argv else 5
     mp.set_start_method("fork")
     systems = [("multiprocessing.Queue", lambda: mp.Queue())]
     try:
@@ -116,13 +126,24 @@ def main():
         systems.append(("faster-fifo", lambda: faster_fifo.Queue(max_size_bytes=16 << 20)))
     except ImportError:
         print("note: faster-fifo not available; its rows are skipped", file=sys.stderr)
-    print(f"Python {sys.version.split()[0]}, messages/s (1 producer process -> 1 consumer)\n")
-    print("| system | " + " | ".join(human(s) for s in SIZES) + " | 2p2c 8 B |")
-    print("|---" * (len(SIZES) + 2) + "|")
+    print(f"Python {sys.version.split()[0]}, messages/s (1 producer process -> 1 consumer),"
+          f" median of {repeat} runs\n")
+    header = "| system | " + " | ".join(human(s) for s in SIZES) + " | 2p2c 8 B |"
+    rule = "|---" * (len(SIZES) + 2) + "|"
+    print(header)
+    print(rule)
+    spreads = []
     for name, make in systems:
-        cells = [rate(one_to_one(make, s, count_for(s, quick))) for s in SIZES]
-        cells.append(rate(two_by_two(make, 8, count_for(8, quick))))
-        print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+        cases = [lambda s=s: one_to_one(make, s, count_for(s, quick)) for s in SIZES]
+        cases.append(lambda: two_by_two(make, 8, count_for(8, quick)))
+        got = [runs(case, repeat) for case in cases]
+        print(f"| {name} | " + " | ".join(rate(m) for m, _, _ in got) + " |", flush=True)
+        spreads.append((name, got))
+    print(f"\nSlowest - fastest of the {repeat} runs\n")
+    print(header)
+    print(rule)
+    for name, got in spreads:
+        print(f"| {name} | " + " | ".join(f"{rate(lo)} - {rate(hi)}" for _, lo, hi in got) + " |")
 
 
 if __name__ == "__main__":
