@@ -30,6 +30,11 @@ use crate::endpoint::Wait;
 /// (with the default `bytecheck` validation), and for the standard types rkyv supports:
 /// integers, `String`, `Vec<T>`, `Option<T>`, tuples, arrays, ...
 ///
+/// `usize` and `isize` keep all 64 bits: mp-queue turns on rkyv's `pointer_width_64`
+/// feature (rkyv's default archives them as 32 bits and cuts larger values silently). So
+/// every crate in a build shares that archive format, and `get_ref` on a `Queue<usize>`
+/// gives an `ArchivedUsize` (a little-endian `u64`; `to_native()` reads it).
+///
 /// Plain types (fixed-size integers, floats, arrays of them, padding-free `#[repr(C)]`
 /// structs of them: see the crate docs, "Speed and memory") are put as their own bytes,
 /// without running the serializer; every other type is serialized straight into the
@@ -228,9 +233,9 @@ pub(crate) fn put<T: Encode>(
 /// `value`'s bytes, when they are its archived form. rkyv marks such types with
 /// `Archive::COPY_OPTIMIZATION`: fixed-size integers, floats, `bool`, `char`, `NonZero`s,
 /// arrays of them, and non-generic derived structs of them whose fields lie where the
-/// archived (`repr(C)`) struct has them, with no padding. Not `usize`/`isize` (archived
-/// as 32 bits), enums, `Option`s or tuples. The check is on constants, so it costs
-/// nothing for other types.
+/// archived (`repr(C)`) struct has them, with no padding; `usize`/`isize` too, archived as
+/// 64 bits (the workspace's rkyv features). Not enums, `Option`s or tuples. The check is
+/// on constants, so it costs nothing for other types.
 #[inline(always)]
 fn plain_bytes<T: Encode>(value: &T) -> Option<&[u8]> {
     let size = std::mem::size_of::<T>();
@@ -442,6 +447,8 @@ mod tests {
         same('é');
         same([1u32, 2, 3, 4]);
         same(std::num::NonZeroU32::new(9).unwrap());
+        same(5_000_000_000usize); // 64-bit archived sizes (the workspace's rkyv features)
+        same(-5_000_000_000isize);
         same(Point {
             x: 1.5,
             y: -2.0,
@@ -457,7 +464,6 @@ mod tests {
         assert!(plain_bytes(&Padded { a: 1, b: 2 }).is_none());
         assert!(plain_bytes(&(1u8, 2u64)).is_none());
         assert!(plain_bytes(&Some(1u64)).is_none());
-        assert!(plain_bytes(&5usize).is_none(), "archived as 32 bits");
         assert!(
             plain_bytes(&()).is_none(),
             "no bytes: the serializer handles it"

@@ -36,6 +36,31 @@ fn rich_types_round_trip_across_fork() {
     assert_eq!(reap(child), Ok(0));
 }
 
+/// rkyv's default archives `usize` as 32 bits with an `as` cast: 5_000_000_000 came back
+/// as 705_032_704, silently. The workspace asks for 64-bit archived sizes.
+#[test]
+fn usize_and_isize_keep_all_64_bits_across_fork() {
+    let _serial = serial();
+    let _w = watchdog("usize_64", 30);
+    let sizes: Queue<usize> = Queue::new().unwrap();
+    let mixed: Queue<(isize, Vec<usize>, String)> = Queue::new().unwrap();
+    let child = fork(|| {
+        sizes.put(5_000_000_000).unwrap();
+        sizes.put(usize::MAX).unwrap();
+        mixed
+            .put((-5_000_000_000, vec![1 << 40, usize::MAX - 1], "big".into()))
+            .unwrap();
+        0
+    });
+    assert_eq!(sizes.get().unwrap(), 5_000_000_000);
+    assert_eq!(sizes.get_ref().unwrap().to_native() as usize, usize::MAX);
+    assert_eq!(
+        mixed.get().unwrap(),
+        (-5_000_000_000, vec![1 << 40, usize::MAX - 1], "big".into())
+    );
+    assert_eq!(reap(child), Ok(0));
+}
+
 #[test]
 fn every_size_up_to_the_capacity() {
     let _serial = serial();
@@ -85,9 +110,9 @@ fn sizes_batches_and_reads_across_fork() {
     let q: Queue<Vec<u8>> = Queue::builder().capacity(cap).create().unwrap();
     let (parent_end, child_end) = mp_queue::pipe_with_capacity::<Vec<u8>>(true, cap).unwrap();
     let mut rng = common::Rng(0x5eed);
-    // The largest `Vec<u8>` whose archive fits: its bytes, padded to 4, then the 8-byte
-    // root (a relative pointer and a length).
-    let max = cap - 8;
+    // The largest `Vec<u8>` whose archive fits: its bytes, padded to 8, then the 16-byte
+    // root (a 64-bit relative pointer and length, see the workspace's rkyv features).
+    let max = cap - 16;
     let mut sizes: Vec<usize> = (0..300)
         .map(|_| rng.below(max as u64 + 1) as usize)
         .collect();
