@@ -200,15 +200,12 @@ pub(crate) fn put<T: Encode>(
         }
         return push_spilled(tx, w, wait);
     }
-    // The guess is the last value's size, not this one's: never wait for its bytes. While
-    // the queue is full in items, wait for a place as usual; once there is a place but not
-    // the guess's bytes, the value is measured in the spill buffer and pushed at its exact
-    // size, which waits (or fails) for the room it really needs.
-    let slot = match wait {
-        Wait::No => tx.reserve_now(guess),
-        Wait::Until(deadline) => tx.reserve_unless_short(guess, deadline),
-    };
-    let w = match slot {
+    // The guess is the last value's size, not this one's: wait neither for its bytes nor
+    // for a place before the value is measured, since a value too large for the queue is
+    // refused at once, full queue or not. With no room now, the value is measured in the
+    // spill buffer and pushed at its exact size, which waits (or fails) for the room it
+    // really needs; a producer that would wait anyway pays that extra copy.
+    let w = match tx.reserve_now(guess) {
         Ok(Some(mut slot)) => {
             let w = serialize(
                 header,

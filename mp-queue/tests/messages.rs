@@ -97,6 +97,43 @@ fn every_size_up_to_the_capacity() {
     assert!(e.to_string().contains("exceeds the queue capacity"), "{e}");
 }
 
+/// A typed `put` reserves room for the last value's size before it knows this one's. On a
+/// queue full in items that reservation waits; an oversize value must still be refused
+/// at once, not after a consumer frees a place (never, here), nor as a `Timeout`.
+#[test]
+fn an_oversize_value_is_refused_at_once_on_a_full_queue() {
+    let _serial = serial();
+    let _w = watchdog("oversize_on_full", 30);
+    let q: Queue<Vec<u8>> = Queue::builder()
+        .maxsize(1)
+        .capacity(4096)
+        .create()
+        .unwrap();
+    q.put(vec![1; 100]).unwrap(); // over the inline size: the next put reserves 100+ bytes
+    assert!(q.full());
+    match q.put_timeout(vec![2; 10_000], Duration::from_secs(2)) {
+        Err(PutError::TooLarge { value, len, max }) => {
+            assert_eq!((value.len(), max), (10_000, 4096));
+            assert!(len > 10_000);
+        }
+        other => panic!("expected TooLarge, got {other:?}"),
+    }
+    assert!(matches!(
+        q.put(vec![3; 5000]),
+        Err(PutError::TooLarge { .. })
+    ));
+    // A value that fits still waits for its place, and times out as asked.
+    let started = std::time::Instant::now();
+    assert!(matches!(
+        q.put_timeout(vec![4; 200], Duration::from_millis(50)),
+        Err(PutError::Timeout(_))
+    ));
+    assert!(started.elapsed() >= Duration::from_millis(50));
+    assert_eq!(q.get().unwrap(), vec![1; 100]);
+    q.put(vec![5; 300]).unwrap();
+    assert_eq!(q.get().unwrap(), vec![5; 300]);
+}
+
 /// Across fork, for the typed queue and for a pipe: `Vec<u8>` messages of random sizes up
 /// to the largest that fits (a pseudo-random sweep, with a fixed seed, so any failure
 /// repeats), each checked byte for byte in the child; batches with `put_many` /
