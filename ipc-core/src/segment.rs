@@ -138,6 +138,8 @@ impl Segment {
     /// ready to open.
     ///
     /// The fd is close-on-exec; a spawner clears that flag only for the child it starts.
+    /// The file's size is sealed (`F_SEAL_SHRINK`, `F_SEAL_GROW`): no process holding the
+    /// fd can shrink it under the others' mappings.
     pub fn create(payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let seg = Self::create_unpublished(payload, kind)?;
         seg.mark_initialized();
@@ -145,7 +147,13 @@ impl Segment {
     }
 
     /// Creates a named segment `/{prefix}-{random}` (mode 0600, `O_EXCL`) that unrelated
-    /// programs can [`open_named`](Self::open_named). The creator unlinks the name on drop.
+    /// programs can [`open_named`](Self::open_named). The creator unlinks the name on drop;
+    /// a creator killed by SIGKILL leaves it in `/dev/shm` until someone unlinks it.
+    ///
+    /// Unlike a nameless segment, whose size is sealed, a named one can be shrunk by any
+    /// process of the same user that opens it, and every process mapping it then dies of
+    /// SIGBUS when it touches the lost pages: share names only with programs you trust
+    /// that far.
     pub fn create_named(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let seg = Self::create_named_unpublished(prefix, payload, kind)?;
         seg.mark_initialized();
@@ -157,7 +165,9 @@ impl Segment {
     pub(crate) fn create_unpublished(payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let size = total_size(payload)?;
         // SAFETY: the name is a NUL-terminated literal.
-        let raw = unsafe { libc::memfd_create(c"mp-rs".as_ptr(), libc::MFD_CLOEXEC) };
+        let raw = unsafe {
+            libc::memfd_create(c"mp-rs".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+        };
         if raw < 0 {
             return Err(OpenError::Io(errno()));
         }
@@ -300,6 +310,16 @@ impl Segment {
         // SAFETY: `fd` is an open, writable file.
         if unsafe { libc::ftruncate(fd.as_raw_fd(), size as libc::off_t) } < 0 {
             return Err(OpenError::Io(errno()));
+        }
+        if name.is_none() {
+            // A file shrunk under its mappings makes every process touching the lost pages
+            // die of SIGBUS; any process holding the fd could do it. A memfd's size can be
+            // sealed for good (a named segment's cannot: see `create_named`).
+            let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+            // SAFETY: fcntl on an fd we own; the memfd was created with sealing allowed.
+            if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } < 0 {
+                return Err(OpenError::Io(errno()));
+            }
         }
         let ptr = map(&fd, size)?;
         let seg = Segment {
