@@ -162,6 +162,10 @@ impl<T: Message> JoinableQueue<T> {
 
     /// Takes the next item (see [`Queue::get`]); call [`task_done`](Self::task_done) when
     /// it is processed.
+    ///
+    /// An item that fails validation ([`GetError::Invalid`]) is settled here, at once:
+    /// nobody can process it, so `join` does not wait for it, and `task_done` is not
+    /// called for it. (Python raises while unpickling and leaves the task open.)
     pub fn get(&self) -> Result<T, GetError> {
         self.get_wait(Wait::Until(None))
     }
@@ -177,14 +181,24 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
-    /// [`task_done`](Self::task_done) when it is processed.
+    /// [`task_done`](Self::task_done) when it is processed. An item that fails validation
+    /// is settled at once, as in [`get`](Self::get).
     pub fn get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
-        crate::Ref::checked(self.take(Wait::Until(None))?)
+        crate::Ref::checked(self.take(Wait::Until(None))?).inspect_err(|e| self.settle_invalid(e))
     }
 
     fn get_wait(&self, wait: Wait) -> Result<T, GetError> {
         let record = self.take(wait)?;
-        message::decode::<T>(&record).map_err(|e| GetError::Invalid(Error::rkyv(e)))
+        message::decode::<T>(&record)
+            .map_err(|e| GetError::Invalid(Error::rkyv(e)))
+            .inspect_err(|e| self.settle_invalid(e))
+    }
+
+    /// Settles a taken item that failed validation: no caller can process it.
+    fn settle_invalid(&self, e: &GetError) {
+        if matches!(e, GetError::Invalid(_)) {
+            let _ = self.task_done(); // it was counted as taken, so this cannot fail
+        }
     }
 
     /// Another handle on the same queue, or an error if out of file descriptors.

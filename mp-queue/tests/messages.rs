@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::{fork, job, reap, serial, watchdog, Job};
-use mp_queue::{ByteQueue, GetError, PutError, Queue};
+use mp_queue::{ByteQueue, GetError, JoinableQueue, PutError, Queue};
 
 #[test]
 fn rich_types_round_trip_across_fork() {
@@ -325,6 +325,28 @@ fn corrupted_record_is_an_error_not_a_crash() {
         invalid > 0,
         "random corruption was never detected ({valid} valid)"
     );
+}
+
+/// An item of a `JoinableQueue` that fails validation counts as taken, and no caller can
+/// process it: it is settled at once, so `join` does not wait for a `task_done` that the
+/// caller (holding only an error) would not think to call.
+#[test]
+fn an_invalid_joinable_item_is_settled_so_join_returns() {
+    let _serial = serial();
+    let _w = watchdog("invalid_joinable", 30);
+    let q: JoinableQueue<bool> = JoinableQueue::new().unwrap();
+    // The same queue seen as carrying `u8`s: a 2 is no valid `bool`.
+    let bytes: JoinableQueue<u8> = JoinableQueue::from_handle(q.handle()).unwrap();
+    bytes.put(2).unwrap();
+    bytes.put(1).unwrap();
+    bytes.put(2).unwrap();
+    assert!(matches!(q.get(), Err(GetError::Invalid(_))));
+    assert!(q.get().unwrap());
+    assert!(matches!(q.get_ref(), Err(GetError::Invalid(_))));
+    assert!(!q.join_timeout(Duration::from_millis(20)), "one valid task open");
+    q.task_done().unwrap();
+    assert!(q.join_timeout(Duration::from_secs(5)));
+    assert!(q.task_done().is_err(), "the invalid ones were settled, not left to call");
 }
 
 #[test]
