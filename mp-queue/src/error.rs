@@ -80,7 +80,8 @@ pub enum PutError<T> {
     Full(T),
     /// The queue stayed full until the timeout.
     Timeout(T),
-    /// This handle was closed, or every reader is gone.
+    /// This handle was closed; for a pipe's end, also once the other end is gone. (A
+    /// queue never lacks a reader while someone can put: every queue handle can get too.)
     Closed(T),
     /// The serialized value is larger than the queue's capacity; it can never fit.
     TooLarge {
@@ -91,8 +92,8 @@ pub enum PutError<T> {
         /// The largest record the queue holds.
         max: usize,
     },
-    /// The shared memory is corrupted, the serializer failed, or the queue has no slot
-    /// left for another process.
+    /// The shared memory is corrupted, the serializer failed, the queue has no slot
+    /// left for another process, or this is the receiving end of a simplex pipe.
     Failed {
         /// The value.
         value: T,
@@ -184,7 +185,7 @@ impl<T> fmt::Display for PutError<T> {
             PutError::Full(_) => f.write_str("the queue is full"),
             PutError::Timeout(_) => f.write_str("the queue stayed full until the timeout"),
             PutError::Closed(_) => f.write_str(
-                "the queue is closed for putting (this handle was closed, or every reader is gone)",
+                "closed for putting (this handle was closed, or the pipe's other end is gone)",
             ),
             PutError::TooLarge { len, max, .. } => write!(
                 f,
@@ -238,7 +239,8 @@ pub enum GetError {
     /// The record did not validate as the expected type (a corrupted segment, or a writer
     /// that put another type). The record was consumed; the queue goes on.
     Invalid(Error),
-    /// The shared memory is corrupted or the queue has no slot left for this process.
+    /// The shared memory is corrupted, the queue has no slot left for this process, or
+    /// this is the sending end of a simplex pipe.
     Failed(Error),
 }
 

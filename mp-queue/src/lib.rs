@@ -52,7 +52,10 @@
 //! # Reaching another process
 //! - **fork**: a forked child inherits every queue and connection (`fork` above).
 //! - **spawn**: pass [`Queue::handle`] (an fd and a size, `fd:size` as text) to a child
-//!   that inherits the fd, and attach with [`Queue::from_handle`].
+//!   that inherits the fd, and attach with [`Queue::from_handle`]. The fd is close-on-exec,
+//!   so it must be passed on on purpose: mp-process's `Builder::pass_fd` does that for
+//!   the child it starts. The parent's queue must be open while the child starts; from
+//!   then on the child holds its own copy of the fd.
 //! - **by name**: [`QueueBuilder::create_named`] and [`Queue::open`] let unrelated
 //!   programs meet; [`Connection::create_named`] / [`Connection::open`] for pipes.
 //!
@@ -66,13 +69,36 @@
 //!
 //! Trust model: validation protects against bytes that are wrong when read (a crashed,
 //! buggy or confused writer). A process that keeps scribbling over a record while a reader
-//! holds its [`Ref`] is outside it: shared memory cannot stop a writer racing a reader.
+//! holds its [`Ref`], or while `get` validates and decodes it, is outside it: shared
+//! memory cannot stop a writer racing a reader. Opening checks the kind of queue (a
+//! `Queue`, a `JoinableQueue`, a pipe...), not `T`: every side must use the same type, or
+//! its records fail validation, or decode as whatever the other type makes of the bytes.
+//!
+//! Deriving: with `rkyv = "0.8"` among your own dependencies,
+//! `#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]` is all it takes.
+//! Without it, derive through this crate's re-export:
+//!
+//! ```
+//! use mp_queue::rkyv::{Archive, Deserialize, Serialize};
+//!
+//! #[derive(Archive, Serialize, Deserialize, Debug, PartialEq)]
+//! #[rkyv(crate = mp_queue::rkyv)]
+//! struct Order {
+//!     id: u64,
+//!     items: Vec<String>,
+//! }
+//!
+//! let q: mp_queue::Queue<Order> = mp_queue::Queue::new()?;
+//! q.put(Order { id: 7, items: vec!["tea".into()] })?;
+//! assert_eq!(q.get()?.items, ["tea"]);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 //!
 //! # Speed and memory
 //! - Plain values are put without a serializer, as their own bytes: fixed-size integers,
 //!   floats, `bool`, `char`, arrays of them, and non-generic derived `#[repr(C)]` structs
-//!   of them with no padding, which rkyv marks as copied byte for byte. Not `usize`,
-//!   enums, `Option`s or tuples. `get` still validates them. To check a type:
+//!   of them with no padding, which rkyv marks as copied byte for byte; `usize` and
+//!   `isize` too (64 bits, see [`Message`]). Not enums, `Option`s or tuples. `get` still validates them. To check a type:
 //!   `assert!(<T as rkyv::Archive>::COPY_OPTIMIZATION.is_enabled())`. In one thread a
 //!   `u64` put takes about two thirds of the time a serialized one did.
 //! - Small messages are cheapest: up to [`ipc_core::ring::INLINE_MAX`] (32) serialized

@@ -354,6 +354,12 @@ impl<T: Message> Queue<T> {
     /// Takes the next item and reads it in place: the guard derefs to the validated
     /// archived value in shared memory, and frees its space when dropped.
     ///
+    /// Hold the guard briefly. Its record's space, and the space of every record after
+    /// it, is reused only once it drops: while it is held, producers fill the rest of the
+    /// ring and then wait, and a `put` in the thread holding it waits for good. A process
+    /// that dies holding a guard loses that message only: producers free its record once
+    /// they find its owner dead.
+    ///
     /// # Examples
     ///
     /// ```
@@ -668,8 +674,8 @@ impl ByteQueue {
     /// # Errors
     ///
     /// As `put`: [`PutError::TooLarge`] for a `len` over the capacity;
-    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d or every reader is
-    /// gone; [`PutError::Failed`] when the shared memory is corrupted or the queue has no
+    /// [`PutError::Closed`] once this handle is [`close`](Self::close)d;
+    /// [`PutError::Failed`] when the shared memory is corrupted or the queue has no
     /// slot left for another process.
     ///
     /// # Examples
@@ -830,6 +836,7 @@ impl ByteQueue {
     }
 
     /// Takes the next message in place (zero-copy); its space is freed when the guard drops.
+    /// Hold it briefly, as [`Queue::get_ref`]'s guard.
     #[inline]
     pub fn get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::Until(None))
