@@ -50,19 +50,23 @@ fn opening_checks_magic_version_init_size_and_kind() {
         Segment::from_handle(seg.handle(), Kind(9)),
         Err(OpenError::BadMagic)
     ));
-    // SAFETY: shrinking the file under a live mapping is exactly the attack being tested;
-    // nobody touches the cut-off pages afterwards.
-    unsafe { libc::ftruncate(seg.fd(), 10) };
+    // A file too small for a header (a foreign fd, or a named segment someone shrank: a
+    // nameless one's size is sealed, see tests/segments.rs).
+    // SAFETY: the name is a NUL-terminated literal.
+    let raw = unsafe { libc::memfd_create(c"small".as_ptr(), libc::MFD_CLOEXEC) };
+    assert!(raw >= 0);
+    // SAFETY: `raw` is a fresh fd that nothing else owns.
+    let small = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    // SAFETY: ftruncate on the fd just created; nothing maps it.
+    assert_eq!(unsafe { libc::ftruncate(raw, 10) }, 0);
     assert!(matches!(
         Segment::from_handle(
-            ipc_core::segment::SegmentHandle {
-                fd: seg.fd(),
-                size: 10
-            },
+            ipc_core::segment::SegmentHandle { fd: raw, size: 10 },
             Kind(9)
         ),
         Err(OpenError::TooSmall { size: 10, .. })
     ));
+    drop(small);
     assert!("12".parse::<ipc_core::segment::SegmentHandle>().is_err());
 }
 
