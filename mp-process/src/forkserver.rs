@@ -163,6 +163,9 @@ pub(crate) fn start_child(
     payload: &Payload,
     pass: &[RawFd],
 ) -> Result<(libc::pid_t, OwnedFd, u64), StartError> {
+    // Checked here, not left to the send: a send that fails marks the server dead, and
+    // restarting it kills every daemon child it runs.
+    crate::spawn::check_passed(pass)?;
     let memfd = sys::memfd_with(&payload.to_bytes()?).map_err(|e| StartError::os("memfd", e))?;
     let mut fds = vec![memfd.as_raw_fd()];
     let mut msg = Vec::with_capacity(8 + 4 * (pass.len() + 4));

@@ -181,7 +181,8 @@ impl ActiveChild {
         self.0.poll().flatten()
     }
 
-    /// Waits for the child to exit; returns its exit code.
+    /// Waits for the child to exit; returns its exit code (`None` if its status was lost,
+    /// as [`Process::join`](crate::Process::join) says).
     pub fn join(&self) -> Option<i32> {
         self.0.wait(None).flatten()
     }

@@ -31,13 +31,17 @@
 //!
 //! or, where `main` is not yours (test binaries, criterion benches), once at the root
 //! of the crate: `mp_process::hook!();`. It runs the same check before `main`. Without
-//! either, `start` fails with [`StartError::is_hook_missing`]; `main` is never run twice
-//! silently.
+//! either, `start` fails with [`StartError::is_hook_missing`], but not at once in every
+//! binary: a test binary rejects the child's `--mp-process-child` argument and exits, so
+//! the error comes at once; a program that ignores its arguments runs its own `main` in
+//! the child until the parent, unanswered for 30 s, kills it. So call `init()` before
+//! anything else `main` does.
 //!
 //! # Exit codes
 //! [`Process::exitcode`] is `None` while the child runs, then `Some(0)`, `Some(n)` after
 //! `std::process::exit(n)` (or [`exit`]), `Some(1)` after a panic (the message is on
-//! stderr), `Some(-N)` after signal `N`. The child never unwinds into the parent's code:
+//! stderr; with `panic = "abort"` in the profile it is `Some(-6)`, SIGABRT), `Some(-N)`
+//! after signal `N`. The child never unwinds into the parent's code:
 //! it leaves with `_exit` after flushing stdout and stderr.
 //!
 //! # Daemons and the parent's exit

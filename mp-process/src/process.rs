@@ -443,6 +443,11 @@ impl Process {
 
     /// Waits for the child to exit and returns its [`exitcode`](Self::exitcode).
     ///
+    /// `None` after the child has ended too, when its exit status was lost: SIGCHLD set
+    /// to ignored (the kernel then reaps children itself), a `waitpid(-1)` elsewhere in
+    /// the program that reaped it, or the forkserver that ran it died first.
+    /// [`is_alive`](Self::is_alive) is false then.
+    ///
     /// # Panics
     /// If the process was not started (Python raises too).
     pub fn join(&self) -> Option<i32> {
@@ -476,7 +481,8 @@ impl Process {
     }
 
     /// `None` while the child runs (or before start); then `Some(code)`: `0`, `n` after
-    /// `std::process::exit(n)`, `1` after a panic, `-N` after signal `N`.
+    /// `std::process::exit(n)`, `1` after a panic, `-N` after signal `N`. Still `None`
+    /// once it ended if its status was lost (see [`join`](Self::join)).
     pub fn exitcode(&self) -> Option<i32> {
         self.child.as_ref().and_then(|c| c.poll().flatten())
     }

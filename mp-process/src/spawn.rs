@@ -44,14 +44,7 @@ pub(crate) fn spawn(
     let bytes = payload.to_bytes()?;
     let memfd = sys::memfd_with(&bytes).map_err(|e| StartError::os("memfd_create", e))?;
     let (ack_r, ack_w) = sys::pipe().map_err(|e| StartError::os("pipe", e))?;
-    for &fd in pass {
-        if !sys::is_open(fd) {
-            return Err(StartError::os(
-                &format!("descriptor {fd} given to pass_fd"),
-                io::Error::from_raw_os_error(libc::EBADF),
-            ));
-        }
-    }
+    check_passed(pass)?;
     let value = format!(
         "{}:{}:{}",
         sys::getpid(),
@@ -95,6 +88,29 @@ pub(crate) fn spawn(
             })
         }
     }
+}
+
+/// Checks the descriptors given to [`Builder::pass_fd`](crate::Builder::pass_fd) before
+/// a start: each must be open, and they must fit in one forkserver message.
+pub(crate) fn check_passed(pass: &[RawFd]) -> Result<(), StartError> {
+    if let Some(&fd) = pass.iter().find(|&&fd| !sys::is_open(fd)) {
+        return Err(StartError::os(
+            &format!("descriptor {fd} given to pass_fd"),
+            io::Error::from_raw_os_error(libc::EBADF),
+        ));
+    }
+    // The forkserver sends them with the payload and the standard streams.
+    if pass.len() + 4 > sys::MAX_FDS {
+        return Err(StartError::os(
+            "pass_fd",
+            io::Error::other(format!(
+                "{} descriptors to pass; at most {} fit",
+                pass.len(),
+                sys::MAX_FDS - 4
+            )),
+        ));
+    }
+    Ok(())
 }
 
 enum Ack {
@@ -244,6 +260,13 @@ impl Drop for SpawnAttr {
     }
 }
 
+/// Whether this process was started by [`spawn`]: `--mp-process-child` is its only
+/// argument.
+fn started_as_child() -> bool {
+    let mut args = std::env::args_os().skip(1);
+    args.next().is_some_and(|a| a == MARKER) && args.next().is_none()
+}
+
 /// The child side, run by [`init`](crate::init) and [`hook!`](crate::hook): does nothing
 /// unless this process is a child we spawned, in which case it never returns.
 pub(crate) fn child_hook() {
@@ -255,7 +278,13 @@ pub(crate) fn child_hook() {
     };
     // SAFETY: getppid has no preconditions.
     if parent != unsafe { libc::getppid() } || !sys::is_open(memfd) || !sys::is_open(ack) {
-        // Inherited by a grandchild, or our parent is already gone: not ours to run.
+        if started_as_child() {
+            // We are the child it started, and it died before we got here: returning
+            // would run the program's `main` as an orphan.
+            eprintln!("mp-process: spawned by process {parent}, which is gone; exiting");
+            sys::exit_now(1);
+        }
+        // Inherited by a grandchild (the variable, not our arguments): not ours to run.
         return;
     }
     // SAFETY: the parent handed these two descriptors to this process alone (their

@@ -370,3 +370,45 @@ fn handles_are_send_and_sync() {
     check::<mp_process::ActiveChild>();
     check::<mp_process::StartError>();
 }
+
+/// A spawned child whose parent died before the child reached the hook must not go on
+/// into the program's `main` as an orphan: the hook sees its parent gone and exits.
+/// Simulated by running this binary as a spawn child whose named parent (pid 1) is not
+/// its parent.
+#[test]
+fn a_spawned_child_whose_parent_is_gone_exits_at_the_hook() {
+    let _w = watchdog("orphan_child", 30);
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .arg("--mp-process-child")
+        .env("MP_PROCESS_CHILD", "1:0:1")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("which is gone"), "{err}");
+}
+
+/// A descriptor given to `pass_fd` that is not open is a start error, for spawn and for
+/// forkserver alike. For forkserver, it must not cost the server: a child already
+/// running under it lives on, and the next start works.
+#[test]
+fn a_closed_pass_fd_is_a_start_error_that_harms_no_other_child() {
+    let _w = watchdog("bad_pass_fd", 60);
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        // A daemon: a forkserver that is restarted takes its daemon children with it.
+        let running = started(builder(m).daemon(true).entry(sleeps, &1).unwrap());
+        // Far above anything this test opens, and checked closed.
+        let closed = 4000;
+        // SAFETY: F_GETFD only reads a descriptor's flags.
+        assert_eq!(unsafe { libc::fcntl(closed, libc::F_GETFD) }, -1);
+        let mut p = builder(m)
+            .pass_fd(closed)
+            .entry(return_normally, &())
+            .unwrap();
+        let e = p.start().unwrap_err();
+        assert!(e.to_string().contains("pass_fd"), "{m}: {e}");
+        let next = started(builder(m).entry(exit_with, &3).unwrap());
+        assert_eq!(next.join(), Some(3), "{m}");
+        assert_eq!(running.join(), Some(0), "{m}: the running child was harmed");
+    }
+}
