@@ -13,7 +13,8 @@ pub enum TaskError {
     WorkerDied {
         /// The dead worker's pid.
         pid: i32,
-        /// How it ended, as Python's exitcode: `-N` for signal `N`, else its exit status.
+        /// How it ended, as Python's exitcode: `-N` for signal `N`, else its exit status;
+        /// 0 when its status was lost (SIGCHLD ignored, or reaped by another `waitpid`).
         exitcode: i32,
     },
     /// `get_timeout`: the result was not ready in time (it may still come).

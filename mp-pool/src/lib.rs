@@ -33,7 +33,27 @@
 //!   not started go to other workers; a replacement starts. Python's Pool hangs forever
 //!   here, and `concurrent.futures` breaks the whole executor.
 //! - Detection needs no thread per worker: one supervisor thread reads results and polls
-//!   the workers' exit status every 10 ms.
+//!   the workers' exit status every 10 ms. A worker whose status was lost (SIGCHLD set
+//!   to ignored, or a `waitpid(-1)` elsewhere in the program reaped it) counts as dead
+//!   too, with exit code 0.
+//! - A replacement that cannot start (out of processes or file descriptors) is tried
+//!   again every second; while the pool has no worker at all, the work waiting for one
+//!   fails with [`TaskError::Failed`] instead of waiting for good.
+//! - A result callback that panics is reported on stderr; the pool goes on.
+//!
+//! What does not stay small, as in Python: an `initializer` that panics makes every
+//! worker exit at its start, and the pool starts new ones for good (every 10 ms). And
+//! panics are caught only with `panic = "unwind"` (the default): built with `panic =
+//! "abort"`, a panicking task kills its worker, failing its chunk with `WorkerDied`.
+//!
+//! # Workers and threads
+//! Workers are daemons: they get SIGKILL when the parent *thread* that started them
+//! exits (Linux's parent-death signal follows the thread). Build a pool in a thread that
+//! outlives it, such as `main`'s, not in a short-lived one. Replacements are started
+//! from the supervisor thread, which lives as long as the pool. Workers are forked by
+//! default from a process that runs other threads, so mp-process's fork caveats apply
+//! (a lock another thread held at the fork stays held in the worker); the spawn and
+//! forkserver start methods avoid them.
 //!
 //! # Progress
 //! [`MapResult::progress`] and [`Imap::progress`] give `(done, total)` for a progress bar.

@@ -105,7 +105,7 @@ impl Builder {
 /// terminates it, as Python's `with Pool() as p:` does.
 ///
 /// Beyond Python: a task that panics fails alone ([`TaskError::Panicked`]) and its worker
-/// goes on; a worker that dies fails only the tasks it was running
+/// goes on; a worker that dies fails only the chunk it was running
 /// ([`TaskError::WorkerDied`] with its pid and exit code) and is replaced.
 ///
 /// # Examples
@@ -173,7 +173,7 @@ impl Pool {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 running: Running::Run,
-                join_requested: false,
+                start_retry_at: None,
                 workers: Vec::with_capacity(processes),
                 pending: VecDeque::new(),
                 jobs: HashMap::new(),
@@ -225,7 +225,9 @@ impl Pool {
             .collect()
     }
 
-    /// Runs `f(arg)` in a worker and waits for the result (Python's `apply`).
+    /// Runs `f(arg)` in a worker and waits for the result (Python's `apply`). On a pool
+    /// that is closed or terminated, [`TaskError::Failed`] says so (Python raises
+    /// `ValueError`).
     pub fn apply<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<R, TaskError>
     where
         A: Message + Send + 'static,
@@ -246,8 +248,12 @@ impl Pool {
     }
 
     /// [`apply_async`](Self::apply_async) with Python's `callback` (given the result) and
-    /// `error_callback` (given the error). They run in the pool's supervisor thread, in
-    /// this process, before the result is marked ready; keep them short.
+    /// `error_callback` (given the error). They run in this process before the result is
+    /// marked ready, most often in the pool's supervisor thread; keep them short. An
+    /// `error_callback` may also run in the thread that calls this (a record too large
+    /// for the worker's ring), or in the one that terminates or drops the pool, so it
+    /// must not take a lock those threads hold. A callback that panics is reported on
+    /// stderr; the result is delivered all the same and the pool goes on.
     ///
     /// # Examples
     ///
@@ -306,8 +312,9 @@ impl Pool {
     }
 
     /// `f` over every item, results in order (Python's `map`). `chunksize` `None` means
-    /// Python's default: about four chunks per worker. One `Result` per item: a panic or a
-    /// dead worker fails only its own items.
+    /// Python's default: about four chunks per worker. One `Result` per item: a panic fails
+    /// only its own item, a dead worker only the chunk it was running (with the default
+    /// chunksize, a quarter of its share; pass `Some(1)` to lose one item at most).
     pub fn map<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -384,7 +391,9 @@ impl Pool {
     }
 
     /// `f` over every item, yielding results in order as they are ready (Python's `imap`;
-    /// `chunksize` defaults to 1, as Python's).
+    /// `chunksize` defaults to 1, as Python's). The items are all read before this
+    /// returns (Python reads them in a thread meanwhile): an endless iterator never
+    /// returns, so feed one in finite batches.
     pub fn imap<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -590,7 +599,7 @@ impl Pool {
     }
 
     /// No more work is accepted; the workers leave once the submitted work is done
-    /// (Python's `close`).
+    /// (Python's `close`), and [`join`](Self::join) reaps them.
     pub fn close(&self) {
         let mut st = self.shared.state.lock();
         if st.running == Running::Run {
@@ -624,13 +633,11 @@ impl Pool {
         }
     }
 
-    /// Marks the pool as joining; [`PoolError::StillRunning`] before `close`/`terminate`.
-    fn request_join(&self) -> Result<(), PoolError> {
-        let mut st = self.shared.state.lock();
-        if st.running == Running::Run {
+    /// [`PoolError::StillRunning`] before `close`/`terminate`.
+    fn check_joinable(&self) -> Result<(), PoolError> {
+        if self.shared.state.lock().running == Running::Run {
             return Err(PoolError::StillRunning);
         }
-        st.join_requested = true;
         Ok(())
     }
 
@@ -660,7 +667,7 @@ impl Pool {
     pub fn join_timeout(&mut self, timeout: Duration) -> Result<bool, PoolError> {
         let deadline = ipc_core::deadline_after(timeout);
         let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        self.request_join()?;
+        self.check_joinable()?;
         if self.supervisor.is_some() {
             // Sleeps until the supervisor thread ends (the channel disconnects) or time is up.
             let ended = match left() {

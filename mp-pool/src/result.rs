@@ -179,13 +179,17 @@ impl<R> Inner<R> {
     }
 }
 
+/// Runs the callback that fits the first result. A panic in it is caught and reported
+/// (the panic hook has printed its message): the result is still delivered, and the
+/// thread running it, the pool's supervisor most often, goes on. (Python's result thread
+/// dies of an exception in a callback, and the pool hangs.)
 fn run_callbacks<R>(
     results: &[Result<R, TaskError>],
     cb: Option<Callback<R>>,
     ecb: Option<ErrorCallback>,
 ) {
     let Some(r) = results.first() else { return };
-    match r {
+    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match r {
         Ok(v) => {
             if let Some(cb) = cb {
                 cb(v);
@@ -196,6 +200,9 @@ fn run_callbacks<R>(
                 ecb(e);
             }
         }
+    }));
+    if ran.is_err() {
+        eprintln!("mp-pool: a result callback panicked; its result is delivered all the same");
     }
 }
 

@@ -21,6 +21,9 @@ use crate::task::{
 /// How often the supervisor looks for dead workers when no result wakes it sooner.
 pub(crate) const TICK: Duration = Duration::from_millis(10);
 
+/// How long the supervisor waits before starting a worker again after a start failed.
+pub(crate) const START_RETRY: Duration = Duration::from_secs(1);
+
 /// Most results the supervisor settles under one lock.
 pub(crate) const RESULT_BATCH: usize = 64;
 
@@ -43,7 +46,8 @@ pub(crate) enum Running {
 
 pub(crate) struct State {
     pub(crate) running: Running,
-    pub(crate) join_requested: bool,
+    /// After a worker failed to start: when to try again.
+    pub(crate) start_retry_at: Option<Instant>,
     pub(crate) workers: Vec<Worker>,
     /// Chunks not yet written to any worker, next first. Their job still holds their
     /// items, so a chunk taken back from a dead worker is written afresh from its job.
@@ -240,7 +244,9 @@ impl Shared {
             if st.running == Running::Terminated {
                 return;
             }
-            if st.join_requested && st.jobs.is_empty() {
+            // Python's `close`: the workers leave once the submitted work is done, joined
+            // or not.
+            if st.running == Running::Closed && st.jobs.is_empty() {
                 for w in &st.workers {
                     let _ = w.tasks.put(&task::task_header(0, EXIT, 0, 0));
                 }
@@ -320,45 +326,56 @@ impl Shared {
     /// go back to the front of the queue, the chunk they were running fails, and
     /// replacements start.
     fn check_workers(&self) {
+        // Not alive, rather than "has an exit code": a worker whose status was lost (SIGCHLD
+        // ignored, or reaped by a foreign `waitpid`) has none, and is dead all the same.
         let dead: Vec<i32> = {
             let st = self.state.lock();
             st.workers
                 .iter()
-                .filter(|w| w.process.exitcode().is_some())
+                .filter(|w| !w.process.is_alive())
                 .map(|w| w.pid)
                 .collect()
         };
-        if dead.is_empty() {
-            return;
-        }
-        // Everything the dead finished is already in the result ring: read it all first.
-        self.drain_results();
-        let mut later = Later::new();
-        let missing = {
-            let mut st = self.state.lock();
-            // Found again by pid: `terminate` or `join` may have taken the workers while
-            // the lock was free.
-            for pid in dead {
-                if let Some(i) = st.workers.iter().position(|w| w.pid == pid) {
-                    let w = st.workers.swap_remove(i);
-                    Self::reclaim(&mut st, &w, &mut later);
+        if !dead.is_empty() {
+            // Everything the dead finished is already in the result ring: read it all first.
+            self.drain_results();
+            let mut later = Later::new();
+            {
+                let mut st = self.state.lock();
+                // Found again by pid: `terminate` or `join` may have taken the workers
+                // while the lock was free.
+                for pid in dead {
+                    if let Some(i) = st.workers.iter().position(|w| w.pid == pid) {
+                        let w = st.workers.swap_remove(i);
+                        Self::reclaim(&mut st, &w, &mut later);
+                    }
                 }
+                self.dispatch(&mut st, &mut later); // the survivors take the chunks back
             }
-            self.dispatch(&mut st, &mut later); // the survivors take the chunks back
+            run_later(later);
+        }
+        self.replace_missing();
+    }
+
+    /// Starts the workers the pool lacks: after deaths, and again after a start that
+    /// failed (every [`START_RETRY`]). While no worker is left and none starts, the work
+    /// waiting for one fails, rather than waiting for good.
+    fn replace_missing(&self) {
+        let missing = {
+            let st = self.state.lock();
+            if st.start_retry_at.is_some_and(|t| Instant::now() < t) {
+                return;
+            }
             self.wanted(&st).saturating_sub(st.workers.len())
         };
-        run_later(later);
         if missing == 0 {
             return;
         }
         // Started without the lock: a start takes a millisecond or more (a spawned worker
         // up to HOOK_TIMEOUT), and submitters and result delivery must not wait for it.
+        let mut failure = None;
         let mut fresh: Vec<Worker> = (0..missing)
-            .map_while(|_| {
-                self.start_worker()
-                    .inspect_err(|e| eprintln!("mp-pool: cannot start a replacement worker: {e}"))
-                    .ok()
-            })
+            .map_while(|_| self.start_worker().map_err(|e| failure = Some(e)).ok())
             .collect();
         let mut later = Later::new();
         {
@@ -368,6 +385,22 @@ impl Shared {
             let room = self.wanted(&st).saturating_sub(st.workers.len());
             let keep = fresh.len().min(room);
             st.workers.extend(fresh.drain(..keep));
+            match failure {
+                Some(e) => {
+                    if st.start_retry_at.is_none() {
+                        eprintln!(
+                            "mp-pool: cannot start a replacement worker ({e}); \
+                             retrying every {START_RETRY:?}"
+                        );
+                    }
+                    st.start_retry_at = Some(Instant::now() + START_RETRY);
+                    if st.workers.is_empty() {
+                        let why = format!("no worker left, and none could be started: {e}");
+                        Self::fail_pending(&mut st, &why, &mut later);
+                    }
+                }
+                None => st.start_retry_at = None,
+            }
             self.dispatch(&mut st, &mut later);
         }
         for w in fresh {
@@ -375,6 +408,17 @@ impl Shared {
             w.process.join();
         }
         run_later(later);
+    }
+
+    /// Fails every chunk no worker holds yet with [`TaskError::Failed`]`(why)`.
+    fn fail_pending(st: &mut State, why: &str, later: &mut Later) {
+        while let Some(id) = st.pending.pop_front() {
+            let (job_id, index) = split(id);
+            if let Some(job) = st.jobs.get(&job_id).cloned() {
+                Self::chunk_done(st, job_id);
+                later.push((job, index, TaskError::Failed(why.to_owned())));
+            }
+        }
     }
 
     /// Settles every result record that is in the result ring now.
@@ -394,7 +438,7 @@ impl Shared {
     fn wanted(&self, st: &State) -> usize {
         match st.running {
             Running::Terminated => 0,
-            Running::Closed if st.join_requested && st.jobs.is_empty() => 0,
+            Running::Closed if st.jobs.is_empty() => 0,
             _ => self.processes,
         }
     }
@@ -491,7 +535,7 @@ mod tests {
         ));
         let mut st = State {
             running: Running::Run,
-            join_requested: false,
+            start_retry_at: None,
             workers: Vec::new(),
             pending: VecDeque::new(),
             jobs: HashMap::from([(0, job)]),

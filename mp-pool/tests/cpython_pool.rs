@@ -157,6 +157,31 @@ fn close_then_submit_is_an_error_and_join_waits() {
     assert!(r.get().iter().all(|x| *x == Ok(400)));
 }
 
+/// Python's `close`: once the submitted work is done, the workers exit, without `join`.
+fn exited(pid: i32) -> bool {
+    // A zombie (exited, not yet reaped: `join` reaps) or gone.
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+#[test]
+fn close_lets_the_workers_exit_once_the_work_is_done() {
+    let _w = watchdog("close_exits", 60);
+    let mut pool = Pool::new(2).unwrap();
+    let pids = pool.worker_pids();
+    let r = pool.map_async(slow_sqr, vec![20u64; 4], Some(1)).unwrap();
+    pool.close();
+    // No deadline but the watchdog: a slow machine only makes this wait longer.
+    while !pids.iter().all(|&p| exited(p)) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(r.ready() && r.get().iter().all(|x| *x == Ok(400)));
+    pool.join().unwrap();
+}
+
 #[test]
 fn join_timeout_waits_at_least_its_timeout_then_reports_the_exit() {
     let _w = watchdog("join_timeout", 60);
@@ -225,6 +250,28 @@ fn initializer_runs_once_per_worker() {
         0,
         "the initializer ran in the parent"
     );
+}
+
+/// Beyond Python (whose result thread dies, and the pool with it): a callback that
+/// panics is reported on stderr, its result is still delivered, and the pool goes on.
+#[test]
+fn a_panicking_callback_does_not_stop_the_pool() {
+    let _w = watchdog("callback_panic", 60);
+    let mut pool = Pool::new(1).unwrap();
+    let r = pool
+        .apply_async_with(sqr, 3, |_| panic!("callback trouble"), |_| ())
+        .unwrap();
+    assert_eq!(r.get_timeout(Duration::from_secs(30)), Ok(9));
+    let r = pool
+        .apply_async_with(boom, 3, |_| (), |_| panic!("error callback trouble"))
+        .unwrap();
+    assert!(matches!(
+        r.get_timeout(Duration::from_secs(30)),
+        Err(TaskError::Panicked(_))
+    ));
+    assert_eq!(pool.apply(sqr, 4), Ok(16));
+    pool.close();
+    pool.join().unwrap();
 }
 
 fn boom(x: u32) -> u32 {
