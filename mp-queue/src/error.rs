@@ -104,6 +104,19 @@ pub enum PutError<T> {
 
 impl<T> PutError<T> {
     /// The value that was not put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<String> = Queue::builder().maxsize(1).create()?;
+    /// q.put("first".to_string())?;
+    /// let e = q.try_put("second".to_string()).unwrap_err();
+    /// assert!(matches!(e, PutError::Full(_)));
+    /// assert_eq!(e.into_inner(), "second"); // not lost
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> T {
         match self {
             PutError::Full(v) | PutError::Timeout(v) | PutError::Closed(v) => v,
@@ -112,11 +125,35 @@ impl<T> PutError<T> {
     }
 
     /// The same error without its value (e.g. to keep the reason after taking the value).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<Vec<u8>> = Queue::new()?;
+    /// q.close();
+    /// let e = q.put(vec![0; 4096]).unwrap_err().without_value(); // the Vec is dropped
+    /// assert_eq!(e, PutError::Closed(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn without_value(self) -> PutError<()> {
         self.map_value(|_| ())
     }
 
     /// The same reason, carrying `f(value)` instead.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<String> = Queue::builder().maxsize(1).create()?;
+    /// q.put("a".to_string())?;
+    /// let e = q.try_put("bcd".to_string()).unwrap_err().map_value(|s| s.len());
+    /// assert_eq!(e, PutError::Full(3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_value<U>(self, f: impl FnOnce(T) -> U) -> PutError<U> {
         match self {
             PutError::Full(v) => PutError::Full(f(v)),

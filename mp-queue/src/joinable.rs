@@ -88,11 +88,34 @@ impl<T: Message> Clone for JoinableQueue<T> {
 
 impl<T: Message> JoinableQueue<T> {
     /// A joinable queue with the default options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// assert_eq!(q.unfinished(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Result<Self, Error> {
         Self::with(QueueBuilder::default(), None)
     }
 
     /// A joinable queue with `builder`'s options, named when `prefix` is given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, Queue};
+    ///
+    /// let builder = Queue::builder().maxsize(2);
+    /// let q: JoinableQueue<u32> = JoinableQueue::with(builder, Some("doc-jq"))?;
+    /// assert_eq!(q.maxsize(), 2);
+    /// assert!(q.name().unwrap().starts_with("/doc-jq-"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with(builder: QueueBuilder, prefix: Option<&str>) -> Result<Self, Error> {
         let ring = builder.create_ring(prefix)?;
         let q = Queue::tagged(ring, TAG_JOINABLE)?;
@@ -100,6 +123,22 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// Opens a named joinable queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, Queue};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder(), Some("doc-jq-open"))?;
+    /// let other: JoinableQueue<u32> = JoinableQueue::open(q.name().unwrap())?;
+    /// other.put(5)?;
+    /// assert_eq!(q.get()?, 5);
+    /// q.task_done()?;
+    /// other.join(); // one queue, one task count
+    /// let plain: Queue<u32> = Queue::builder().create_named("doc-plain")?;
+    /// assert!(JoinableQueue::<u32>::open(plain.name().unwrap()).is_err()); // not joinable
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self, Error> {
         Ok(JoinableQueue {
             q: Queue::attach(Ring::open_named(name)?, TAG_JOINABLE)?,
@@ -107,6 +146,20 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// Attaches from a handle in a spawned child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// let text = q.handle().to_string(); // "fd:size", for a spawned child
+    /// // In the child, which inherited the fd (here, the same process):
+    /// let child_side: JoinableQueue<u32> = JoinableQueue::from_handle(text.parse()?)?;
+    /// child_side.put(9)?;
+    /// assert_eq!(q.get()?, 9);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Self, Error> {
         Ok(JoinableQueue {
             q: Queue::attach(Ring::from_handle(handle)?, TAG_JOINABLE)?,
@@ -114,16 +167,59 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// Puts `value` (waiting for room) and counts one more unfinished task.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, PutError};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// assert_eq!(q.unfinished(), 1);
+    /// q.close();
+    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
+    /// assert_eq!(q.unfinished(), 1); // a failed put leaves no task
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put(&self, value: T) -> Result<(), PutError<T>> {
         self.counted(|q| q.put(value))
     }
 
     /// [`put`](Self::put) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, PutError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q: JoinableQueue<u8> = JoinableQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.put_timeout(1, Duration::from_millis(10))?;
+    /// assert_eq!(q.put_timeout(2, Duration::from_millis(10)), Err(PutError::Timeout(2)));
+    /// q.close();
+    /// assert_eq!(q.put_timeout(3, Duration::from_millis(10)), Err(PutError::Closed(3)));
+    /// assert_eq!(q.unfinished(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.counted(|q| q.put_timeout(value, timeout))
     }
 
     /// [`put`](Self::put) only if there is room now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, PutError, Queue};
+    ///
+    /// let q: JoinableQueue<u8> = JoinableQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.try_put(1)?;
+    /// assert_eq!(q.try_put(2), Err(PutError::Full(2)));
+    /// q.close();
+    /// assert_eq!(q.try_put(3), Err(PutError::Closed(3)));
+    /// assert_eq!(q.unfinished(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_put(&self, value: T) -> Result<(), PutError<T>> {
         self.counted(|q| q.try_put(value))
     }
@@ -166,16 +262,61 @@ impl<T: Message> JoinableQueue<T> {
     /// An item that fails validation ([`GetError::Invalid`]) is settled here, at once:
     /// nobody can process it, so `join` does not wait for it, and `task_done` is not
     /// called for it. (Python raises while unpickling and leaves the task open.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    ///
+    /// let q: JoinableQueue<String> = JoinableQueue::new()?;
+    /// q.put("job".to_string())?;
+    /// q.close(); // the only writer: the queue drains, then reads as closed
+    /// assert_eq!(q.get()?, "job");
+    /// q.task_done()?;
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> Result<T, GetError> {
         self.get_wait(Wait::Until(None))
     }
 
     /// [`get`](Self::get) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+    /// q.put(1)?;
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10))?, 1);
+    /// q.task_done()?;
+    /// q.close();
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_wait(Wait::timeout(timeout))
     }
 
     /// [`get`](Self::get) if an item is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    ///
+    /// let q: JoinableQueue<u8> = JoinableQueue::new()?;
+    /// assert_eq!(q.try_get(), Err(GetError::Empty));
+    /// q.put(4)?;
+    /// assert_eq!(q.try_get()?, 4);
+    /// q.task_done()?;
+    /// q.close();
+    /// assert_eq!(q.try_get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_wait(Wait::No)
     }
@@ -183,6 +324,21 @@ impl<T: Message> JoinableQueue<T> {
     /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
     /// [`task_done`](Self::task_done) when it is processed. An item that fails validation
     /// is settled at once, as in [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    ///
+    /// let q: JoinableQueue<String> = JoinableQueue::new()?;
+    /// q.put("in place".to_string())?;
+    /// assert_eq!(q.get_ref()?.as_str(), "in place"); // the guard drops here
+    /// q.task_done()?; // taken all the same
+    /// q.join();
+    /// q.close();
+    /// assert_eq!(q.get_ref().unwrap_err(), GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
         crate::Ref::checked(self.take(Wait::Until(None))?).inspect_err(|e| self.settle_invalid(e))
     }
@@ -202,6 +358,23 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// Another handle on the same queue, or an error if out of file descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// let other = q.try_clone()?; // a writer of its own
+    /// q.close();
+    /// other.put(1)?;
+    /// assert_eq!(q.get()?, 1);
+    /// q.task_done()?;
+    /// // `other` can still put, so an empty queue waits rather than reading as closed.
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Self, Error> {
         Ok(JoinableQueue {
             q: self.q.try_clone()?,
@@ -246,6 +419,21 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Settles one task taken with `get`. An error if every taken item is already settled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, TaskDoneError};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// assert_eq!(q.task_done(), Err(TaskDoneError)); // put, not taken yet
+    /// q.get()?;
+    /// q.task_done()?;
+    /// assert_eq!(q.unfinished(), 0);
+    /// assert_eq!(q.task_done(), Err(TaskDoneError)); // once too often
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let taken = self.word(TAKEN);
         // SYNC: counters, as in `counted`; the CAS keeps `task_done` from settling more
@@ -304,16 +492,64 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Tasks put and not yet settled by `task_done`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// q.get()?;
+    /// assert_eq!(q.unfinished(), 2); // taken is not settled
+    /// q.task_done()?;
+    /// assert_eq!(q.unfinished(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unfinished(&self) -> usize {
         self.word(UNFINISHED).load(Ordering::SeqCst) as usize
     }
 
     /// Waits until every task put so far is settled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let _job = q.get().unwrap();
+    ///         q.task_done().unwrap();
+    ///     });
+    ///     q.join(); // returns once the worker's task_done settled the task
+    /// });
+    /// assert_eq!(q.unfinished(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self) {
         let _ = self.join_deadline(None);
     }
 
     /// Waits at most `timeout` for every task to be settled; true if they were.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    /// use std::time::Duration;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// assert!(!q.join_timeout(Duration::from_millis(10))); // the task is open
+    /// q.get()?;
+    /// q.task_done()?;
+    /// assert!(q.join_timeout(Duration::from_millis(10)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> bool {
         self.join_deadline(ipc_core::deadline_after(timeout))
     }
@@ -348,42 +584,139 @@ impl<T> JoinableQueue<T> {
         }
     }
 
-    /// The underlying queue's size, emptiness, fullness and close (see [`Queue`]).
+    /// Items in the queue now, as [`Queue::qsize`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// assert_eq!(q.qsize(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn qsize(&self) -> usize {
         self.q.qsize()
     }
 
     /// True when no item is in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// assert!(q.empty());
+    /// q.put(1)?;
+    /// assert!(!q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn empty(&self) -> bool {
         self.q.empty()
     }
 
     /// True when the queue holds `maxsize` items.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, Queue};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder().maxsize(1), None)?;
+    /// assert!(!q.full());
+    /// q.put(1)?;
+    /// assert!(q.full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn full(&self) -> bool {
         self.q.full()
     }
 
     /// The most items the queue holds at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, Queue};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder().maxsize(10), None)?;
+    /// assert_eq!(q.maxsize(), 10);
+    /// assert_eq!(JoinableQueue::<u32>::new()?.maxsize(), 8188); // the default for 1 MiB
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.q.maxsize()
     }
 
     /// Bytes of message space; also the largest serialized message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, Queue};
+    ///
+    /// let q: JoinableQueue<String> = JoinableQueue::with(Queue::builder().capacity(1000), None)?;
+    /// assert_eq!(q.capacity(), 1024); // rounded up to a power of two
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.q.capacity()
     }
 
     /// Ends putting through this handle (see [`Queue::close`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue, PutError};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// q.close();
+    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
+    /// assert_eq!(q.get()?, 1); // this handle can still get
+    /// q.task_done()?;
+    /// assert_eq!(q.get(), Err(GetError::Closed)); // drained, and no writer is left
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         self.q.close();
     }
 
     /// The name of a named queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, Queue};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder(), Some("doc-jq-name"))?;
+    /// assert!(q.name().unwrap().starts_with("/doc-jq-name-"));
+    /// assert_eq!(JoinableQueue::<u32>::new()?.name(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.q.name()
     }
 
     /// The handle for a spawned child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// let h = q.handle();
+    /// assert_eq!(h.to_string(), format!("{}:{}", h.fd, h.size));
+    /// let same: JoinableQueue<u32> = JoinableQueue::from_handle(h)?; // as a spawned child does
+    /// same.put(1)?;
+    /// assert_eq!(q.unfinished(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         self.q.handle()
     }
@@ -423,6 +756,17 @@ impl<T: Message> Clone for SimpleQueue<T> {
 
 impl<T: Message> SimpleQueue<T> {
     /// A simple queue with the default options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<String> = SimpleQueue::new()?;
+    /// q.put("hi".to_string())?;
+    /// assert_eq!(q.get()?, "hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Result<Self, Error> {
         Ok(SimpleQueue { q: Queue::new()? })
     }
@@ -447,6 +791,20 @@ impl<T: Message> SimpleQueue<T> {
     }
 
     /// Attaches from a handle in a spawned child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// let text = q.handle().to_string(); // "fd:size", for a spawned child
+    /// // In the child, which inherited the fd (here, the same process):
+    /// let child_side: SimpleQueue<u32> = SimpleQueue::from_handle(text.parse()?)?;
+    /// child_side.put(3)?;
+    /// assert_eq!(q.get()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Self, Error> {
         Ok(SimpleQueue {
             q: Queue::attach(Ring::from_handle(handle)?, TAG_QUEUE)?,
@@ -455,6 +813,18 @@ impl<T: Message> SimpleQueue<T> {
 
     /// A simple queue that unrelated programs open by [`name`](Self::name) with
     /// [`SimpleQueue::open`] (see [`QueueBuilder::create_named`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::create_named("doc-simple")?;
+    /// let other: SimpleQueue<u32> = SimpleQueue::open(q.name().unwrap())?; // in another program
+    /// other.put(3)?;
+    /// assert_eq!(q.get()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_named(prefix: &str) -> Result<Self, Error> {
         Ok(SimpleQueue {
             q: QueueBuilder::default().create_named(prefix)?,
@@ -462,6 +832,19 @@ impl<T: Message> SimpleQueue<T> {
     }
 
     /// Opens a named simple queue (or a named [`Queue`] of the same `T`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{Queue, SimpleQueue};
+    ///
+    /// let q: Queue<u32> = Queue::builder().create_named("doc-simple-open")?;
+    /// let s: SimpleQueue<u32> = SimpleQueue::open(q.name().unwrap())?;
+    /// q.put(1)?;
+    /// assert_eq!(s.get()?, 1);
+    /// assert!(SimpleQueue::<u32>::open("/no-such-queue").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self, Error> {
         Ok(SimpleQueue {
             q: Queue::open(name)?,
@@ -469,6 +852,21 @@ impl<T: Message> SimpleQueue<T> {
     }
 
     /// Another handle on the same queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, SimpleQueue};
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// let writer = q.try_clone()?; // a writer of its own
+    /// q.close();
+    /// writer.put(1)?;
+    /// drop(writer); // the last writer
+    /// assert_eq!(q.get()?, 1);
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Self, Error> {
         Ok(SimpleQueue {
             q: self.q.try_clone()?,
@@ -476,11 +874,36 @@ impl<T: Message> SimpleQueue<T> {
     }
 
     /// Puts `value`, waiting for room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, SimpleQueue};
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// q.put(1)?;
+    /// q.close();
+    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put(&self, value: T) -> Result<(), PutError<T>> {
         self.q.put(value)
     }
 
     /// Takes the next item, waiting; [`GetError::Closed`] once drained with no writer left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, SimpleQueue};
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// q.put(1)?;
+    /// q.close(); // the only writer
+    /// assert_eq!(q.get()?, 1);
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> Result<T, GetError> {
         self.q.get()
     }
@@ -488,21 +911,72 @@ impl<T: Message> SimpleQueue<T> {
 
 impl<T> SimpleQueue<T> {
     /// True when no item is in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// assert!(q.empty());
+    /// q.put(1)?;
+    /// assert!(!q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn empty(&self) -> bool {
         self.q.empty()
     }
 
     /// The name of a named queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::create_named("doc-simple-name")?;
+    /// assert!(q.name().unwrap().starts_with("/doc-simple-name-"));
+    /// assert_eq!(SimpleQueue::<u32>::new()?.name(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.q.name()
     }
 
     /// Ends putting through this handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, PutError, SimpleQueue};
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// q.put(1)?;
+    /// q.close();
+    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
+    /// assert_eq!(q.get()?, 1); // this handle can still get
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         self.q.close();
     }
 
     /// The handle for a spawned child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// let h = q.handle();
+    /// assert_eq!(h.to_string(), format!("{}:{}", h.fd, h.size));
+    /// let same: SimpleQueue<u32> = SimpleQueue::from_handle(h)?; // as a spawned child does
+    /// same.put(1)?;
+    /// assert!(!q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         self.q.handle()
     }

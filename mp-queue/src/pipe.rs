@@ -149,6 +149,19 @@ impl<T: Message> Connection<T> {
     }
 
     /// The name the peer program opens with [`Connection::open`] (named pipes only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, Connection};
+    ///
+    /// let first = Connection::<u8>::create_named("doc-peer", false)?;
+    /// let name = first.peer_name().unwrap(); // "send|recv" as the peer sees it
+    /// assert!(name.ends_with('|')); // simplex: the peer only sends
+    /// let (a, _b) = pipe::<u8>(true)?;
+    /// assert_eq!(a.peer_name(), None); // not a named pipe
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn peer_name(&self) -> Option<String> {
         let to_me = self.recv.as_ref().map(|e| e.ring.name());
         let from_me = self.send.as_ref().map(|e| e.ring.name());
@@ -164,6 +177,19 @@ impl<T: Message> Connection<T> {
     }
 
     /// Opens the peer end of a named pipe from its [`peer_name`](Self::peer_name).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Connection;
+    ///
+    /// let first = Connection::<String>::create_named("doc-open", true)?;
+    /// let second = Connection::<String>::open(&first.peer_name().unwrap())?; // in another program
+    /// first.send("hi".to_string())?;
+    /// assert_eq!(second.recv()?, "hi");
+    /// assert!(Connection::<String>::open("not a pipe name").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self, Error> {
         let (send, recv) = name
             .split_once('|')
@@ -183,6 +209,19 @@ impl<T: Message> Connection<T> {
     }
 
     /// The fds and sizes a spawned child needs for [`Connection::from_handle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, ConnectionHandle};
+    ///
+    /// let (a, _b) = pipe::<u8>(false)?;
+    /// let h = a.handle(); // the first end of a simplex pipe only receives
+    /// assert!(h.send.is_none() && h.recv.is_some());
+    /// let text = h.to_string(); // ";fd:size", for a spawned child's argument
+    /// assert_eq!(text.parse::<ConnectionHandle>()?, h);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> ConnectionHandle {
         ConnectionHandle {
             send: self.send.as_ref().map(|e| e.ring.handle()),
@@ -191,6 +230,21 @@ impl<T: Message> Connection<T> {
     }
 
     /// Attaches in a spawned child, taking the same roles as the end the handle came from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, Connection};
+    ///
+    /// let (a, b) = pipe::<u8>(true)?;
+    /// // In a spawned child that inherited the fds (here, the same process):
+    /// let child_end = Connection::<u8>::from_handle(b.handle().to_string().parse()?)?;
+    /// a.send(1)?;
+    /// assert_eq!(child_end.recv()?, 1);
+    /// child_end.send(2)?;
+    /// assert_eq!(a.recv()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: ConnectionHandle) -> Result<Self, Error> {
         let open = |h: Option<SegmentHandle>, tx: bool| -> Result<Option<Endpoint>, Error> {
             let Some(h) = h else { return Ok(None) };
@@ -219,16 +273,59 @@ impl<T: Message> Connection<T> {
 
     /// Sends `value`, waiting while the pipe is full. [`PutError::Closed`] if the peer end
     /// is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, PutError};
+    ///
+    /// let (a, b) = pipe::<String>(true)?;
+    /// a.send("hello".to_string())?;
+    /// assert_eq!(b.recv()?, "hello");
+    /// drop(b);
+    /// assert_eq!(a.send("anyone?".to_string()), Err(PutError::Closed("anyone?".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send(&self, value: T) -> Result<(), PutError<T>> {
         self.send_wait(value, Wait::Until(None))
     }
 
     /// [`send`](Self::send) only if there is room now ([`PutError::Full`] otherwise).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe_with_capacity, PutError};
+    ///
+    /// let (a, b) = pipe_with_capacity::<Vec<u8>>(false, 1024)?;
+    /// b.try_send(vec![1; 600])?;
+    /// assert_eq!(b.try_send(vec![2; 600]), Err(PutError::Full(vec![2; 600]))); // no room
+    /// assert!(matches!(a.try_send(vec![3]), Err(PutError::Failed { .. }))); // `a` only receives
+    /// drop(a);
+    /// assert_eq!(b.try_send(vec![4]), Err(PutError::Closed(vec![4])));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_send(&self, value: T) -> Result<(), PutError<T>> {
         self.send_wait(value, Wait::No)
     }
 
     /// [`send`](Self::send) waiting at most `timeout` for room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe_with_capacity, PutError};
+    /// use std::time::Duration;
+    ///
+    /// let (a, b) = pipe_with_capacity::<Vec<u8>>(false, 1024)?;
+    /// b.send_timeout(vec![1; 600], Duration::from_millis(10))?;
+    /// let e = b.send_timeout(vec![2; 600], Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, PutError::Timeout(vec![2; 600]));
+    /// drop(a);
+    /// let e = b.send_timeout(vec![3], Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, PutError::Closed(vec![3]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), PutError<T>> {
         self.send_wait(value, Wait::timeout(timeout))
     }
@@ -245,6 +342,19 @@ impl<T: Message> Connection<T> {
     }
 
     /// Sends raw bytes (the peer reads them with [`recv_bytes`](Self::recv_bytes)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, PutError};
+    ///
+    /// let (a, b) = pipe::<()>(false)?;
+    /// b.send_bytes(b"raw frame")?;
+    /// assert_eq!(a.recv_bytes()?, b"raw frame");
+    /// drop(a);
+    /// assert_eq!(b.send_bytes(b"gone"), Err(PutError::Closed(())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn send_bytes(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
         let ep = self
             .sender()
@@ -302,16 +412,60 @@ impl<T: Message> Connection<T> {
 
     /// Receives the next value, waiting. [`GetError::Closed`] once the peer end is gone
     /// and everything it sent was received.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    ///
+    /// let (a, b) = pipe::<u32>(true)?;
+    /// b.send(7)?;
+    /// b.send(8)?;
+    /// assert_eq!(a.recv()?, 7);
+    /// drop(b); // what it sent is still received
+    /// assert_eq!(a.recv()?, 8);
+    /// assert_eq!(a.recv(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&self) -> Result<T, GetError> {
         self.recv_wait(Wait::Until(None))
     }
 
     /// [`recv`](Self::recv) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    /// use std::time::Duration;
+    ///
+    /// let (a, b) = pipe::<u32>(true)?;
+    /// assert_eq!(a.recv_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+    /// b.send(1)?;
+    /// assert_eq!(a.recv_timeout(Duration::from_millis(10))?, 1);
+    /// drop(b);
+    /// assert_eq!(a.recv_timeout(Duration::from_millis(10)), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.recv_wait(Wait::timeout(timeout))
     }
 
     /// [`recv`](Self::recv) only if a value is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    ///
+    /// let (a, b) = pipe::<u32>(true)?;
+    /// assert_eq!(a.try_recv(), Err(GetError::Empty));
+    /// b.send(1)?;
+    /// assert_eq!(a.try_recv()?, 1);
+    /// drop(b);
+    /// assert_eq!(a.try_recv(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv(&self) -> Result<T, GetError> {
         self.recv_wait(Wait::No)
     }
@@ -321,16 +475,58 @@ impl<T: Message> Connection<T> {
     }
 
     /// Receives the next message's raw bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    ///
+    /// let (a, b) = pipe::<()>(false)?;
+    /// b.send_bytes(b"frame")?;
+    /// drop(b); // what it sent is still received
+    /// assert_eq!(a.recv_bytes()?, b"frame");
+    /// assert_eq!(a.recv_bytes(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv_bytes(&self) -> Result<Vec<u8>, GetError> {
         self.recv_bytes_wait(Wait::Until(None))
     }
 
     /// [`recv_bytes`](Self::recv_bytes) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    /// use std::time::Duration;
+    ///
+    /// let (a, b) = pipe::<()>(false)?;
+    /// assert_eq!(a.recv_bytes_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+    /// b.send_bytes(b"frame")?;
+    /// assert_eq!(a.recv_bytes_timeout(Duration::from_millis(10))?, b"frame");
+    /// drop(b);
+    /// assert_eq!(a.recv_bytes_timeout(Duration::from_millis(10)), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv_bytes_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
         self.recv_bytes_wait(Wait::timeout(timeout))
     }
 
     /// [`recv_bytes`](Self::recv_bytes) only if a message is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    ///
+    /// let (a, b) = pipe::<()>(false)?;
+    /// assert_eq!(a.try_recv_bytes(), Err(GetError::Empty));
+    /// b.send_bytes(b"frame")?;
+    /// assert_eq!(a.try_recv_bytes()?, b"frame");
+    /// drop(b);
+    /// assert_eq!(a.try_recv_bytes(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv_bytes(&self) -> Result<Vec<u8>, GetError> {
         self.recv_bytes_wait(Wait::No)
     }

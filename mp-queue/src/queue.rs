@@ -52,7 +52,7 @@ impl Default for QueueBuilder {
 
 impl QueueBuilder {
     /// Most items at once. `0` (the default, as Python's) means about one item per 128
-    /// bytes of capacity, between 60 and 2^20: 8188 for the default 1 MiB, a power of two
+    /// bytes of capacity, between 60 and 2^20 - 4: 8188 for the default 1 MiB, a power of two
     /// less the ring's [`SPARE_DESCRIPTORS`](ipc_core::ring::SPARE_DESCRIPTORS), which
     /// keeps the descriptors from doubling.
     ///
@@ -60,6 +60,17 @@ impl QueueBuilder {
     /// of places is `maxsize + 4` rounded up to a power of two), where small items (up to
     /// 32 bytes serialized) live whole. The default queue takes 1.5 MiB of shared memory:
     /// 1 MiB of capacity and 8192 descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u8> = Queue::builder().maxsize(2).create()?;
+    /// assert_eq!(q.maxsize(), 2);
+    /// assert_eq!(Queue::<u8>::new()?.maxsize(), 8188); // the default for 1 MiB
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxsize(mut self, items: usize) -> Self {
         self.maxsize = items;
         self
@@ -68,12 +79,35 @@ impl QueueBuilder {
     /// Bytes of shared memory for messages (default 1 MiB), rounded up to a power of two
     /// ([`Queue::capacity`] tells the result). A serialized message larger than that is
     /// refused with [`PutError::TooLarge`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<Vec<u8>> = Queue::builder().capacity(1000).create()?;
+    /// assert_eq!(q.capacity(), 1024); // rounded up to a power of two
+    /// let e = q.put(vec![0; 2000]).unwrap_err();
+    /// assert!(matches!(e, PutError::TooLarge { max: 1024, .. }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
         self
     }
 
     /// Most processes that may use the queue at once (default 128).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u8> = Queue::builder().processes(4).create()?;
+    /// q.put(1)?; // this process is one of the 4
+    /// assert_eq!(q.get()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn processes(mut self, n: usize) -> Self {
         self.processes = n;
         self
@@ -98,6 +132,18 @@ impl QueueBuilder {
 
     /// Creates a queue in nameless shared memory: it reaches children by `fork` (inherited)
     /// or by [`Queue::handle`] (spawned children).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u64> = Queue::builder().maxsize(16).create()?;
+    /// assert_eq!(q.maxsize(), 16);
+    /// assert_eq!(q.name(), None); // nameless: reached by fork or by handle
+    /// assert!(Queue::builder().capacity(0).create::<u64>().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create<T: Message>(self) -> Result<Queue<T>, Error> {
         Queue::tagged(self.ring().create()?, TAG_QUEUE)
     }
@@ -105,6 +151,20 @@ impl QueueBuilder {
     /// Creates a queue that unrelated programs open by [`Queue::name`] with
     /// [`Queue::open`]. The name is `/{prefix}-{random}`; it is unlinked when this handle's
     /// segment is dropped by its creator.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<String> = Queue::builder().capacity(1 << 16).create_named("doc-named")?;
+    /// let name = q.name().unwrap();
+    /// assert!(name.starts_with("/doc-named-"));
+    /// let other: Queue<String> = Queue::open(name)?; // in another program
+    /// other.put("hi".to_string())?;
+    /// assert_eq!(q.get()?, "hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_named<T: Message>(self, prefix: &str) -> Result<Queue<T>, Error> {
         Queue::tagged(self.ring().create_named(prefix)?, TAG_QUEUE)
     }
@@ -185,8 +245,10 @@ impl<T> fmt::Debug for Queue<T> {
 }
 
 impl<T: Message> Clone for Queue<T> {
-    /// Another handle on the same queue (a writer of its own). Panics only if the process
-    /// is out of file descriptors; use [`try_clone`](Self::try_clone) to handle that.
+    /// Another handle on the same queue: a writer of its own, unless this handle was
+    /// [`close`](Self::close)d (the clone is closed too). Panics if the process is out of
+    /// file descriptors or cannot take a slot; use [`try_clone`](Self::try_clone) to
+    /// handle that.
     fn clone(&self) -> Self {
         self.try_clone().expect("cannot clone the queue handle")
     }
@@ -195,6 +257,16 @@ impl<T: Message> Clone for Queue<T> {
 impl Queue<()> {
     /// Options: maxsize, capacity, processes; the item type comes with
     /// [`create`](QueueBuilder::create).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::builder().maxsize(8).create()?;
+    /// assert_eq!(q.maxsize(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> QueueBuilder {
         QueueBuilder::default()
     }
@@ -202,6 +274,17 @@ impl Queue<()> {
 
 impl<T: Message> Queue<T> {
     /// A queue with the default options (capacity 1 MiB, maxsize from it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// assert_eq!(q.capacity(), 1 << 20);
+    /// assert_eq!(q.maxsize(), 8188);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Result<Queue<T>, Error> {
         QueueBuilder::default().create()
     }
@@ -239,11 +322,40 @@ impl<T: Message> Queue<T> {
 
     /// Attaches in a spawned child from [`handle`](Self::handle) (the fd must have been
     /// inherited: see mp-process).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// let text = q.handle().to_string(); // "fd:size", for a spawned child
+    /// // In the child, which inherited the fd (here, the same process):
+    /// let child_side: Queue<u32> = Queue::from_handle(text.parse()?)?;
+    /// child_side.put(5)?;
+    /// assert_eq!(q.get()?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Queue<T>, Error> {
         Self::attach(Ring::from_handle(handle)?, TAG_QUEUE)
     }
 
     /// Another handle, or an error if the process is out of file descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// let writer = q.try_clone()?; // a writer of its own
+    /// q.close();
+    /// writer.put(1)?;
+    /// assert_eq!(q.get()?, 1);
+    /// drop(writer); // the last writer
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<Queue<T>, Error> {
         Ok(Queue {
             ep: self.ep.try_clone()?,
@@ -252,6 +364,19 @@ impl<T: Message> Queue<T> {
     }
 
     /// Puts `value`, waiting while the queue is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// q.put("job".to_string())?;
+    /// assert_eq!(q.qsize(), 1); // in the queue as soon as put returns
+    /// q.close();
+    /// assert_eq!(q.put("late".to_string()), Err(PutError::Closed("late".to_string())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put(&self, value: T) -> Result<(), PutError<T>> {
         self.ep.put(value, Wait::Until(None))
     }
@@ -292,6 +417,20 @@ impl<T: Message> Queue<T> {
 
     /// Puts every item in order, waiting for room as needed. On an error, the item that
     /// failed comes back in it; the items after it are not put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// assert_eq!(q.put_many([1, 2, 3])?, 3);
+    /// assert_eq!(q.qsize(), 3);
+    /// q.close();
+    /// assert_eq!(q.put_many([4, 5]), Err(PutError::Closed(4))); // 5 is not put
+    /// assert_eq!(q.qsize(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_many<I: IntoIterator<Item = T>>(&self, items: I) -> Result<usize, PutError<T>> {
         let mut n = 0;
         for item in items {
@@ -303,11 +442,41 @@ impl<T: Message> Queue<T> {
 
     /// Takes the next item, waiting while the queue is empty. After every writer has
     /// closed or exited, returns what is left and then [`GetError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put(1)?;
+    /// q.close(); // no writer is left, but the item is still there
+    /// assert_eq!(q.get()?, 1);
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> Result<T, GetError> {
         self.ep.get(Wait::Until(None))
     }
 
     /// Takes the next item, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// let start = Instant::now();
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+    /// assert!(start.elapsed() >= Duration::from_millis(10));
+    /// q.put(2)?;
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10))?, 2);
+    /// q.close();
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.ep.get(Wait::timeout(timeout))
     }
@@ -330,7 +499,7 @@ impl<T: Message> Queue<T> {
     }
 
     /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
-    /// to `out`. Returns how many were taken. "Ready" is what [`qsize`](Self::qsize) counts
+    /// to `out`. Returns how many were taken (`max` 0: none, at once). "Ready" is what [`qsize`](Self::qsize) counts
     /// once the first item is in: items put while the batch is taken wait for the next
     /// call, so a batch seldom ends by looking at a record a producer is still writing
     /// (it can when `qsize` counted a put in progress, or another consumer took some).
@@ -378,11 +547,42 @@ impl<T: Message> Queue<T> {
     }
 
     /// [`get_ref`](Self::get_ref) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// let e = q.get_ref_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, GetError::Timeout);
+    /// q.put("in place".to_string())?;
+    /// assert_eq!(q.get_ref_timeout(Duration::from_millis(10))?.as_str(), "in place");
+    /// q.close();
+    /// let e = q.get_ref_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_ref_timeout(&self, timeout: Duration) -> Result<Ref<'_, T>, GetError> {
         self.get_ref_wait(Wait::timeout(timeout))
     }
 
     /// [`get_ref`](Self::get_ref) if an item is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// assert_eq!(q.try_get_ref().unwrap_err(), GetError::Empty);
+    /// q.put("in place".to_string())?;
+    /// assert_eq!(q.try_get_ref()?.as_str(), "in place");
+    /// q.close();
+    /// assert_eq!(q.try_get_ref().unwrap_err(), GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_get_ref(&self) -> Result<Ref<'_, T>, GetError> {
         self.get_ref_wait(Wait::No)
     }
@@ -402,6 +602,23 @@ impl<T: Message> Queue<T> {
     /// Every process writing to this queue must be trusted to put only `T` values with this
     /// same program's layout of `T`, and the segment must not be corrupted: a malformed
     /// record is undefined behaviour here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// q.put("trusted".to_string())?;
+    /// // SAFETY: only this program puts to `q`, only `String`s, and nothing else maps it.
+    /// let s = unsafe { q.get_ref_unchecked() }?;
+    /// assert_eq!(s.as_str(), "trusted");
+    /// drop(s);
+    /// q.close();
+    /// // SAFETY: as above.
+    /// assert_eq!(unsafe { q.get_ref_unchecked() }.unwrap_err(), GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub unsafe fn get_ref_unchecked(&self) -> Result<Ref<'_, T>, GetError> {
         let record = self.ep.pop(Wait::Until(None))?;
         // Not validated: the caller vouches the bytes are a valid archived `T` (the
@@ -418,27 +635,83 @@ impl<T> Queue<T> {
     /// Items in the queue now: an item counts from the moment `put` returns until a `get`
     /// takes it (a `put` still writing counts too). With no put or get in flight this is
     /// exact; there is no feeder thread whose backlog it would miss, as Python's has.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// assert_eq!(q.qsize(), 2); // no feeder thread: counted as soon as put returns
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn qsize(&self) -> usize {
         self.ep.ring.len()
     }
 
     /// True when no item is in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// assert!(q.empty());
+    /// q.put(1)?;
+    /// assert!(!q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn empty(&self) -> bool {
         self.qsize() == 0
     }
 
     /// True when the queue holds `maxsize` items. (A put can also wait for byte space
     /// when large messages fill the capacity first.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::builder().maxsize(1).create()?;
+    /// assert!(!q.full());
+    /// q.put(1)?;
+    /// assert!(q.full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn full(&self) -> bool {
         self.ep.ring.is_full()
     }
 
     /// The most items the queue holds at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::builder().maxsize(10).create()?;
+    /// assert_eq!(q.maxsize(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.ep.ring.maxsize()
     }
 
     /// Bytes of message space; also the largest serialized message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<String> = Queue::builder().capacity(1000).create()?;
+    /// assert_eq!(q.capacity(), 1024); // rounded up to a power of two
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.ep.ring.capacity()
     }
@@ -446,19 +719,57 @@ impl<T> Queue<T> {
     /// Ends putting through this handle, as Python's `close()`: its later puts fail with
     /// [`PutError::Closed`], and readers see [`GetError::Closed`] once no writer is left
     /// anywhere and the queue is drained. This handle can still `get`. It takes `&self`
-    /// so that a forked child can close the handle it inherited; a put another thread
-    /// has already begun is still delivered.
+    /// so that a forked child can close the handle it inherited. A put another thread
+    /// began is still delivered if it had claimed its room before the close; one still
+    /// waiting for room fails with [`PutError::Closed`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, PutError, Queue};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put(1)?;
+    /// q.close();
+    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
+    /// assert_eq!(q.get()?, 1); // this handle can still get
+    /// assert_eq!(q.get(), Err(GetError::Closed)); // drained, and no writer is left
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         self.ep.close_send();
     }
 
     /// The name unrelated programs open with [`Queue::open`] (named queues only).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::builder().create_named("doc-name")?;
+    /// assert!(q.name().unwrap().starts_with("/doc-name-"));
+    /// assert_eq!(Queue::<u32>::new()?.name(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.ep.ring.name()
     }
 
     /// The fd and size a spawned child needs for [`Queue::from_handle`]; its `Display` is
     /// `fd:size`, parsed back by `str::parse`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{Queue, SegmentHandle};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// let h = q.handle();
+    /// assert_eq!(h.to_string(), format!("{}:{}", h.fd, h.size));
+    /// assert_eq!(h.to_string().parse::<SegmentHandle>()?, h);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         self.ep.ring.handle()
     }
@@ -509,13 +820,29 @@ fn tag_name(tag: u32) -> &'static str {
 }
 
 /// A taken item read in place: derefs to the validated archived `T` in shared memory.
-/// Dropping it frees the item's space for writers.
+/// Dropping it frees the item's space for writers. Another thread may read it, or drop
+/// it, as it could a `&T::Archived`.
+///
+/// # Examples
+///
+/// ```
+/// use mp_queue::Queue;
+///
+/// let q: Queue<String> = Queue::new()?;
+/// q.put("read elsewhere".into())?;
+/// let r = q.get_ref()?;
+/// std::thread::scope(|s| {
+///     s.spawn(move || assert_eq!(r.as_str(), "read elsewhere"));
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Ref<'a, T: Message> {
     /// The record, validated as an archived `T` whose root sits at its end, where rkyv
     /// puts it. Only the guard is kept, not a pointer to the root: moving a guard and a
     /// pointer out of `get_ref` after the validation call cost a store-forwarding stall.
     record: ReadGuard<'a>,
-    _archived: PhantomData<*const T::Archived>,
+    /// Lends `&T::Archived`: `Send` and `Sync` exactly when the archived type is `Sync`.
+    _archived: PhantomData<&'a T::Archived>,
 }
 
 impl<'a, T: Message> Ref<'a, T> {
@@ -532,11 +859,36 @@ impl<'a, T: Message> Ref<'a, T> {
 
 impl<T: Message> Ref<'_, T> {
     /// The record's bytes (the archived form).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u64> = Queue::new()?;
+    /// q.put(7)?;
+    /// let r = q.get_ref()?;
+    /// assert_eq!(r.bytes(), 7u64.to_le_bytes()); // a plain value's archive is its own bytes
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn bytes(&self) -> &[u8] {
         &self.record
     }
 
     /// Deserializes a private copy.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<Vec<String>> = Queue::new()?;
+    /// q.put(vec!["a".to_string(), "b".to_string()])?;
+    /// let r = q.get_ref()?;
+    /// let owned: Vec<String> = r.deserialize()?;
+    /// assert_eq!(owned, ["a", "b"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn deserialize(&self) -> Result<T, Error> {
         rkyv::deserialize::<T, rkyv::rancor::Error>(&**self).map_err(Error::rkyv)
     }
@@ -591,12 +943,35 @@ impl fmt::Debug for ByteQueue {
 
 impl ByteQueue {
     /// A byte queue with the default options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"frame")?;
+    /// assert_eq!(q.get()?, b"frame");
+    /// assert_eq!(q.capacity(), 1 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> Result<ByteQueue, Error> {
         Self::with(QueueBuilder::default(), None)
     }
 
     /// A byte queue with `builder`'s options; named (for [`ByteQueue::open`]) when
     /// `prefix` is given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().capacity(4096), Some("doc-bytes"))?;
+    /// assert_eq!(q.capacity(), 4096);
+    /// assert!(q.name().unwrap().starts_with("/doc-bytes-"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn with(builder: QueueBuilder, prefix: Option<&str>) -> Result<ByteQueue, Error> {
         let ring = builder.create_ring(prefix)?;
         set_tag(&ring, TAG_QUEUE);
@@ -611,16 +986,58 @@ impl ByteQueue {
     }
 
     /// Opens a named byte queue (or a named [`Queue`], read as bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, Queue};
+    ///
+    /// let typed: Queue<u64> = Queue::builder().create_named("doc-bytes-open")?;
+    /// let raw = ByteQueue::open(typed.name().unwrap())?;
+    /// typed.put(7)?;
+    /// assert_eq!(raw.get()?, 7u64.to_le_bytes()); // a u64's archive is its own bytes
+    /// assert!(ByteQueue::open("/no-such-queue").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<ByteQueue, Error> {
         Self::attach(Ring::open_named(name)?)
     }
 
     /// Attaches from a handle (see [`Queue::handle`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// let text = q.handle().to_string(); // "fd:size", for a spawned child
+    /// // In the child, which inherited the fd (here, the same process):
+    /// let child_side = ByteQueue::from_handle(text.parse()?)?;
+    /// child_side.put(b"frame")?;
+    /// assert_eq!(q.get()?, b"frame");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<ByteQueue, Error> {
         Self::attach(Ring::from_handle(handle)?)
     }
 
     /// Another handle on the same queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// let writer = q.try_clone()?; // a writer of its own
+    /// q.close();
+    /// writer.put(b"frame")?;
+    /// drop(writer); // the last writer
+    /// assert_eq!(q.get()?, b"frame");
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_clone(&self) -> Result<ByteQueue, Error> {
         Ok(ByteQueue {
             ep: self.ep.try_clone()?,
@@ -628,16 +1045,61 @@ impl ByteQueue {
     }
 
     /// Puts a copy of `bytes`, waiting for room.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().capacity(1024), None)?;
+    /// q.put(b"frame")?;
+    /// assert_eq!(q.get()?, b"frame");
+    /// let e = q.put(&[0; 2048]).unwrap_err();
+    /// assert_eq!(e, PutError::TooLarge { value: (), len: 2048, max: 1024 });
+    /// q.close();
+    /// assert_eq!(q.put(b"late"), Err(PutError::Closed(())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
         self.ep.put_bytes(bytes, Wait::Until(None))
     }
 
     /// Puts, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    /// use std::time::Duration;
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.put_timeout(b"one", Duration::from_millis(10))?;
+    /// let e = q.put_timeout(b"two", Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, PutError::Timeout(()));
+    /// q.close();
+    /// let e = q.put_timeout(b"three", Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, PutError::Closed(()));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), PutError<()>> {
         self.ep.put_bytes(bytes, Wait::timeout(timeout))
     }
 
     /// Puts only if there is room now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.try_put(b"one")?;
+    /// assert_eq!(q.try_put(b"two"), Err(PutError::Full(())));
+    /// assert_eq!(q.get()?, b"one");
+    /// q.close();
+    /// assert_eq!(q.try_put(b"three"), Err(PutError::Closed(())));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_put(&self, bytes: &[u8]) -> Result<(), PutError<()>> {
         self.ep.put_bytes(bytes, Wait::No)
     }
@@ -781,6 +1243,20 @@ impl ByteQueue {
     /// [`put_framed`](Self::put_framed) only if there is room now.
     ///
     /// A header whose length is not a multiple of 16 is refused, as in `put_framed`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// q.try_put_framed(&[1; 16], &7u32)?;
+    /// assert_eq!(q.try_put_framed(&[2; 16], &8u32), Err(PutError::Full(())));
+    /// let e = q.try_put_framed(&[3; 5], &9u32).unwrap_err(); // not a multiple of 16
+    /// assert!(matches!(e, PutError::Failed { .. }));
+    /// assert_eq!(q.get()?.len(), 16 + 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_put_framed<T: Encode>(&self, header: &[u8], value: &T) -> Result<(), PutError<()>> {
         check_header(header)?;
         self.ep.put_framed(header, value, Wait::No)
@@ -815,81 +1291,280 @@ impl ByteQueue {
     }
 
     /// Takes the next message into a new `Vec`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"frame")?;
+    /// q.close(); // the only writer
+    /// assert_eq!(q.get()?, b"frame");
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> Result<Vec<u8>, GetError> {
         Ok(self.get_ref()?.to_vec())
     }
 
     /// Waits for one message, then takes up to `max` in all without waiting again, each
-    /// into a new `Vec` appended to `out`; returns how many (as [`Queue::get_many`]).
+    /// into a new `Vec` appended to `out`; returns how many (as [`Queue::get_many`]; `max`
+    /// 0: none, at once).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put_many([&b"a"[..], b"b", b"c"])?;
+    /// let mut got = Vec::new();
+    /// assert_eq!(q.get_many(&mut got, 2)?, 2);
+    /// assert_eq!(q.get_many(&mut got, 10)?, 1); // only what is ready
+    /// assert_eq!(got, [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
+    /// q.close();
+    /// assert_eq!(q.get_many(&mut got, 10), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_many(&self, out: &mut Vec<Vec<u8>>, max: usize) -> Result<usize, GetError> {
         take_many(out, max, || self.get(), || self.qsize(), || self.try_get())
     }
 
     /// Takes the next message into a new `Vec`, waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    /// use std::time::Duration;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Timeout));
+    /// q.put(b"frame")?;
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10))?, b"frame");
+    /// q.close();
+    /// assert_eq!(q.get_timeout(Duration::from_millis(10)), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<u8>, GetError> {
         Ok(self.ep.pop(Wait::timeout(timeout))?.to_vec())
     }
 
     /// Takes the next message if one is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// assert_eq!(q.try_get(), Err(GetError::Empty));
+    /// q.put(b"frame")?;
+    /// assert_eq!(q.try_get()?, b"frame");
+    /// q.close();
+    /// assert_eq!(q.try_get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_get(&self) -> Result<Vec<u8>, GetError> {
         Ok(self.ep.pop(Wait::No)?.to_vec())
     }
 
     /// Takes the next message in place (zero-copy); its space is freed when the guard drops.
     /// Hold it briefly, as [`Queue::get_ref`]'s guard.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"frame")?;
+    /// q.close(); // the only writer
+    /// assert_eq!(*q.get_ref()?, *b"frame"); // no copy; freed when the guard drops
+    /// assert_eq!(q.get_ref().unwrap_err(), GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::Until(None))
     }
 
     /// [`get_ref`](Self::get_ref) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    /// use std::time::Duration;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// let e = q.get_ref_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, GetError::Timeout);
+    /// q.put(b"frame")?;
+    /// assert_eq!(*q.get_ref_timeout(Duration::from_millis(10))?, *b"frame");
+    /// q.close();
+    /// let e = q.get_ref_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn get_ref_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::timeout(timeout))
     }
 
     /// [`get_ref`](Self::get_ref) if a message is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// assert_eq!(q.try_get_ref().unwrap_err(), GetError::Empty);
+    /// q.put(b"frame")?;
+    /// assert_eq!(*q.try_get_ref()?, *b"frame");
+    /// q.close();
+    /// assert_eq!(q.try_get_ref().unwrap_err(), GetError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn try_get_ref(&self) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::No)
     }
 
     /// Messages in the queue now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"one")?;
+    /// q.put(b"two")?;
+    /// assert_eq!(q.qsize(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn qsize(&self) -> usize {
         self.ep.ring.len()
     }
 
     /// True when no message is in the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// assert!(q.empty());
+    /// q.put(b"")?; // an empty message is a message
+    /// assert!(!q.empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn empty(&self) -> bool {
         self.qsize() == 0
     }
 
     /// True when the queue holds `maxsize` messages.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// assert!(!q.full());
+    /// q.put(b"one")?;
+    /// assert!(q.full());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn full(&self) -> bool {
         self.ep.ring.is_full()
     }
 
     /// The most messages the queue holds at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(10), None)?;
+    /// assert_eq!(q.maxsize(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.ep.ring.maxsize()
     }
 
     /// Bytes of message space; also the largest message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().capacity(1000), None)?;
+    /// assert_eq!(q.capacity(), 1024); // rounded up to a power of two
+    /// q.put(&[0; 1024])?; // the largest message
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.ep.ring.capacity()
     }
 
     /// Ends putting through this handle (see [`Queue::close`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError, PutError};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"one")?;
+    /// q.close();
+    /// assert_eq!(q.put(b"two"), Err(PutError::Closed(())));
+    /// assert_eq!(q.get()?, b"one"); // this handle can still get
+    /// assert_eq!(q.get(), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         self.ep.close_send();
     }
 
     /// The name of a named queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, Queue};
+    ///
+    /// let q = ByteQueue::with(Queue::builder(), Some("doc-bytes-name"))?;
+    /// assert!(q.name().unwrap().starts_with("/doc-bytes-name-"));
+    /// assert_eq!(ByteQueue::new()?.name(), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.ep.ring.name()
     }
 
     /// The handle for a spawned child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// let h = q.handle();
+    /// assert_eq!(h.to_string(), format!("{}:{}", h.fd, h.size));
+    /// let same = ByteQueue::from_handle(h)?; // as a spawned child does
+    /// same.put(b"frame")?;
+    /// assert_eq!(q.qsize(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         self.ep.ring.handle()
     }

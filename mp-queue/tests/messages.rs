@@ -104,11 +104,7 @@ fn every_size_up_to_the_capacity() {
 fn an_oversize_value_is_refused_at_once_on_a_full_queue() {
     let _serial = serial();
     let _w = watchdog("oversize_on_full", 30);
-    let q: Queue<Vec<u8>> = Queue::builder()
-        .maxsize(1)
-        .capacity(4096)
-        .create()
-        .unwrap();
+    let q: Queue<Vec<u8>> = Queue::builder().maxsize(1).capacity(4096).create().unwrap();
     q.put(vec![1; 100]).unwrap(); // over the inline size: the next put reserves 100+ bytes
     assert!(q.full());
     match q.put_timeout(vec![2; 10_000], Duration::from_secs(2)) {
@@ -343,10 +339,16 @@ fn an_invalid_joinable_item_is_settled_so_join_returns() {
     assert!(matches!(q.get(), Err(GetError::Invalid(_))));
     assert!(q.get().unwrap());
     assert!(matches!(q.get_ref(), Err(GetError::Invalid(_))));
-    assert!(!q.join_timeout(Duration::from_millis(20)), "one valid task open");
+    assert!(
+        !q.join_timeout(Duration::from_millis(20)),
+        "one valid task open"
+    );
     q.task_done().unwrap();
     assert!(q.join_timeout(Duration::from_secs(5)));
-    assert!(q.task_done().is_err(), "the invalid ones were settled, not left to call");
+    assert!(
+        q.task_done().is_err(),
+        "the invalid ones were settled, not left to call"
+    );
 }
 
 #[test]
