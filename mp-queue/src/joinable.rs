@@ -205,6 +205,25 @@ impl<T: Message> JoinableQueue<T> {
         self.counted(|q| q.put_timeout(value, timeout))
     }
 
+    /// [`put`](Self::put) waiting until `deadline` at most; a task is counted only when it is put.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{JoinableQueue, PutError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::with(Queue::builder().maxsize(1), None)?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// q.put_deadline(1, soon)?;
+    /// assert!(matches!(q.put_deadline(2, soon), Err(PutError::Timeout(2))));
+    /// assert_eq!(q.unfinished(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_deadline(&self, value: T, deadline: Instant) -> Result<(), PutError<T>> {
+        self.counted(|q| q.put_deadline(value, deadline))
+    }
+
     /// [`put`](Self::put) only if there is room now.
     ///
     /// # Examples
@@ -299,6 +318,23 @@ impl<T: Message> JoinableQueue<T> {
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.get_wait(Wait::timeout(timeout))
+    }
+
+    /// [`get`](Self::get) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(q.get_deadline(soon), Err(GetError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetError> {
+        self.get_wait(Wait::Until(Some(deadline)))
     }
 
     /// [`get`](Self::get) if an item is ready.
@@ -531,7 +567,7 @@ impl<T> JoinableQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join(&self) {
-        let _ = self.join_deadline(None);
+        let _ = self.join_until(None);
     }
 
     /// Waits at most `timeout` for every task to be settled; true if they were.
@@ -551,10 +587,29 @@ impl<T> JoinableQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn join_timeout(&self, timeout: Duration) -> bool {
-        self.join_deadline(ipc_core::deadline_after(timeout))
+        self.join_until(ipc_core::deadline_after(timeout))
     }
 
-    fn join_deadline(&self, deadline: Option<Instant>) -> bool {
+    /// [`join`](Self::join) waiting until `deadline` at most: true once every task is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put(1)?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert!(!q.join_deadline(soon)); // the task is open
+    /// assert!(Instant::now() >= soon);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join_deadline(&self, deadline: Instant) -> bool {
+        self.join_until(Some(deadline))
+    }
+
+    fn join_until(&self, deadline: Option<Instant>) -> bool {
         let unfinished = self.word(UNFINISHED);
         let joiners = self.word(JOINERS);
         let mut next_scan = Instant::now();

@@ -20,7 +20,8 @@
 //! [`Queue<T>`] is `multiprocessing.Queue`: `put`, `put_timeout`, `try_put` (Python's
 //! `put(block=False)`), `get`, `get_timeout`, `try_get`, [`get_ref`](Queue::get_ref) (read
 //! in place, no copy), `put_many` / `get_many`, `qsize` / `empty` / `full`, and
-//! `close`. [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
+//! `close`. Every waiting call also comes as `_deadline`, taking an `Instant`, as
+//! crossbeam's (`put_deadline`, `get_deadline`, ...). [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
 //! minimal form; [`ByteQueue`] carries raw frames without serialization.
 //!
 //! Differences from Python, on purpose:

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_core::ring::{PresenceCache, Ring};
 use ipc_core::segment::SegmentHandle;
@@ -330,6 +330,23 @@ impl<T: Message> Connection<T> {
         self.send_wait(value, Wait::timeout(timeout))
     }
 
+    /// [`send`](Self::send) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::pipe;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let (a, b) = pipe::<u32>(true)?;
+    /// a.send_deadline(5, Instant::now() + Duration::from_secs(1))?;
+    /// assert_eq!(b.recv()?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), PutError<T>> {
+        self.send_wait(value, Wait::Until(Some(deadline)))
+    }
+
     fn send_wait(&self, value: T, wait: Wait) -> Result<(), PutError<T>> {
         let ep = match self.sender() {
             Ok(ep) => ep,
@@ -449,6 +466,25 @@ impl<T: Message> Connection<T> {
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.recv_wait(Wait::timeout(timeout))
+    }
+
+    /// [`recv`](Self::recv) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{pipe, GetError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let (a, b) = pipe::<u32>(true)?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(b.recv_deadline(soon), Err(GetError::Timeout));
+    /// drop(a);
+    /// assert_eq!(b.recv_deadline(soon), Err(GetError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, GetError> {
+        self.recv_wait(Wait::Until(Some(deadline)))
     }
 
     /// [`recv`](Self::recv) only if a value is ready.

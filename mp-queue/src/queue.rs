@@ -4,7 +4,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ipc_core::ring::{ReadGuard, Ring, RingBuilder, WriteSlot, SPARE_DESCRIPTORS};
 use ipc_core::segment::SegmentHandle;
@@ -398,6 +398,25 @@ impl<T: Message> Queue<T> {
         self.ep.put(value, Wait::timeout(timeout))
     }
 
+    /// [`put`](Self::put) waiting until `deadline` at most (crossbeam's `send_deadline`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{PutError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: Queue<u32> = Queue::builder().maxsize(1).create()?;
+    /// q.put_deadline(1, Instant::now() + Duration::from_secs(1))?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert!(matches!(q.put_deadline(2, soon), Err(PutError::Timeout(2))));
+    /// assert!(Instant::now() >= soon);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_deadline(&self, value: T, deadline: Instant) -> Result<(), PutError<T>> {
+        self.ep.put(value, Wait::Until(Some(deadline)))
+    }
+
     /// Puts `value` only if there is room now: Python's `put(block=False)`.
     ///
     /// # Examples
@@ -479,6 +498,25 @@ impl<T: Message> Queue<T> {
     /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<T, GetError> {
         self.ep.get(Wait::timeout(timeout))
+    }
+
+    /// [`get`](Self::get) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put(7)?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(q.get_deadline(soon)?, 7);
+    /// assert_eq!(q.get_deadline(soon), Err(GetError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_deadline(&self, deadline: Instant) -> Result<T, GetError> {
+        self.ep.get(Wait::Until(Some(deadline)))
     }
 
     /// Takes the next item if one is ready: Python's `get(block=False)`.
@@ -566,6 +604,25 @@ impl<T: Message> Queue<T> {
     /// ```
     pub fn get_ref_timeout(&self, timeout: Duration) -> Result<Ref<'_, T>, GetError> {
         self.get_ref_wait(Wait::timeout(timeout))
+    }
+
+    /// [`get_ref`](Self::get_ref) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// q.put("in place".into())?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(q.get_ref_deadline(soon)?.as_str(), "in place");
+    /// assert!(matches!(q.get_ref_deadline(soon), Err(GetError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref_deadline(&self, deadline: Instant) -> Result<Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::Until(Some(deadline)))
     }
 
     /// [`get_ref`](Self::get_ref) if an item is ready.
@@ -1085,6 +1142,24 @@ impl ByteQueue {
         self.ep.put_bytes(bytes, Wait::timeout(timeout))
     }
 
+    /// [`put`](Self::put) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, PutError, Queue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q = ByteQueue::with(Queue::builder().maxsize(1), None)?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// q.put_deadline(b"one", soon)?;
+    /// assert!(matches!(q.put_deadline(b"two", soon), Err(PutError::Timeout(()))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_deadline(&self, bytes: &[u8], deadline: Instant) -> Result<(), PutError<()>> {
+        self.ep.put_bytes(bytes, Wait::Until(Some(deadline)))
+    }
+
     /// Puts only if there is room now.
     ///
     /// # Examples
@@ -1190,6 +1265,30 @@ impl ByteQueue {
         timeout: Duration,
     ) -> Result<WriteSlot<'_>, PutError<()>> {
         self.ep.reserve(len, Wait::timeout(timeout))
+    }
+
+    /// [`reserve`](Self::reserve) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// let mut slot = q.reserve_deadline(3, soon)?;
+    /// slot.copy_from_slice(b"abc");
+    /// slot.commit();
+    /// assert_eq!(q.get()?, b"abc");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reserve_deadline(
+        &self,
+        len: usize,
+        deadline: Instant,
+    ) -> Result<WriteSlot<'_>, PutError<()>> {
+        self.ep.reserve(len, Wait::Until(Some(deadline)))
     }
 
     /// [`reserve`](Self::reserve) only if there is room now, else [`PutError::Full`].
@@ -1351,6 +1450,25 @@ impl ByteQueue {
         Ok(self.ep.pop(Wait::timeout(timeout))?.to_vec())
     }
 
+    /// [`get`](Self::get) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"frame")?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(q.get_deadline(soon)?, b"frame");
+    /// assert_eq!(q.get_deadline(soon), Err(GetError::Timeout));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_deadline(&self, deadline: Instant) -> Result<Vec<u8>, GetError> {
+        Ok(self.ep.pop(Wait::Until(Some(deadline)))?.to_vec())
+    }
+
     /// Takes the next message if one is ready.
     ///
     /// # Examples
@@ -1411,6 +1529,25 @@ impl ByteQueue {
     #[inline]
     pub fn get_ref_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>, GetError> {
         self.ep.pop(Wait::timeout(timeout))
+    }
+
+    /// [`get_ref`](Self::get_ref) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{ByteQueue, GetError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"frame")?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(&*q.get_ref_deadline(soon)?, b"frame");
+    /// assert!(matches!(q.get_ref_deadline(soon), Err(GetError::Timeout)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref_deadline(&self, deadline: Instant) -> Result<ReadGuard<'_>, GetError> {
+        self.ep.pop(Wait::Until(Some(deadline)))
     }
 
     /// [`get_ref`](Self::get_ref) if a message is ready.
