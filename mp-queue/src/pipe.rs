@@ -603,7 +603,8 @@ impl<T: Message> Connection<T> {
     }
 
     /// Waits at most `timeout` (`None`: forever) until [`recv`](Self::recv) would not
-    /// block: a message is ready, or the peer is gone. Python's `poll`.
+    /// block: a message is ready, or the peer is gone. Python's `poll`. On the sending end
+    /// of a simplex pipe it is true at once: `recv` there fails at once (Python raises).
     ///
     /// # Examples
     ///
@@ -620,7 +621,7 @@ impl<T: Message> Connection<T> {
     /// ```
     pub fn poll(&self, timeout: Option<Duration>) -> bool {
         let Ok(ep) = self.receiver() else {
-            return false;
+            return true; // a send-only end: recv fails at once, so it would not block
         };
         let wait = match timeout {
             Some(t) => Wait::timeout(t),
