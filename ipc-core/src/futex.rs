@@ -40,6 +40,20 @@ pub enum Wake {
 ///
 /// Spurious returns are allowed; callers loop and re-check. The remaining time is
 /// recomputed from `deadline` on every call, so retries never stretch a wait.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::futex::{wait, Wake};
+/// use std::sync::atomic::AtomicU32;
+/// use std::time::{Duration, Instant};
+///
+/// let word = AtomicU32::new(0);
+/// assert_eq!(wait(&word, 1, None), Wake::Woken); // the word is not 1: no sleep at all
+/// let start = Instant::now();
+/// assert_eq!(wait(&word, 0, Some(start + Duration::from_millis(10))), Wake::TimedOut);
+/// assert!(start.elapsed() >= Duration::from_millis(10));
+/// ```
 #[cfg(not(loom))]
 pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake {
     let mut ts = libc::timespec {
@@ -82,6 +96,25 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake 
 }
 
 /// Wakes up to `n` waiters sleeping on `word`. Returns how many were woken.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::futex::{wait, wake};
+/// use std::sync::atomic::{AtomicU32, Ordering};
+///
+/// let word = AtomicU32::new(0);
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         while word.load(Ordering::Acquire) == 0 {
+///             wait(&word, 0, None); // re-check after every return
+///         }
+///     });
+///     word.store(1, Ordering::Release); // change the word first, then wake
+///     wake(&word, 1); // 1 if the thread was asleep, 0 if it had not slept yet
+/// });
+/// assert_eq!(wake(&word, u32::MAX), 0); // nobody sleeps on it now
+/// ```
 #[cfg(not(loom))]
 pub fn wake(word: &AtomicU32, n: u32) -> usize {
     let n = n.min(i32::MAX as u32) as libc::c_int;

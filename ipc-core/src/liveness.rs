@@ -72,6 +72,18 @@ fn cache_pid() -> u32 {
 
 impl ProcessId {
     /// The calling process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ProcessId;
+    ///
+    /// let me = ProcessId::current()?;
+    /// assert_eq!(me.pid, std::process::id());
+    /// assert_ne!(me.start_time, 0);
+    /// assert!(me.is_alive());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn current() -> io::Result<ProcessId> {
         let pid = current_pid();
         match stat_of(pid)? {
@@ -85,6 +97,22 @@ impl ProcessId {
     /// main thread exited while other threads run is alive; so is one that `/proc` hides.
     ///
     /// A `start_time` of 0 means "not known yet": then only the pid is checked.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::testing::{fork, reap};
+    /// use ipc_core::ProcessId;
+    ///
+    /// let me = ProcessId::current()?;
+    /// assert!(me.is_alive());
+    /// let recycled = ProcessId { start_time: me.start_time + 1, ..me }; // same pid, later start
+    /// assert!(!recycled.is_alive());
+    /// let child = fork(|| 0);
+    /// assert_eq!(reap(child), Ok(0));
+    /// assert!(!ProcessId { pid: child as u32, start_time: 0 }.is_alive()); // exited
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         runs(self.pid, |start| {
             self.start_time == 0 || start == self.start_time

@@ -140,6 +140,19 @@ impl Segment {
     /// The fd is close-on-exec; a spawner clears that flag only for the child it starts.
     /// The file's size is sealed (`F_SEAL_SHRINK`, `F_SEAL_GROW`): no process holding the
     /// fd can shrink it under the others' mappings.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    /// use ipc_core::OpenError;
+    ///
+    /// let seg = Segment::create(100, Kind(1))?;
+    /// assert!(seg.payload_len() >= 100);
+    /// assert_eq!(seg.name(), None); // nameless
+    /// assert!(matches!(Segment::create(usize::MAX, Kind(1)), Err(OpenError::TooLarge(_))));
+    /// # Ok::<(), OpenError>(())
+    /// ```
     pub fn create(payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let seg = Self::create_unpublished(payload, kind)?;
         seg.mark_initialized();
@@ -154,6 +167,19 @@ impl Segment {
     /// process of the same user that opens it, and every process mapping it then dies of
     /// SIGBUS when it touches the lost pages: share names only with programs you trust
     /// that far.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    ///
+    /// let seg = Segment::create_named("doc-seg", 64, Kind(1))?;
+    /// let name = seg.name().expect("named");
+    /// assert!(name.starts_with("/doc-seg-"));
+    /// let other = Segment::open_named(name, Kind(1))?; // e.g. in an unrelated program
+    /// assert_eq!(other.payload_len(), seg.payload_len());
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
     pub fn create_named(prefix: &str, payload: usize, kind: Kind) -> Result<Segment, OpenError> {
         let seg = Self::create_named_unpublished(prefix, payload, kind)?;
         seg.mark_initialized();
@@ -166,7 +192,10 @@ impl Segment {
         let size = total_size(payload)?;
         // SAFETY: the name is a NUL-terminated literal.
         let raw = unsafe {
-            libc::memfd_create(c"mp-rs".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING)
+            libc::memfd_create(
+                c"mp-rs".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
         };
         if raw < 0 {
             return Err(OpenError::Io(errno()));
@@ -216,6 +245,22 @@ impl Segment {
     ///
     /// Returns [`OpenError::NotInitialized`] while its creator is still building it:
     /// retry after a moment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    /// use ipc_core::OpenError;
+    ///
+    /// let seg = Segment::create_named("doc-open", 64, Kind(1))?;
+    /// let name = seg.name().expect("named").to_owned();
+    /// assert!(Segment::open_named(&name, Kind(1)).is_ok());
+    /// let wrong = Segment::open_named(&name, Kind(2));
+    /// assert!(matches!(wrong, Err(OpenError::WrongKind { found: 1, expected: 2 })));
+    /// drop(seg); // the creator removes the name
+    /// assert!(matches!(Segment::open_named(&name, Kind(1)), Err(OpenError::Io(_))));
+    /// # Ok::<(), OpenError>(())
+    /// ```
     pub fn open_named(name: &str, kind: Kind) -> Result<Segment, OpenError> {
         let cname = CString::new(name).map_err(|_| OpenError::BadName(name.to_owned()))?;
         // SAFETY: `cname` is a valid C string for the duration of the call.
@@ -233,6 +278,20 @@ impl Segment {
     /// Maps a segment from an inherited fd (a spawned child's side of [`handle`](Self::handle)).
     ///
     /// The fd is duplicated, so the handle's fd stays open and owned by the caller.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    /// use ipc_core::OpenError;
+    ///
+    /// let seg = Segment::create(64, Kind(1))?;
+    /// let again = Segment::from_handle(seg.handle(), Kind(1))?;
+    /// assert_ne!(again.fd(), seg.fd()); // a duplicate of the handle's fd
+    /// let wrong = Segment::from_handle(seg.handle(), Kind(2));
+    /// assert!(matches!(wrong, Err(OpenError::WrongKind { .. })));
+    /// # Ok::<(), OpenError>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle, kind: Kind) -> Result<Segment, OpenError> {
         // SAFETY: F_DUPFD_CLOEXEC on an arbitrary number either fails with EBADF or
         // returns a new fd we own.
@@ -245,14 +304,27 @@ impl Segment {
         let seg = Self::attach(fd, kind)?;
         if seg.size != handle.size {
             return Err(OpenError::SizeMismatch {
-                header: seg.size,
-                file: handle.size,
+                header: handle.size,
+                file: seg.size,
             });
         }
         Ok(seg)
     }
 
     /// The handle a spawned child needs to map this segment again.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment, SegmentHandle};
+    ///
+    /// let seg = Segment::create(64, Kind(1))?;
+    /// let handle = seg.handle();
+    /// assert_eq!(handle.fd, seg.fd());
+    /// let text = handle.to_string(); // "fd:size", for an argument or environment variable
+    /// assert_eq!(text.parse::<SegmentHandle>()?, handle);
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         SegmentHandle {
             fd: self.fd.as_raw_fd(),
@@ -261,11 +333,37 @@ impl Segment {
     }
 
     /// The name, for a named segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    ///
+    /// assert_eq!(Segment::create(64, Kind(1))?.name(), None);
+    /// let named = Segment::create_named("doc-name", 64, Kind(1))?;
+    /// assert!(named.name().is_some_and(|n| n.starts_with("/doc-name-")));
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// Removes the name now (new opens fail; existing mappings stay valid).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    ///
+    /// let mut seg = Segment::create_named("doc-unlink", 64, Kind(1))?;
+    /// let name = seg.name().expect("named").to_owned();
+    /// let opened = Segment::open_named(&name, Kind(1))?;
+    /// seg.unlink()?;
+    /// assert!(Segment::open_named(&name, Kind(1)).is_err());
+    /// assert_eq!(opened.payload_len(), seg.payload_len()); // still mapped
+    /// Segment::create(64, Kind(1))?.unlink()?; // nameless: nothing to do
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unlink(&mut self) -> io::Result<()> {
         self.unlink_by = 0;
         let Some(name) = &self.name else {
@@ -280,17 +378,58 @@ impl Segment {
     }
 
     /// Start of the payload (after the header), 64-byte aligned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    ///
+    /// let seg = Segment::create(64, Kind(1))?;
+    /// let again = Segment::from_handle(seg.handle(), Kind(1))?; // a second mapping
+    /// assert_eq!(seg.payload_ptr() as usize % 64, 0);
+    /// // SAFETY: the payload is at least 8 bytes and 64-byte aligned, and stays mapped
+    /// // while `seg` lives; any bytes are a valid AtomicU64.
+    /// let word = unsafe { &*(seg.payload_ptr() as *const AtomicU64) };
+    /// word.store(7, Ordering::Release);
+    /// // SAFETY: as above, for `again`.
+    /// let same = unsafe { &*(again.payload_ptr() as *const AtomicU64) };
+    /// assert_eq!(same.load(Ordering::Acquire), 7); // the same shared bytes
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
     pub fn payload_ptr(&self) -> *mut u8 {
         // SAFETY: the mapping is at least HEADER_SIZE bytes long (checked at create/open).
         unsafe { self.ptr.as_ptr().add(HEADER_SIZE) }
     }
 
     /// Bytes available after the header.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment, HEADER_SIZE};
+    ///
+    /// let seg = Segment::create(100, Kind(1))?;
+    /// assert_eq!(seg.payload_len(), 128); // the segment is rounded up to 64 bytes
+    /// assert_eq!(seg.handle().size, HEADER_SIZE + seg.payload_len());
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
     pub fn payload_len(&self) -> usize {
         self.size - HEADER_SIZE
     }
 
     /// The segment's fd, for presence locks and for passing to children.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::segment::{Kind, Segment};
+    ///
+    /// let seg = Segment::create(64, Kind(1))?;
+    /// assert!(seg.fd() >= 0);
+    /// assert_eq!(seg.fd(), seg.handle().fd);
+    /// # Ok::<(), ipc_core::OpenError>(())
+    /// ```
     pub fn fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

@@ -23,6 +23,15 @@ use std::time::Duration;
 pub struct Watchdog(#[allow(dead_code)] Sender<()>);
 
 /// Starts a [`Watchdog`] for the test or program section called `name`.
+///
+/// # Examples
+///
+/// ```
+/// let dog = ipc_core::testing::watchdog("doc example", 60); // aborts if still here in 60 s
+/// let child = ipc_core::testing::fork(|| 0); // something that could hang
+/// assert_eq!(ipc_core::testing::reap(child), Ok(0));
+/// drop(dog); // done in time: the watchdog stands down
+/// ```
 pub fn watchdog(name: &'static str, secs: u64) -> Watchdog {
     let (tx, rx) = channel::<()>();
     std::thread::spawn(move || {
@@ -62,6 +71,17 @@ pub fn serial() -> MutexGuard<'static, ()> {
 ///
 /// Fork from a multi-threaded parent is safe here only because the child touches nothing
 /// another thread may have locked: keep `f` to ring operations and plain computation.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::testing::{fork, reap};
+///
+/// let ok = fork(|| 3);
+/// let panicked = fork(|| panic!("a panic in the child"));
+/// assert_eq!(reap(ok), Ok(3));
+/// assert_eq!(reap(panicked), Ok(101));
+/// ```
 pub fn fork(f: impl FnOnce() -> i32) -> libc::pid_t {
     // SAFETY: the child runs `f` and leaves with `_exit`; glibc keeps malloc usable in the
     // child after fork.
@@ -78,6 +98,19 @@ pub fn fork(f: impl FnOnce() -> i32) -> libc::pid_t {
 }
 
 /// Waits for `pid`: `Ok(exit code)`, or `Err(signal)` if a signal ended it.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::testing::{fork, kill, reap};
+///
+/// assert_eq!(reap(fork(|| 0)), Ok(0));
+/// let sleeper = fork(|| loop {
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+/// });
+/// kill(sleeper);
+/// assert_eq!(reap(sleeper), Err(9)); // SIGKILL
+/// ```
 pub fn reap(pid: libc::pid_t) -> Result<i32, i32> {
     let mut status = 0;
     // SAFETY: `status` is a valid out-pointer.
@@ -96,7 +129,20 @@ pub fn reap(pid: libc::pid_t) -> Result<i32, i32> {
     }
 }
 
-/// Sends SIGKILL to `pid`.
+/// Sends SIGKILL to `pid`; false if it could not be sent (no such process, or not ours).
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::testing::{fork, kill, reap};
+///
+/// let sleeper = fork(|| loop {
+///     std::thread::sleep(std::time::Duration::from_secs(1));
+/// });
+/// assert!(kill(sleeper));
+/// assert_eq!(reap(sleeper), Err(9));
+/// assert!(!kill(sleeper)); // reaped: nothing left to signal
+/// ```
 pub fn kill(pid: libc::pid_t) -> bool {
     // SAFETY: sends a signal; no memory is involved.
     unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
@@ -108,6 +154,16 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::testing::Rng;
+    ///
+    /// let (mut a, mut b) = (Rng(42), Rng(42));
+    /// assert_eq!(a.next_u64(), b.next_u64()); // same seed, same numbers
+    /// assert_ne!(a.next_u64(), a.next_u64());
+    /// ```
     pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 << 13;
         self.0 ^= self.0 >> 7;
@@ -116,12 +172,28 @@ impl Rng {
     }
 
     /// A number in `0..n` (0 when `n` is 0).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut rng = ipc_core::testing::Rng(7);
+    /// assert!((0..100).all(|_| rng.below(6) < 6));
+    /// assert_eq!(rng.below(0), 0);
+    /// ```
     pub fn below(&mut self, n: u64) -> u64 {
         self.next_u64() % n.max(1)
     }
 
     /// A generator seeded from `SEED` in the environment, or from the clock; the seed is
     /// printed so that a failure can be replayed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // Prints "doc example: SEED=..."; run again with that SEED set to replay.
+    /// let mut rng = ipc_core::testing::Rng::from_env("doc example");
+    /// assert!(rng.below(10) < 10);
+    /// ```
     pub fn from_env(name: &str) -> Rng {
         let seed = std::env::var("SEED")
             .ok()

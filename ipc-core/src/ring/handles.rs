@@ -153,17 +153,58 @@ impl Drop for Consumer {
 
 impl Producer {
     /// The ring this handle writes to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// let tx = ring.producer()?;
+    /// assert_eq!(tx.ring().capacity(), 4096);
+    /// let rx = tx.ring().consumer()?; // another handle on the same ring
+    /// tx.push(b"hi")?;
+    /// assert_eq!(&*rx.pop()?, b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self) -> &Ring {
         &self.ring
     }
 
     /// Copies `bytes` into the ring as one record, waiting while it is full.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    ///
+    /// let ring = Ring::builder().capacity(64).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push(b"hello")?;
+    /// assert_eq!(tx.push(&[0; 65]), Err(PushError::TooLarge { len: 65, max: 64 }));
+    /// tx.close();
+    /// assert_eq!(tx.push(b"more"), Err(PushError::Closed));
+    /// assert_eq!(&*rx.pop()?, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn push(&self, bytes: &[u8]) -> Result<(), PushError> {
         self.push_deadline(bytes, None)
     }
 
     /// Like [`push`](Self::push) but fails with [`PushError::Full`] instead of waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    ///
+    /// let ring = Ring::builder().maxsize(1).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.try_push(b"one")?;
+    /// assert_eq!(tx.try_push(b"two"), Err(PushError::Full));
+    /// drop(rx);
+    /// assert_eq!(tx.try_push(b"two"), Err(PushError::Closed)); // full, and no reader left
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_push(&self, bytes: &[u8]) -> Result<(), PushError> {
         let mut slot = self.try_reserve(bytes.len())?;
         copy_record(&mut slot, bytes);
@@ -172,11 +213,46 @@ impl Producer {
     }
 
     /// Like [`push`](Self::push) but gives up with [`PushError::Timeout`] after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ring = Ring::builder().maxsize(1).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let ms = Duration::from_millis(10);
+    /// tx.push_timeout(b"one", ms)?;
+    /// let start = Instant::now();
+    /// assert_eq!(tx.push_timeout(b"two", ms), Err(PushError::Timeout));
+    /// assert!(start.elapsed() >= ms);
+    /// drop(rx);
+    /// assert_eq!(tx.push_timeout(b"two", ms), Err(PushError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_timeout(&self, bytes: &[u8], timeout: Duration) -> Result<(), PushError> {
         self.push_deadline(bytes, deadline_after(timeout))
     }
 
     /// Like [`push`](Self::push) but gives up at `deadline` (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ring = Ring::builder().maxsize(1).create()?;
+    /// let (tx, _rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push_deadline(b"one", None)?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(tx.push_deadline(b"two", Some(soon)), Err(PushError::Timeout));
+    /// assert!(Instant::now() >= soon);
+    /// tx.close();
+    /// assert_eq!(tx.push_deadline(b"two", None), Err(PushError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn push_deadline(&self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), PushError> {
         // The common case works on the claim itself, not a `WriteSlot`: the copy cannot
@@ -245,6 +321,22 @@ impl Producer {
     }
 
     /// Claims room for a record of `len` bytes to fill in place; see [`WriteSlot`].
+    /// Fails as [`try_push`](Self::try_push) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    ///
+    /// let ring = Ring::builder().maxsize(1).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let mut slot = tx.try_reserve(5)?;
+    /// slot.copy_from_slice(b"hello"); // written straight into shared memory
+    /// slot.commit();
+    /// assert!(matches!(tx.try_reserve(5), Err(PushError::Full)));
+    /// assert_eq!(&*rx.pop()?, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_reserve(&self, len: usize) -> Result<WriteSlot<'_>, PushError> {
         if let Some(slot) = self.reserve_now(len)? {
             return Ok(slot);
@@ -485,6 +577,18 @@ impl Producer {
     }
 
     /// Whether [`close`](Self::close) has run on this handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// let tx = ring.producer()?;
+    /// assert!(!tx.is_closed());
+    /// tx.close();
+    /// assert!(tx.is_closed());
+    /// assert!(tx.clone().is_closed()); // a clone of a closed handle is closed too
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn is_closed(&self) -> bool {
         self.presence.is_released()
@@ -507,18 +611,59 @@ impl Producer {
 
 impl Consumer {
     /// The ring this handle reads from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// let rx = ring.consumer()?;
+    /// let tx = rx.ring().producer()?; // another handle on the same ring
+    /// tx.push(b"hi")?;
+    /// assert_eq!(rx.ring().len(), 1);
+    /// assert_eq!(&*rx.pop()?, b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self) -> &Ring {
         &self.ring
     }
 
     /// Takes the next record, waiting while the ring is empty. Returns
     /// [`PopError::Closed`] once the ring is drained and no producer handle is left.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let writer = std::thread::spawn(move || tx.push(b"from a thread")); // then drops `tx`
+    /// assert_eq!(&*rx.pop()?, b"from a thread"); // waits for it
+    /// writer.join().unwrap()?;
+    /// assert_eq!(rx.pop().unwrap_err(), PopError::Closed); // drained, no producer left
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn pop(&self) -> Result<ReadGuard<'_>, PopError> {
         self.pop_deadline(None)
     }
 
     /// Takes the next record if one is ready; [`PopError::Empty`] otherwise.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// assert_eq!(rx.try_pop().unwrap_err(), PopError::Empty);
+    /// tx.push(b"one")?;
+    /// assert_eq!(&*rx.try_pop()?, b"one");
+    /// drop(tx);
+    /// assert_eq!(rx.try_pop().unwrap_err(), PopError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_pop(&self) -> Result<ReadGuard<'_>, PopError> {
         if self.is_closed() {
             return Err(PopError::Closed);
@@ -563,11 +708,48 @@ impl Consumer {
     }
 
     /// Like [`pop`](Self::pop) but gives up with [`PopError::Timeout`] after `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let ms = Duration::from_millis(10);
+    /// let start = Instant::now();
+    /// assert_eq!(rx.pop_timeout(ms).unwrap_err(), PopError::Timeout);
+    /// assert!(start.elapsed() >= ms);
+    /// tx.push(b"one")?;
+    /// drop(tx);
+    /// assert_eq!(&*rx.pop_timeout(ms)?, b"one");
+    /// assert_eq!(rx.pop_timeout(ms).unwrap_err(), PopError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_timeout(&self, timeout: Duration) -> Result<ReadGuard<'_>, PopError> {
         self.pop_deadline(deadline_after(timeout))
     }
 
     /// Like [`pop`](Self::pop) but gives up at `deadline` (`None`: never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(rx.pop_deadline(Some(soon)).unwrap_err(), PopError::Timeout);
+    /// assert!(Instant::now() >= soon);
+    /// tx.push(b"one")?;
+    /// assert_eq!(&*rx.pop_deadline(None)?, b"one");
+    /// rx.close();
+    /// assert_eq!(rx.pop_deadline(None).unwrap_err(), PopError::Closed); // this handle
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline(always)]
     pub fn pop_deadline(&self, deadline: Option<Instant>) -> Result<ReadGuard<'_>, PopError> {
         // The common case, a record ready at the head, inlined into the caller (always:
@@ -721,13 +903,41 @@ impl Consumer {
     }
 
     /// Closes this handle now, as dropping it does, but through a shared reference (see
-    /// [`Producer::close`]). Later pops through it fail with [`PopError::Closed`];
-    /// producers see [`PushError::Closed`] once every consumer handle is closed.
+    /// [`Producer::close`]). Later pops through it fail with [`PopError::Closed`]. Once
+    /// every consumer handle is closed, producers see [`PushError::Closed`] when they
+    /// would wait for room (a ring with room still takes their records), as
+    /// [`Ring::consumer`](crate::ring::Ring::consumer) says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError, PushError};
+    ///
+    /// let ring = Ring::builder().maxsize(1).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push(b"never read")?;
+    /// rx.close();
+    /// assert_eq!(rx.try_pop().unwrap_err(), PopError::Closed);
+    /// assert_eq!(tx.push(b"no room"), Err(PushError::Closed)); // full, no consumer left
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         close_handle(&self.ring, &self.presence);
     }
 
     /// Whether [`close`](Self::close) has run on this handle.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// let rx = ring.consumer()?;
+    /// assert!(!rx.is_closed());
+    /// rx.close();
+    /// assert!(rx.is_closed());
+    /// assert!(rx.clone().is_closed()); // a clone of a closed handle is closed too
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn is_closed(&self) -> bool {
         self.presence.is_released()
@@ -744,6 +954,21 @@ pub struct WriteSlot<'a> {
 
 impl WriteSlot<'_> {
     /// Publishes the whole slot.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// # let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// let mut slot = tx.try_reserve(5)?;
+    /// slot.copy_from_slice(b"hello");
+    /// slot.commit();
+    /// drop(tx.try_reserve(5)?); // never committed: consumers skip it
+    /// tx.push(b"next")?;
+    /// assert_eq!(&*rx.pop()?, b"hello");
+    /// assert_eq!(&*rx.pop()?, b"next");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn commit(self) {
         let len = self.len();
@@ -753,6 +978,22 @@ impl WriteSlot<'_> {
     /// Publishes only the first `len` bytes: reserve an upper bound, serialise in place,
     /// commit what was written. A `len` over the reserved length is cut to it. The record
     /// keeps all of its reserved bytes until it is taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::io::Write;
+    /// # let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// # let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    ///
+    /// let mut slot = tx.try_reserve(64)?; // an upper bound
+    /// let mut free = &mut slot[..];
+    /// write!(free, "answer={}", 42)?; // serialised in place
+    /// let written = 64 - free.len();
+    /// slot.commit_len(written);
+    /// assert_eq!(&*rx.pop()?, b"answer=42");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn commit_len(mut self, len: usize) {
         if let Some(claim) = self.claim.take() {

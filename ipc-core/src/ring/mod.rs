@@ -98,14 +98,40 @@ impl Default for RingBuilder {
 }
 
 impl RingBuilder {
-    /// Bytes of payload space, rounded up to a power of two (default 1 MiB). The largest
-    /// record is this many bytes.
+    /// Bytes of payload space, rounded up to a power of two, at least 64 (default 1 MiB).
+    /// The largest record is this many bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    ///
+    /// let ring = Ring::builder().capacity(1000).create()?;
+    /// assert_eq!(ring.capacity(), 1024);
+    /// let tx = ring.producer()?;
+    /// assert_eq!(tx.try_push(&[0; 1025]), Err(PushError::TooLarge { len: 1025, max: 1024 }));
+    /// assert!(Ring::builder().capacity(0).create().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(mut self, bytes: usize) -> Self {
         self.capacity = bytes;
         self
     }
 
     /// Most records in the ring at once, Python's `maxsize` (default 8192).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    ///
+    /// let ring = Ring::builder().maxsize(2).create()?;
+    /// let tx = ring.producer()?;
+    /// tx.push(b"one")?;
+    /// tx.push(b"two")?;
+    /// assert_eq!(tx.try_push(b"three"), Err(PushError::Full));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxsize(mut self, records: usize) -> Self {
         self.maxsize = records;
         self
@@ -113,12 +139,35 @@ impl RingBuilder {
 
     /// Most processes using the ring at once (default 128). Slots of dead processes are
     /// reused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    ///
+    /// let ring = Ring::builder().slots(4).create()?; // this process and three children
+    /// ring.producer()?.push(b"registered")?; // the first push or pop takes a slot
+    /// assert!(Ring::builder().slots(0).create().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn slots(mut self, processes: usize) -> Self {
         self.slots = processes;
         self
     }
 
     /// Creates a nameless ring: it reaches children by `fork` or by [`Ring::handle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    ///
+    /// let ring = Ring::builder().capacity(4096).maxsize(16).create()?;
+    /// assert_eq!((ring.capacity(), ring.maxsize()), (4096, 16));
+    /// assert_eq!(ring.name(), None);
+    /// assert!(Ring::builder().maxsize(0).create().is_err()); // out of range
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(self) -> Result<Ring, OpenError> {
         let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
         Ring::build(Segment::create_unpublished(lay.total, RING_KIND)?, lay)
@@ -126,6 +175,22 @@ impl RingBuilder {
 
     /// Creates a ring that unrelated programs open with [`Ring::open_named`]. The name is
     /// `/{prefix}-{random}`; it is removed when this `Ring` (the creator's) is dropped.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    ///
+    /// let ring = Ring::builder().capacity(4096).create_named("doc-ring")?;
+    /// let name = ring.name().expect("named").to_owned();
+    /// assert!(name.starts_with("/doc-ring-"));
+    /// let other = Ring::open_named(&name)?; // e.g. in an unrelated program
+    /// ring.producer()?.push(b"hi")?;
+    /// assert_eq!(&*other.consumer()?.pop()?, b"hi");
+    /// drop((ring, other)); // the creator's drop removes the name
+    /// assert!(Ring::open_named(&name).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_named(self, prefix: &str) -> Result<Ring, OpenError> {
         let lay = Layout::new(self.capacity, self.maxsize, self.slots)?;
         Ring::build(
@@ -178,6 +243,16 @@ impl fmt::Debug for Ring {
 
 impl Ring {
     /// Options for a new ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    ///
+    /// let ring = Ring::builder().create()?; // the defaults
+    /// assert_eq!((ring.capacity(), ring.maxsize()), (1 << 20, 8192));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> RingBuilder {
         RingBuilder::default()
     }
@@ -214,27 +289,99 @@ impl Ring {
     }
 
     /// Opens a ring another program created with [`RingBuilder::create_named`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    /// use ipc_core::sync::Lock;
+    /// use ipc_core::OpenError;
+    ///
+    /// let ring = Ring::builder().capacity(4096).create_named("doc-ring")?;
+    /// let other = Ring::open_named(ring.name().expect("named"))?;
+    /// assert_eq!(other.capacity(), 4096);
+    /// let lock = Lock::create_named("doc-not-a-ring")?;
+    /// let wrong = Ring::open_named(lock.name().expect("named"));
+    /// assert!(matches!(wrong, Err(OpenError::WrongKind { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_named(name: &str) -> Result<Ring, OpenError> {
         Self::attach(Segment::open_named(name, RING_KIND)?)
     }
 
     /// Attaches from a handle passed to a spawned child (see [`Ring::handle`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    /// use ipc_core::segment::{Kind, Segment};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let child_side = Ring::from_handle(ring.handle())?; // as a spawned child would
+    /// ring.producer()?.push(b"hi")?;
+    /// assert_eq!(&*child_side.consumer()?.pop()?, b"hi");
+    /// let not_a_ring = Segment::create(4096, Kind(1))?;
+    /// assert!(Ring::from_handle(not_a_ring.handle()).is_err()); // another kind
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Ring, OpenError> {
         Self::attach(Segment::from_handle(handle, RING_KIND)?)
     }
 
     /// The fd and size a spawned child needs for [`Ring::from_handle`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    /// use ipc_core::segment::SegmentHandle;
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let arg = ring.handle().to_string(); // "fd:size", passed to the child
+    /// let handle: SegmentHandle = arg.parse()?; // in the child, which inherited the fd
+    /// assert_eq!(Ring::from_handle(handle)?.capacity(), 4096);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         self.shared.seg.handle()
     }
 
     /// The name of a named ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    ///
+    /// assert_eq!(Ring::builder().capacity(4096).create()?.name(), None);
+    /// let named = Ring::builder().capacity(4096).create_named("doc-ring")?;
+    /// assert!(named.name().is_some_and(|n| n.starts_with("/doc-ring-")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.shared.seg.name()
     }
 
     /// A new producer handle. Consumers see [`PopError::Closed`] once every producer handle
     /// in every process is dropped (or its process died) and the ring is drained.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PopError};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let rx = ring.consumer()?;
+    /// let (a, b) = (ring.producer()?, ring.producer()?);
+    /// a.push(b"from a")?;
+    /// drop(a);
+    /// assert_eq!(&*rx.pop()?, b"from a");
+    /// assert_eq!(rx.try_pop().unwrap_err(), PopError::Empty); // `b` is still open
+    /// drop(b);
+    /// assert_eq!(rx.try_pop().unwrap_err(), PopError::Closed);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producer(&self) -> Result<Producer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Producer)?;
         self.shared
@@ -250,6 +397,21 @@ impl Ring {
 
     /// A new consumer handle. A producer blocked on a full ring gets [`PushError::Closed`]
     /// once every consumer handle is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    /// use std::time::Duration;
+    ///
+    /// let ring = Ring::builder().maxsize(1).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push(b"fills the ring")?;
+    /// assert_eq!(tx.push_timeout(b"waits", Duration::from_millis(10)), Err(PushError::Timeout));
+    /// drop(rx);
+    /// assert_eq!(tx.push(b"would wait for good"), Err(PushError::Closed));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consumer(&self) -> Result<Consumer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Consumer)?;
         self.shared
@@ -335,6 +497,25 @@ impl Ring {
     /// On the way, the slots of the dead processes it finds with a non-zero word are
     /// reclaimed as a registering process would: their records settled and their words
     /// moved to the ring's orphans, then freed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::atomic::Ordering;
+    /// use ipc_core::ring::Ring;
+    /// use ipc_core::testing::{fork, reap};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// assert_eq!(ring.adopt_dead_words()?, 0); // nobody died
+    /// let child = fork(|| {
+    ///     ring.process_word().unwrap().store(2, Ordering::SeqCst);
+    ///     0 // dies holding 2
+    /// });
+    /// assert_eq!(reap(child), Ok(0));
+    /// assert_eq!(ring.adopt_dead_words()?, 2);
+    /// assert_eq!(ring.process_word()?.load(Ordering::SeqCst), 2); // now counted here
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn adopt_dead_words(&self) -> Result<u32, PushError> {
         let mine = self.process_word()?;
         let raw = self.raw();
@@ -381,11 +562,35 @@ impl Ring {
 
     /// True while some producer handle is open in some process (or none was ever opened).
     /// One system call: for "is my peer gone?" checks, not for hot loops.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// assert!(ring.producers_present()); // none opened yet
+    /// let tx = ring.producer()?;
+    /// assert!(ring.producers_present());
+    /// drop(tx);
+    /// assert!(!ring.producers_present());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producers_present(&self) -> bool {
         self.peers_present(Role::Producer)
     }
 
     /// True while some consumer handle is open in some process (or none was ever opened).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// assert!(ring.consumers_present()); // none opened yet
+    /// let rx = ring.consumer()?;
+    /// assert!(ring.consumers_present());
+    /// rx.close();
+    /// assert!(!ring.consumers_present());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consumers_present(&self) -> bool {
         self.peers_present(Role::Consumer)
     }
@@ -393,16 +598,56 @@ impl Ring {
     /// How many handles have been closed (dropped) so far, in every process: a cheap way to
     /// notice that a peer may have gone, before asking [`Ring::consumers_present`]. A
     /// process that dies without dropping its handles does not count here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// assert_eq!(ring.close_count(), 0);
+    /// drop(ring.producer()?);
+    /// let rx = ring.consumer()?;
+    /// rx.close();
+    /// drop(rx); // closed once, counted once
+    /// assert_eq!(ring.close_count(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close_count(&self) -> u32 {
         self.raw().closes().load(Ordering::Acquire)
     }
 
     /// Records in the ring (published or being written, not yet taken).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push(b"one")?;
+    /// let slot = tx.try_reserve(3)?; // being written: counted too
+    /// assert_eq!(ring.len(), 2);
+    /// slot.commit();
+    /// drop(rx.pop()?);
+    /// assert_eq!(ring.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.shared.raw.len()
     }
 
-    /// True when no record is waiting.
+    /// True when the ring holds no record, ready or still being written.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().capacity(4096).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// assert!(ring.is_empty());
+    /// tx.push(b"one")?;
+    /// assert!(!ring.is_empty());
+    /// drop(rx.pop()?);
+    /// assert!(ring.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -413,6 +658,20 @@ impl Ring {
     /// looks full this moves it over the records taken since (and wakes producers waiting
     /// for room): a record taken is room at once. A corrupted ring reads as full; the next
     /// push reports the corruption.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let ring = ipc_core::ring::Ring::builder().maxsize(2).create()?;
+    /// let (tx, rx) = (ring.producer()?, ring.consumer()?);
+    /// tx.push(b"one")?;
+    /// assert!(!ring.is_full());
+    /// tx.push(b"two")?;
+    /// assert!(ring.is_full());
+    /// drop(rx.pop()?);
+    /// assert!(!ring.is_full()); // a record taken is room at once
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_full(&self) -> bool {
         let raw = &self.shared.raw;
         if !raw.is_full() {
@@ -425,12 +684,34 @@ impl Ring {
     }
 
     /// Payload capacity in bytes: also the largest record.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::{ring::Ring, PushError};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// assert_eq!(ring.capacity(), 4096);
+    /// let tx = ring.producer()?;
+    /// tx.push(&[0; 4096])?; // the largest record
+    /// assert!(matches!(tx.try_push(&[0; 4097]), Err(PushError::TooLarge { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn capacity(&self) -> usize {
         self.shared.raw.layout().capacity()
     }
 
     /// Most records at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::Ring;
+    ///
+    /// assert_eq!(Ring::builder().maxsize(100).create()?.maxsize(), 100);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxsize(&self) -> usize {
         self.shared.raw.layout().maxsize as usize
     }

@@ -34,16 +34,61 @@ pub struct PresenceCache {
 
 impl PresenceCache {
     /// A cache that asks on first use.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::{PresenceCache, Ring};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let _tx = ring.producer()?;
+    /// let cache = PresenceCache::new();
+    /// assert!(!cache.producers_gone(&ring)); // asked the kernel
+    /// assert!(!cache.producers_gone(&ring)); // remembered: no system call
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new() -> PresenceCache {
         PresenceCache::default()
     }
 
-    /// True if no producer handle of `ring` is open anywhere.
+    /// True if no producer handle of `ring` is open anywhere, after one was: false while
+    /// none was ever opened, as
+    /// [`Ring::producers_present`](crate::ring::Ring::producers_present) counts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::{PresenceCache, Ring};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let cache = PresenceCache::new();
+    /// let tx = ring.producer()?;
+    /// assert!(!cache.producers_gone(&ring));
+    /// tx.close(); // a close is seen at once
+    /// assert!(cache.producers_gone(&ring));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producers_gone(&self, ring: &Ring) -> bool {
         self.gone(ring, Role::Producer)
     }
 
-    /// True if no consumer handle of `ring` is open anywhere.
+    /// True if no consumer handle of `ring` is open anywhere, after one was: false while
+    /// none was ever opened.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::{PresenceCache, Ring};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// let cache = PresenceCache::new();
+    /// assert!(!cache.consumers_gone(&ring)); // none was ever opened: not gone
+    /// let rx = ring.consumer()?;
+    /// assert!(!cache.consumers_gone(&ring));
+    /// drop(rx);
+    /// assert!(cache.consumers_gone(&ring));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consumers_gone(&self, ring: &Ring) -> bool {
         self.gone(ring, Role::Consumer)
     }

@@ -339,6 +339,22 @@ impl Barrier {
     }
 
     /// Waits for all parties; returns this party's arrival index (`0..parties`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Barrier, BarrierError};
+    ///
+    /// let b = Barrier::new(2)?;
+    /// let (x, y) = std::thread::scope(|s| {
+    ///     let other = s.spawn(|| b.wait()); // threads count as parties too
+    ///     (b.wait(), other.join().unwrap())
+    /// });
+    /// assert_eq!(x? + y?, 1); // arrival indexes 0 and 1
+    /// b.abort()?;
+    /// assert_eq!(b.wait(), Err(BarrierError::Broken));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self) -> Result<u32, BarrierError> {
         self.wait_until(None)
     }
@@ -443,6 +459,25 @@ impl Barrier {
 
     /// Breaks the barrier: waiters and later `wait`s get [`BarrierError::Broken`] until
     /// [`reset`](Self::reset).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Barrier, BarrierError};
+    ///
+    /// let b = Barrier::new(2)?;
+    /// let waited = std::thread::scope(|s| {
+    ///     let waiter = s.spawn(|| b.wait());
+    ///     while b.n_waiting() == 0 {
+    ///         std::thread::yield_now();
+    ///     }
+    ///     b.abort().unwrap();
+    ///     waiter.join().unwrap()
+    /// });
+    /// assert_eq!(waited, Err(BarrierError::Broken)); // the waiter is let go, broken
+    /// assert_eq!(b.wait(), Err(BarrierError::Broken)); // and so is every later wait
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn abort(&self) -> Result<(), BarrierError> {
         let held = self.hold()?;
         // SYNC: SeqCst, before `notify`: pairs with the lock-free load in `sleep`.

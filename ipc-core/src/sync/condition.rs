@@ -366,11 +366,38 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Opens a condition created by another program with [`create_named`](Self::create_named).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, Lock, RLock};
+    ///
+    /// let c = Condition::<Lock>::create_named("doc-cond")?;
+    /// let name = c.name().expect("named");
+    /// let d = Condition::<Lock>::open_named(name)?; // e.g. in an unrelated program
+    /// let _g = d.acquire()?;
+    /// assert!(c.lock().locked()); // one lock, two mappings
+    /// assert!(Condition::<RLock>::open_named(name).is_err()); // over another lock type
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_named(name: &str) -> Result<Self, OpenError> {
         Self::attach(Segment::open_named(name, L::KIND)?)
     }
 
     /// Maps the condition again in a spawned child (see [`handle`](Self::handle)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, Lock, RLock};
+    ///
+    /// let c = Condition::<Lock>::create()?;
+    /// let d = Condition::<Lock>::from_handle(c.handle())?; // as a spawned child would
+    /// let _g = d.acquire()?;
+    /// assert!(c.lock().locked());
+    /// assert!(Condition::<RLock>::from_handle(c.handle()).is_err()); // another lock type
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Self, OpenError> {
         Self::attach(Segment::from_handle(handle, L::KIND)?)
     }
@@ -390,16 +417,53 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// The name of a named condition.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, RLock};
+    ///
+    /// assert_eq!(Condition::new()?.name(), None);
+    /// let named = Condition::<RLock>::create_named("doc-cond")?;
+    /// assert!(named.name().is_some_and(|n| n.starts_with("/doc-cond-")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.raw.segment().name()
     }
 
     /// The condition's lock, to use elsewhere as a plain lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let cond = ipc_core::sync::Condition::new()?;
+    /// let mut g = cond.lock().acquire()?; // the same lock `cond.acquire()` takes
+    /// assert_eq!(cond.lock().count(), 1);
+    /// assert!(!cond.wait_timeout(&mut g, Duration::from_millis(10))?); // so its guard fits
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lock(&self) -> &L {
         &self.lock
     }
 
     /// Acquires the condition's lock (Python's `cond.acquire()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, Lock, LockError};
+    ///
+    /// let cond = Condition::<Lock>::create()?;
+    /// let g = cond.acquire()?;
+    /// assert!(cond.lock().locked());
+    /// assert_eq!(cond.lock().try_acquire().unwrap_err(), LockError::WouldBlock);
+    /// drop(g);
+    /// assert!(!cond.lock().locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn acquire(&self) -> Acquired<'_, L> {
         self.lock.acquire_guard(None)
     }
@@ -419,8 +483,28 @@ impl<L: ConditionLock> Condition<L> {
     /// Releases the lock, sleeps until notified, takes the lock back.
     ///
     /// Errors: [`AcquireError::NotOwner`] if `guard` is not of this condition's lock;
-    /// if a holder died while we slept, the lock is taken over and the guard's `owner_died()`
-    /// again); [`AcquireError::Corrupted`].
+    /// if a holder died while we slept, the lock is taken over, which is no error (check the
+    /// guard's `owner_died()` again); [`AcquireError::Corrupted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{AcquireError, Condition};
+    ///
+    /// let cond = Condition::new()?;
+    /// let mut g = cond.acquire()?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let _g = cond.acquire().unwrap(); // once `wait` has released it
+    ///         cond.notify(1);
+    ///     });
+    ///     cond.wait(&mut g) // holds the lock again when it returns
+    /// })?;
+    /// let other = Condition::new()?;
+    /// let mut foreign = other.acquire()?;
+    /// assert_eq!(cond.wait(&mut foreign), Err(AcquireError::NotOwner));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self, guard: &mut L::Guard<'_>) -> Result<(), AcquireError> {
         self.wait_until(guard, None).map(|_| ())
     }
@@ -444,6 +528,26 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Waits until `predicate()` holds (checked with the lock held); returns its last value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Condition, Value};
+    ///
+    /// let (cond, ready) = (Condition::new()?, Value::new(0u32)?);
+    /// let mut g = cond.acquire()?;
+    /// let ok = std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let _g = cond.acquire().unwrap();
+    ///         ready.set(1);
+    ///         cond.notify_all();
+    ///     });
+    ///     cond.wait_for(&mut g, || ready.get() == 1)
+    /// })?;
+    /// assert!(ok);
+    /// assert!(cond.wait_for(&mut g, || true)?); // already true: no wait
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_for(
         &self,
         guard: &mut L::Guard<'_>,

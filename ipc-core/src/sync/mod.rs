@@ -226,6 +226,22 @@ macro_rules! segment_api {
             }
 
             /// Maps the object again from a handle (a spawned child's side of `handle`).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// use ipc_core::segment::{Kind, Segment};
+            ///
+            #[doc = concat!("let a = ", $make, "?;")]
+            /// // in the child:
+            #[doc = concat!("let b = ", stringify!($ty), "::from_handle(a.handle())?;")]
+            /// assert_eq!(b.handle().size, a.handle().size);
+            /// let other = Segment::create(64, Kind(1))?; // not this kind of object
+            #[doc = concat!("let wrong = ", stringify!($ty), "::from_handle(other.handle());")]
+            /// assert!(wrong.is_err());
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn from_handle(
                 handle: $crate::segment::SegmentHandle,
             ) -> Result<Self, $crate::OpenError> {
@@ -233,11 +249,49 @@ macro_rules! segment_api {
             }
 
             /// Opens an object another program created with `create_named`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// # use ipc_core::sync::*;
+            /// # macro_rules! create_named {
+            /// #     (Semaphore) => { Semaphore::create_named("doc-sync", 2) };
+            /// #     (BoundedSemaphore) => { BoundedSemaphore::create_named("doc-sync", 2) };
+            /// #     (Barrier) => { Barrier::create_named("doc-sync", 2) };
+            /// #     ($t:ident) => { $t::create_named("doc-sync") };
+            /// # }
+            #[doc = concat!("# let a = create_named!(", stringify!($ty), ")?;")]
+            #[doc = concat!("// `a`: made by `", stringify!($ty), "::create_named`, maybe elsewhere")]
+            #[doc = concat!("let b = ", stringify!($ty), "::open_named(a.name().unwrap())?;")]
+            /// assert_eq!(b.handle().size, a.handle().size);
+            #[doc = concat!("let missing = ", stringify!($ty), "::open_named(\"/doc-no-such-name\");")]
+            /// assert!(missing.is_err());
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn open_named(name: &str) -> Result<Self, $crate::OpenError> {
                 Self::attach($crate::segment::Segment::open_named(name, $kind)?)
             }
 
             /// The name, for an object made by `create_named` or `open_named`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// # use ipc_core::sync::*;
+            /// # macro_rules! create_named {
+            /// #     (Semaphore) => { Semaphore::create_named("doc-sync", 2) };
+            /// #     (BoundedSemaphore) => { BoundedSemaphore::create_named("doc-sync", 2) };
+            /// #     (Barrier) => { Barrier::create_named("doc-sync", 2) };
+            /// #     ($t:ident) => { $t::create_named("doc-sync") };
+            /// # }
+            #[doc = concat!("# let a = create_named!(", stringify!($ty), ")?;")]
+            #[doc = concat!("// `a`: made by `", stringify!($ty), "::create_named`, maybe elsewhere")]
+            /// assert!(a.name().is_some_and(|n| n.starts_with("/doc-sync-")));
+            #[doc = concat!("assert_eq!(", $make, "?.name(), None); // nameless")]
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn name(&self) -> Option<&str> {
                 self.segment().name()
             }

@@ -182,11 +182,29 @@ impl<'a, T: Plain> SharedSlice<'a, T> {
     }
 
     /// Number of values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::<u32>::zeroed(4)?;
+    /// assert_eq!(a.as_shared_slice().len(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True if there are no values.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::RawArray;
+    ///
+    /// assert!(RawArray::<u32>::zeroed(0)?.as_shared_slice().is_empty());
+    /// assert!(!RawArray::<u32>::zeroed(1)?.as_shared_slice().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -204,6 +222,16 @@ impl<'a, T: Plain> SharedSlice<'a, T> {
     }
 
     /// The value at `i`, or `None` past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::from_slice(&[10u16, 20])?;
+    /// let view = a.as_shared_slice();
+    /// assert_eq!(view.get(1), Some(20));
+    /// assert_eq!(view.get(2), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, i: usize) -> Option<T> {
         self.check(i, 1).ok()?;
         // SAFETY: `i < len`, so the element is inside the mapped range.
@@ -211,6 +239,19 @@ impl<'a, T: Plain> SharedSlice<'a, T> {
     }
 
     /// Writes `value` at `i`; [`ViewError::OutOfBounds`] past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{RawArray, ViewError};
+    ///
+    /// let a = RawArray::<u16>::zeroed(2)?;
+    /// let view = a.as_shared_slice();
+    /// view.set(1, 7)?;
+    /// assert_eq!(a.to_vec(), [0, 7]);
+    /// assert!(matches!(view.set(2, 7), Err(ViewError::OutOfBounds { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, i: usize, value: T) -> Result<(), ViewError> {
         self.check(i, 1)?;
         // SAFETY: `i < len`, so the element is inside the mapped range.
@@ -219,6 +260,14 @@ impl<'a, T: Plain> SharedSlice<'a, T> {
     }
 
     /// Copies every value out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::from_slice(&[1.5f64, 2.5])?;
+    /// assert_eq!(a.as_shared_slice().to_vec(), [1.5, 2.5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         let mut v = Vec::<T>::with_capacity(self.len);
         let bytes = self.len * std::mem::size_of::<T>();
@@ -230,6 +279,19 @@ impl<'a, T: Plain> SharedSlice<'a, T> {
     }
 
     /// Copies `src` in, starting at index `at`; [`ViewError::OutOfBounds`] if it does not fit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{RawArray, ViewError};
+    ///
+    /// let a = RawArray::<u8>::zeroed(4)?;
+    /// let view = a.as_shared_slice();
+    /// view.write_from(1, &[7, 8, 9])?;
+    /// assert_eq!(a.to_vec(), [0, 7, 8, 9]);
+    /// assert!(matches!(view.write_from(2, &[1, 2, 3]), Err(ViewError::OutOfBounds { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_from(&self, at: usize, src: &[T]) -> Result<(), ViewError> {
         self.check(at, src.len())?;
         let bytes = std::mem::size_of_val(src);

@@ -127,6 +127,15 @@ impl fmt::Debug for RLock {
 
 /// One level of an [`RLock`]; releases that level on drop. Not `Send`: an RLock belongs to
 /// a thread.
+///
+/// ```compile_fail
+/// // A guard cannot move to another thread, which would then release this thread's level.
+/// let lock = ipc_core::sync::RLock::new().unwrap();
+/// let guard = lock.acquire().unwrap();
+/// std::thread::scope(|s| {
+///     s.spawn(move || drop(guard));
+/// });
+/// ```
 #[must_use = "the level is released as soon as the guard is dropped"]
 pub struct RLockGuard<'a> {
     rlock: &'a RLock,

@@ -57,6 +57,18 @@ impl fmt::Debug for SharedMemory {
 
 impl SharedMemory {
     /// Creates a zeroed block of `size` bytes named `/psm-{random}`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::SharedMemory;
+    ///
+    /// let shm = SharedMemory::create(16)?;
+    /// assert!(shm.name().is_some_and(|n| n.starts_with("/psm-")));
+    /// assert_eq!(shm.size(), 16);
+    /// assert_eq!(shm.read_at::<u64>(8)?, 0); // zeroed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(size: usize) -> Result<SharedMemory, OpenError> {
         Self::create_named("psm", size)
     }
@@ -80,6 +92,21 @@ impl SharedMemory {
     }
 
     /// Opens a block by name (Python's `SharedMemory(name)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::SharedMemory;
+    ///
+    /// let shm = SharedMemory::create_named("doc-shm", 8)?;
+    /// let other = SharedMemory::open(shm.name().expect("named"))?; // e.g. in another program
+    /// other.write(0, b"hi")?;
+    /// let mut buf = [0u8; 2];
+    /// shm.read(0, &mut buf)?;
+    /// assert_eq!(&buf, b"hi");
+    /// assert!(SharedMemory::open("/doc-shm-no-such-block").is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<SharedMemory, OpenError> {
         Self::attach(Segment::open_named(name, kind::SHARED_MEMORY)?)
     }
@@ -115,16 +142,48 @@ impl SharedMemory {
     }
 
     /// The fd and size a spawned child needs for [`from_handle`](Self::from_handle).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::SharedMemory;
+    ///
+    /// let shm = SharedMemory::create(8)?;
+    /// let arg = shm.handle().to_string(); // "fd:size", passed to the child
+    /// let child_side = SharedMemory::from_handle(arg.parse()?)?;
+    /// child_side.write_at(0, 42u64)?;
+    /// assert_eq!(shm.read_at::<u64>(0)?, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn handle(&self) -> SegmentHandle {
         self.seg.handle()
     }
 
-    /// The name (`/prefix-random`), or `None` once unlinked by this handle.
+    /// The name (`/prefix-random`) of a named segment, `None` for a nameless one. It stays
+    /// after [`unlink`](Self::unlink), as Python's `name` does, though nothing can open it
+    /// by that name any more.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let shm = ipc_core::sync::SharedMemory::create_named("doc-shm", 8)?;
+    /// assert!(shm.name().is_some_and(|n| n.starts_with("/doc-shm-")));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.seg.name()
     }
 
     /// Usable bytes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let shm = ipc_core::sync::SharedMemory::create(10)?;
+    /// assert_eq!(shm.size(), 10);
+    /// assert!(shm.write(10, b"x").is_err()); // past the end
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn size(&self) -> usize {
         self.size
     }
@@ -164,6 +223,21 @@ impl SharedMemory {
     }
 
     /// Copies `buf.len()` bytes at `offset` out of the block.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{SharedMemory, ViewError};
+    ///
+    /// let shm = SharedMemory::create(8)?;
+    /// shm.write(2, b"abc")?;
+    /// let mut buf = [0u8; 3];
+    /// shm.read(2, &mut buf)?;
+    /// assert_eq!(&buf, b"abc");
+    /// let e = shm.read(6, &mut buf);
+    /// assert_eq!(e, Err(ViewError::OutOfBounds { offset: 6, len: 3, size: 8 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ViewError> {
         self.check(offset, buf.len(), 1)?;
         // SAFETY: `offset + len <= size`, checked; `buf` is private.
@@ -172,6 +246,18 @@ impl SharedMemory {
     }
 
     /// Copies `bytes` into the block at `offset`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{SharedMemory, ViewError};
+    ///
+    /// let shm = SharedMemory::create(4)?;
+    /// shm.write(0, b"abcd")?;
+    /// let e = shm.write(1, b"abcd");
+    /// assert_eq!(e, Err(ViewError::OutOfBounds { offset: 1, len: 4, size: 4 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write(&self, offset: usize, bytes: &[u8]) -> Result<(), ViewError> {
         self.check(offset, bytes.len(), 1)?;
         // SAFETY: `offset + len <= size`, checked; `bytes` is private.
@@ -180,17 +266,55 @@ impl SharedMemory {
     }
 
     /// Reads the `T` at `offset` (bounds and alignment checked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{SharedMemory, ViewError};
+    ///
+    /// let shm = SharedMemory::create(16)?;
+    /// shm.write(8, &7u32.to_ne_bytes())?;
+    /// assert_eq!(shm.read_at::<u32>(8)?, 7);
+    /// assert_eq!(shm.read_at::<u32>(2), Err(ViewError::Misaligned { offset: 2, align: 4 }));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn read_at<T: Plain>(&self, offset: usize) -> Result<T, ViewError> {
         Ok(self.view::<T>(offset, 1)?.get(0).expect("length is 1"))
     }
 
     /// Writes `value` at `offset` (bounds and alignment checked).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{SharedMemory, ViewError};
+    ///
+    /// let shm = SharedMemory::create(16)?;
+    /// shm.write_at(8, 1.5f64)?;
+    /// assert_eq!(shm.read_at::<f64>(8)?, 1.5);
+    /// assert!(matches!(shm.write_at(16, 0u8), Err(ViewError::OutOfBounds { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_at<T: Plain>(&self, offset: usize, value: T) -> Result<(), ViewError> {
         self.view::<T>(offset, 1)?.set(0, value)
     }
 
     /// A typed view of `len` values of `T` at `offset`: [`ViewError::OutOfBounds`] or
     /// [`ViewError::Misaligned`] if it does not fit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{SharedMemory, ViewError};
+    ///
+    /// let shm = SharedMemory::create(64)?;
+    /// let words = shm.view::<u32>(16, 4)?; // bytes 16..32 as four u32
+    /// words.write_from(0, &[1, 2, 3, 4])?;
+    /// assert_eq!(shm.read_at::<u32>(28)?, 4);
+    /// assert!(matches!(shm.view::<u32>(60, 2), Err(ViewError::OutOfBounds { .. })));
+    /// assert!(matches!(shm.view::<u32>(1, 1), Err(ViewError::Misaligned { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn view<T: Plain>(
         &self,
         offset: usize,

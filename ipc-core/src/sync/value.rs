@@ -146,21 +146,97 @@ macro_rules! handles {
     ($ty:ident, $kind:expr) => {
         impl<T: Plain> $ty<T> {
             /// The fd and size a spawned child needs for `from_handle`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// # use ipc_core::sync::*;
+            /// # macro_rules! create_named {
+            /// #     (Value) => { Value::create_named("doc-cells", 7u8) };
+            /// #     (RawValue) => { RawValue::create_named("doc-cells", 7u8) };
+            /// #     ($t:ident) => { $t::create_named("doc-cells", &[7u8]) };
+            /// # }
+            #[doc = concat!("# let a = create_named!(", stringify!($ty), ")?;")]
+            #[doc = concat!("// `a`: a ", stringify!($ty), "<u8>, made by `create_named`")]
+            /// let handle = a.handle(); // for a spawned child that inherits the fd
+            #[doc = concat!("let b = ", stringify!($ty), "::<u8>::from_handle(handle)?;")]
+            /// assert_eq!(b.handle().size, handle.size);
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn handle(&self) -> SegmentHandle {
                 self.cells.segment().handle()
             }
 
-            /// Maps it again in a spawned child; refused if the element type differs.
+            /// Maps it again in a spawned child; refused if the element's size or alignment
+            /// differs (the type itself is not recorded: use the same type on both sides).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// # use ipc_core::sync::*;
+            /// # macro_rules! create_named {
+            /// #     (Value) => { Value::create_named("doc-cells", 7u8) };
+            /// #     (RawValue) => { RawValue::create_named("doc-cells", 7u8) };
+            /// #     ($t:ident) => { $t::create_named("doc-cells", &[7u8]) };
+            /// # }
+            #[doc = concat!("# let a = create_named!(", stringify!($ty), ")?;")]
+            #[doc = concat!("// `a`: a ", stringify!($ty), "<u8>, made by `create_named`")]
+            /// // in the child:
+            #[doc = concat!("let b = ", stringify!($ty), "::<u8>::from_handle(a.handle())?;")]
+            /// assert_eq!(b.name(), None); // mapped from the fd, not by name
+            #[doc = concat!("let wrong = ", stringify!($ty), "::<u64>::from_handle(a.handle());")]
+            /// assert!(wrong.is_err()); // the elements are u8
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn from_handle(handle: SegmentHandle) -> Result<Self, OpenError> {
                 Self::wrap(Cells::attach(Segment::from_handle(handle, $kind)?)?)
             }
 
             /// Opens one another program created with `create_named`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// # use ipc_core::sync::*;
+            /// # macro_rules! create_named {
+            /// #     (Value) => { Value::create_named("doc-cells", 7u8) };
+            /// #     (RawValue) => { RawValue::create_named("doc-cells", 7u8) };
+            /// #     ($t:ident) => { $t::create_named("doc-cells", &[7u8]) };
+            /// # }
+            #[doc = concat!("# let a = create_named!(", stringify!($ty), ")?;")]
+            #[doc = concat!("// `a`: a ", stringify!($ty), "<u8>, made by `create_named`")]
+            #[doc = concat!("let b = ", stringify!($ty), "::<u8>::open_named(a.name().unwrap())?;")]
+            /// assert_eq!(b.handle().size, a.handle().size);
+            #[doc = concat!("let missing = ", stringify!($ty), "::<u8>::open_named(\"/doc-none\");")]
+            /// assert!(missing.is_err());
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn open_named(name: &str) -> Result<Self, OpenError> {
                 Self::wrap(Cells::attach(Segment::open_named(name, $kind)?)?)
             }
 
             /// The name, for a named one.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ipc_core::sync::", stringify!($ty), ";")]
+            /// # use ipc_core::sync::*;
+            /// # macro_rules! create_named {
+            /// #     (Value) => { Value::create_named("doc-cells", 7u8) };
+            /// #     (RawValue) => { RawValue::create_named("doc-cells", 7u8) };
+            /// #     ($t:ident) => { $t::create_named("doc-cells", &[7u8]) };
+            /// # }
+            #[doc = concat!("# let a = create_named!(", stringify!($ty), ")?;")]
+            #[doc = concat!("// `a`: a ", stringify!($ty), "<u8>, made by `create_named`")]
+            /// assert!(a.name().is_some_and(|n| n.starts_with("/doc-cells-")));
+            #[doc = concat!("let b = ", stringify!($ty), "::<u8>::from_handle(a.handle())?;")]
+            /// assert_eq!(b.name(), None); // mapped from the fd
+            /// # Ok::<(), ipc_core::OpenError>(())
+            /// ```
             pub fn name(&self) -> Option<&str> {
                 self.cells.segment().name()
             }
@@ -214,6 +290,15 @@ impl<T: Plain> fmt::Debug for ValueGuard<'_, T> {
 
 impl<T: Plain> Value<T> {
     /// A new value in a nameless segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::Value::new(7i64)?;
+    /// assert_eq!(v.get(), 7);
+    /// assert_eq!(v.name(), None); // reaches children by fork or `handle`
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(value: T) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::VALUE, 1, None, &[value])?)
     }
@@ -242,16 +327,52 @@ impl<T: Plain> Value<T> {
     }
 
     /// The value, copied out without the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::Value;
+    ///
+    /// let v = Value::new(1.5f64)?;
+    /// let same = Value::<f64>::from_handle(v.handle())?; // another mapping
+    /// v.set(2.5);
+    /// assert_eq!(same.get(), 2.5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> T {
         self.cells.slice().get(0).expect("len checked at attach")
     }
 
     /// Writes the value without the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::Value::new([0u8; 4])?;
+    /// v.set(*b"abcd"); // one copy; hold `lock()` to read, modify and write
+    /// assert_eq!(&v.get(), b"abcd");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, value: T) {
         let _ = self.cells.slice().set(0, value);
     }
 
     /// Takes the lock (see [`LockGuard::owner_died`] for a holder that died).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let v = ipc_core::sync::Value::new(0u64)?;
+    /// {
+    ///     let g = v.lock()?;
+    ///     g.set(g.get() + 1); // read-modify-write under the lock
+    ///     assert!(v.lock_timeout(Duration::from_millis(10)).is_err()); // held
+    /// }
+    /// assert_eq!(v.get(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lock(&self) -> Result<ValueGuard<'_, T>, LockError> {
         self.lock.acquire().map(|g| ValueGuard {
             value: self,
@@ -293,16 +414,53 @@ handles!(Value, kind::VALUE);
 
 impl<T: Plain> ValueGuard<'_, T> {
     /// True if the lock was taken over from a holder that died (check the data).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::Value;
+    /// use ipc_core::testing::{fork, reap};
+    ///
+    /// let v = Value::new(0u32)?;
+    /// assert!(!v.lock()?.owner_died());
+    /// let child = fork(|| {
+    ///     std::mem::forget(v.lock().unwrap()); // exits holding the lock
+    ///     0
+    /// });
+    /// assert_eq!(reap(child), Ok(0));
+    /// assert!(v.lock()?.owner_died()); // taken over from the dead child
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn owner_died(&self) -> bool {
         self._guard.owner_died()
     }
 
     /// The value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::Value::new(5u16)?;
+    /// let g = v.lock()?;
+    /// assert_eq!(g.get(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> T {
         self.value.get()
     }
 
     /// Writes the value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::Value::new(5u16)?;
+    /// let g = v.lock()?;
+    /// g.set(g.get() * 2);
+    /// drop(g);
+    /// assert_eq!(v.get(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, value: T) {
         self.value.set(value)
     }
@@ -334,11 +492,31 @@ impl<T: Plain + fmt::Debug> fmt::Debug for RawValue<T> {
 
 impl<T: Plain> RawValue<T> {
     /// A new raw value in a nameless segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::RawValue::new(-1i32)?;
+    /// assert_eq!(v.get(), -1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(value: T) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::RAW_VALUE, 1, None, &[value])?)
     }
 
     /// A named raw value for unrelated programs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{RawValue, Value};
+    ///
+    /// let v = RawValue::create_named("doc-raw-value", 7u16)?;
+    /// let name = v.name().expect("named");
+    /// assert_eq!(RawValue::<u16>::open_named(name)?.get(), 7);
+    /// assert!(Value::<u16>::open_named(name).is_err()); // a RawValue, not a Value
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_named(prefix: &str, value: T) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::RAW_VALUE, 1, Some(prefix), &[value])?)
     }
@@ -353,11 +531,28 @@ impl<T: Plain> RawValue<T> {
     }
 
     /// The value, copied out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::RawValue::new(3u8)?;
+    /// assert_eq!(v.get(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self) -> T {
         self.cells.slice().get(0).expect("len checked at attach")
     }
 
     /// Writes the value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let v = ipc_core::sync::RawValue::new(3u8)?;
+    /// v.set(4);
+    /// assert_eq!(v.get(), 4);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, value: T) {
         let _ = self.cells.slice().set(0, value);
     }
@@ -424,11 +619,34 @@ impl<T: Plain> Array<T> {
     }
 
     /// A copy of `init` in a nameless segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::Array;
+    ///
+    /// let a = Array::from_slice(&[1u32, 2, 3])?;
+    /// assert_eq!(a.to_vec(), [1, 2, 3]);
+    /// assert!(Array::<u32>::from_slice(&[])?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_slice(init: &[T]) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::ARRAY, init.len(), None, init)?)
     }
 
     /// A named copy of `init` for unrelated programs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Array, RawArray};
+    ///
+    /// let a = Array::create_named("doc-array", &[1i16, 2])?;
+    /// let name = a.name().expect("named");
+    /// assert_eq!(Array::<i16>::open_named(name)?.to_vec(), [1, 2]);
+    /// assert!(RawArray::<i16>::open_named(name).is_err()); // an Array, not a RawArray
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_named(prefix: &str, init: &[T]) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::ARRAY, init.len(), Some(prefix), init)?)
     }
@@ -439,36 +657,106 @@ impl<T: Plain> Array<T> {
     }
 
     /// Number of elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipc_core::sync::Array::<u8>::zeroed(3)?.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.cells.len
     }
 
     /// True if there are none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::Array;
+    ///
+    /// assert!(Array::<u8>::zeroed(0)?.is_empty());
+    /// assert!(!Array::from_slice(&[1u8])?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.cells.len == 0
     }
 
     /// Element `i` without the lock, or `None` past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::from_slice(&[4u64, 5])?;
+    /// assert_eq!(a.get(1), Some(5));
+    /// assert_eq!(a.get(2), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, i: usize) -> Option<T> {
         self.cells.slice().get(i)
     }
 
     /// Writes element `i` without the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Array, ViewError};
+    ///
+    /// let a = Array::<u64>::zeroed(2)?;
+    /// a.set(1, 9)?;
+    /// assert_eq!(a.to_vec(), [0, 9]);
+    /// assert!(matches!(a.set(2, 9), Err(ViewError::OutOfBounds { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, i: usize, value: T) -> Result<(), ViewError> {
         self.cells.slice().set(i, value)
     }
 
     /// Copies every element out, without the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::from_slice(b"xyz")?;
+    /// assert_eq!(a.to_vec(), b"xyz");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         self.cells.slice().to_vec()
     }
 
     /// A bounds-checked view of all elements (no lock).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::<u32>::zeroed(4)?;
+    /// let view = a.as_shared_slice();
+    /// view.write_from(1, &[7, 8])?;
+    /// assert_eq!(a.to_vec(), [0, 7, 8, 0]);
+    /// assert!(view.write_from(3, &[1, 2]).is_err()); // does not fit
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_shared_slice(&self) -> SharedSlice<'_, T> {
         self.cells.slice()
     }
 
     /// Takes the lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::from_slice(&[1u32, 2])?;
+    /// {
+    ///     let g = a.lock()?; // both elements change under one lock
+    ///     g.set(0, g.get(0).unwrap() + 10)?;
+    ///     g.set(1, g.get(1).unwrap() + 10)?;
+    /// }
+    /// assert_eq!(a.to_vec(), [11, 12]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lock(&self) -> Result<ArrayGuard<'_, T>, LockError> {
         self.lock.acquire().map(|g| ArrayGuard {
             array: self,
@@ -477,6 +765,20 @@ impl<T: Plain> Array<T> {
     }
 
     /// Takes the lock, waiting at most `timeout` ([`LockError::Timeout`] after that).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{Array, LockError};
+    /// use std::time::Duration;
+    ///
+    /// let a = Array::<u8>::zeroed(2)?;
+    /// let g = a.lock_timeout(Duration::from_millis(10))?;
+    /// let e = a.lock_timeout(Duration::from_millis(10)).unwrap_err(); // held above
+    /// assert_eq!(e, LockError::Timeout);
+    /// drop(g);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn lock_timeout(&self, timeout: Duration) -> Result<ArrayGuard<'_, T>, LockError> {
         self.lock.acquire_timeout(timeout).map(|g| ArrayGuard {
             array: self,
@@ -485,6 +787,17 @@ impl<T: Plain> Array<T> {
     }
 
     /// The lock (Python's `get_lock()`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::<u8>::zeroed(2)?;
+    /// let g = a.get_lock().acquire()?; // e.g. to hold it across several arrays
+    /// assert!(a.get_lock().locked());
+    /// drop(g);
+    /// assert!(!a.get_lock().locked());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_lock(&self) -> &Lock {
         &self.lock
     }
@@ -494,26 +807,87 @@ handles!(Array, kind::ARRAY);
 
 impl<T: Plain> ArrayGuard<'_, T> {
     /// True if the lock was taken over from a holder that died (check the data).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::Array;
+    /// use ipc_core::testing::{fork, reap};
+    ///
+    /// let a = Array::<u32>::zeroed(2)?;
+    /// let child = fork(|| {
+    ///     let g = a.lock().unwrap();
+    ///     g.set(0, 1).unwrap(); // dies halfway through an update
+    ///     std::mem::forget(g);
+    ///     0
+    /// });
+    /// assert_eq!(reap(child), Ok(0));
+    /// let g = a.lock()?;
+    /// assert!(g.owner_died()); // check the data: here [1, 0]
+    /// g.write_from(0, &[0, 0])?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn owner_died(&self) -> bool {
         self._guard.owner_died()
     }
 
     /// Element `i`, or `None` past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::from_slice(&[3u8, 4])?;
+    /// let g = a.lock()?;
+    /// assert_eq!((g.get(1), g.get(2)), (Some(4), None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, i: usize) -> Option<T> {
         self.array.get(i)
     }
 
     /// Writes element `i`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::from_slice(&[3u8, 4])?;
+    /// let g = a.lock()?;
+    /// g.set(0, 5)?;
+    /// assert!(g.set(2, 5).is_err()); // past the end
+    /// drop(g);
+    /// assert_eq!(a.to_vec(), [5, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, i: usize, value: T) -> Result<(), ViewError> {
         self.array.set(i, value)
     }
 
     /// Copies every element out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::from_slice(&[3u8, 4])?;
+    /// let g = a.lock()?; // a consistent snapshot while writers take the lock
+    /// assert_eq!(g.to_vec(), [3, 4]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         self.array.to_vec()
     }
 
     /// Copies `src` in from index `at`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::Array::<u8>::zeroed(4)?;
+    /// let g = a.lock()?;
+    /// g.write_from(2, &[1, 2])?;
+    /// assert!(g.write_from(3, &[1, 2]).is_err()); // does not fit
+    /// assert_eq!(g.to_vec(), [0, 0, 1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn write_from(&self, at: usize, src: &[T]) -> Result<(), ViewError> {
         self.array.cells.slice().write_from(at, src)
     }
@@ -545,16 +919,44 @@ impl<T: Plain> fmt::Debug for RawArray<T> {
 
 impl<T: Plain> RawArray<T> {
     /// `len` zeroed elements in a nameless segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::<f32>::zeroed(3)?;
+    /// assert_eq!(a.to_vec(), [0.0; 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn zeroed(len: usize) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::RAW_ARRAY, len, None, &[])?)
     }
 
     /// A copy of `init` in a nameless segment.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::from_slice(&[1i8, -1])?;
+    /// assert_eq!(a.to_vec(), [1, -1]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_slice(init: &[T]) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(kind::RAW_ARRAY, init.len(), None, init)?)
     }
 
     /// A named copy of `init` for unrelated programs.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::RawArray;
+    ///
+    /// let a = RawArray::create_named("doc-raw-array", &[1u32, 2])?;
+    /// let b = RawArray::<u32>::open_named(a.name().expect("named"))?;
+    /// b.set(0, 10)?;
+    /// assert_eq!(a.to_vec(), [10, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create_named(prefix: &str, init: &[T]) -> Result<Self, OpenError> {
         Self::wrap(Cells::create(
             kind::RAW_ARRAY,
@@ -569,31 +971,88 @@ impl<T: Plain> RawArray<T> {
     }
 
     /// Number of elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert_eq!(ipc_core::sync::RawArray::<u8>::zeroed(3)?.len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         self.cells.len
     }
 
     /// True if there are none.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::RawArray;
+    ///
+    /// assert!(RawArray::<u8>::from_slice(&[])?.is_empty());
+    /// assert!(!RawArray::<u8>::zeroed(1)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.cells.len == 0
     }
 
     /// Element `i`, or `None` past the end.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::from_slice(&[4u64, 5])?;
+    /// assert_eq!(a.get(0), Some(4));
+    /// assert_eq!(a.get(2), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, i: usize) -> Option<T> {
         self.cells.slice().get(i)
     }
 
     /// Writes element `i`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::sync::{RawArray, ViewError};
+    ///
+    /// let a = RawArray::<u64>::zeroed(2)?;
+    /// a.set(0, 9)?;
+    /// assert_eq!(a.to_vec(), [9, 0]);
+    /// assert!(matches!(a.set(2, 9), Err(ViewError::OutOfBounds { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn set(&self, i: usize, value: T) -> Result<(), ViewError> {
         self.cells.slice().set(i, value)
     }
 
     /// Copies every element out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::from_slice(b"xyz")?;
+    /// assert_eq!(a.to_vec(), b"xyz");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn to_vec(&self) -> Vec<T> {
         self.cells.slice().to_vec()
     }
 
     /// A bounds-checked view of all elements.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let a = ipc_core::sync::RawArray::<u16>::zeroed(3)?;
+    /// let view = a.as_shared_slice();
+    /// view.set(2, 7)?;
+    /// assert_eq!((view.len(), view.get(2)), (3, Some(7)));
+    /// assert!(view.set(3, 7).is_err()); // past the end
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn as_shared_slice(&self) -> SharedSlice<'_, T> {
         self.cells.slice()
     }
