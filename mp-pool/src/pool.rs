@@ -60,12 +60,39 @@ impl Default for Builder {
 
 impl Builder {
     /// Worker processes (default: [`mp_process::cpu_count`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::builder().processes(3).build()?;
+    /// assert_eq!(pool.processes(), 3);
+    /// assert_eq!(pool.worker_pids().len(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn processes(mut self, n: usize) -> Self {
         self.processes = Some(n);
         self
     }
 
     /// Runs once in each worker before its first task (Python's `initializer`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// static READY: AtomicBool = AtomicBool::new(false);
+    /// fn setup() {
+    ///     READY.store(true, Ordering::Relaxed);
+    /// }
+    ///
+    /// let pool = mp_pool::Pool::builder().processes(1).initializer(setup).build()?;
+    /// assert_eq!(pool.apply(|_: u32| READY.load(Ordering::Relaxed), 0), Ok(true));
+    /// assert!(!READY.load(Ordering::Relaxed)); // it ran in the worker, not here
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn initializer(mut self, f: fn()) -> Self {
         self.initializer = Some(f);
         self
@@ -73,6 +100,18 @@ impl Builder {
 
     /// A worker leaves after this many tasks (chunks) and a fresh one replaces it (Python's
     /// `maxtasksperchild`; 0, the default, means never).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::builder().processes(1).maxtasksperchild(1).build()?;
+    /// // One chunk per worker: each item runs in a fresh process.
+    /// let pids = pool.map(|_: u32| std::process::id(), 0..3, Some(1))?;
+    /// let pids: Vec<u32> = pids.into_iter().collect::<Result<_, _>>()?;
+    /// assert!(pids[0] != pids[1] && pids[1] != pids[2] && pids[0] != pids[2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn maxtasksperchild(mut self, n: u64) -> Self {
         self.maxtasksperchild = n;
         self
@@ -80,6 +119,17 @@ impl Builder {
 
     /// How workers start (default: [`mp_process::get_start_method`]). Spawn and
     /// forkserver need the hook: `mp_process::init()` in `main`, or `mp_process::hook!()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_process::StartMethod;
+    ///
+    /// let pool = mp_pool::Pool::builder().processes(1).start_method(StartMethod::Spawn).build()?;
+    /// assert_eq!(pool.apply(|x: u32| x * 3, 5), Ok(15));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start_method(mut self, m: StartMethod) -> Self {
         self.start_method = Some(m);
         self
@@ -87,12 +137,38 @@ impl Builder {
 
     /// Bytes of each worker's task ring and of the result ring (default 8 MiB): the
     /// largest chunk of serialized arguments or results.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::builder().processes(1).ring_capacity(64 << 10).build()?;
+    /// assert_eq!(pool.apply(|v: Vec<u8>| v.len(), vec![0; 1000]), Ok(1000));
+    /// let r = pool.apply(|v: Vec<u8>| v.len(), vec![0; 1 << 20]); // 1 MiB of arguments
+    /// assert!(matches!(r, Err(TaskError::TooLarge { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring_capacity(mut self, bytes: usize) -> Self {
         self.ring_capacity = bytes;
         self
     }
 
     /// Starts the workers.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::builder().processes(2).build()?;
+    /// assert_eq!(pool.worker_pids().len(), 2);
+    /// let none = Pool::builder().processes(0).build();
+    /// assert!(matches!(none, Err(PoolError::Start(_)))); // a pool needs a process
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn build(self) -> Result<Pool, PoolError> {
         Pool::start(self)
     }
@@ -146,11 +222,32 @@ impl fmt::Debug for Pool {
 
 impl Pool {
     /// A pool of `processes` workers with default options.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// assert_eq!(pool.apply(|x: u32| x + 1, 1), Ok(2));
+    /// assert!(matches!(Pool::new(0), Err(PoolError::Start(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new(processes: usize) -> Result<Pool, PoolError> {
         Builder::default().processes(processes).build()
     }
 
     /// Options: processes, initializer, maxtasksperchild, start method, ring capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::builder().processes(1).maxtasksperchild(10).build()?;
+    /// assert_eq!(pool.apply(|x: i64| -x, 4), Ok(-4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -210,11 +307,35 @@ impl Pool {
     }
 
     /// The number of worker processes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// assert_eq!(pool.processes(), 2);
+    /// pool.terminate();
+    /// assert_eq!(pool.processes(), 2); // the number asked for, even with no worker left
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn processes(&self) -> usize {
         self.shared.processes
     }
 
     /// The pids of the current workers (they change when workers die or are recycled).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let pids = pool.worker_pids();
+    /// assert_eq!(pids.len(), 2);
+    /// assert!(pids.contains(&pool.apply(|_: u32| std::process::id() as i32, 0)?));
+    /// pool.terminate();
+    /// assert!(pool.worker_pids().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn worker_pids(&self) -> Vec<i32> {
         self.shared
             .state
@@ -228,6 +349,21 @@ impl Pool {
     /// Runs `f(arg)` in a worker and waits for the result (Python's `apply`). On a pool
     /// that is closed or terminated, [`TaskError::Failed`] says so (Python raises
     /// `ValueError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// assert_eq!(pool.apply(|x: u32| x + 1, 1), Ok(2));
+    /// let r = pool.apply(|x: u32| 10 / x, 0); // panics in the worker, which goes on
+    /// assert!(matches!(r, Err(TaskError::Panicked(_))));
+    /// pool.close();
+    /// assert!(matches!(pool.apply(|x: u32| x + 1, 1), Err(TaskError::Failed(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<R, TaskError>
     where
         A: Message + Send + 'static,
@@ -239,6 +375,20 @@ impl Pool {
     }
 
     /// Starts `f(arg)` in a worker (Python's `apply_async`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u32| x * 2, 21)?;
+    /// assert_eq!(r.get(), Ok(42));
+    /// pool.close();
+    /// assert!(matches!(pool.apply_async(|x: u32| x * 2, 1), Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn apply_async<A, R>(&self, f: fn(A) -> R, arg: A) -> Result<AsyncResult<R>, PoolError>
     where
         A: Message + Send + 'static,
@@ -315,6 +465,22 @@ impl Pool {
     /// Python's default: about four chunks per worker. One `Result` per item: a panic fails
     /// only its own item, a dead worker only the chunk it was running (with the default
     /// chunksize, a quarter of its share; pass `Some(1)` to lose one item at most).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError, TaskError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let r = pool.map(|x: u32| 12 / x, [1, 0, 3], Some(1))?;
+    /// assert_eq!(r[0], Ok(12));
+    /// assert!(matches!(r[1], Err(TaskError::Panicked(_)))); // only its own item fails
+    /// assert_eq!(r[2], Ok(4));
+    /// pool.terminate();
+    /// assert!(matches!(pool.map(|x: u32| x, [1], None), Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -330,6 +496,21 @@ impl Pool {
     }
 
     /// [`map`](Self::map) without waiting (Python's `map_async`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let r = pool.map_async(|x: u64| x * x, 1..=4, None)?;
+    /// // ... other work while the workers run ...
+    /// assert_eq!(r.get(), [Ok(1), Ok(4), Ok(9), Ok(16)]);
+    /// pool.close();
+    /// assert!(matches!(pool.map_async(|x: u64| x, 0..1, None), Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn map_async<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -394,6 +575,21 @@ impl Pool {
     /// `chunksize` defaults to 1, as Python's). The items are all read before this
     /// returns (Python reads them in a thread meanwhile): an endless iterator never
     /// returns, so feed one in finite batches.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let mut it = pool.imap(|x: u32| x * 10, 1..=3, None)?;
+    /// assert_eq!(it.next(), Some(Ok(10)));
+    /// assert_eq!(it.collect::<Vec<_>>(), [Ok(20), Ok(30)]);
+    /// pool.close();
+    /// assert!(matches!(pool.imap(|x: u32| x, 0..1, None), Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn imap<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -410,6 +606,23 @@ impl Pool {
 
     /// Like [`imap`](Self::imap), yielding results in the order they finish (Python's
     /// `imap_unordered`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let it = pool.imap_unordered(|x: u32| x * 10, 1..=3, None)?;
+    /// let mut out: Vec<u32> = it.collect::<Result<_, _>>()?;
+    /// out.sort(); // they came in the order they finished
+    /// assert_eq!(out, [10, 20, 30]);
+    /// pool.terminate();
+    /// let late = pool.imap_unordered(|x: u32| x, 0..1, None);
+    /// assert!(matches!(late, Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn imap_unordered<A, R, I>(
         &self,
         f: fn(A) -> R,
@@ -481,6 +694,21 @@ impl Pool {
     }
 
     /// [`starmap`](Self::starmap) without waiting (Python's `starmap_async`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let r = pool.starmap_async(|a: u32, b: u32| a * b, vec![(2, 3), (4, 5)], None)?;
+    /// assert_eq!(r.get(), [Ok(6), Ok(20)]);
+    /// pool.close();
+    /// let late = pool.starmap_async(|a: u32, b: u32| a + b, vec![(1, 1)], None);
+    /// assert!(matches!(late, Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn starmap_async<A, B, R, I>(
         &self,
         f: fn(A, B) -> R,
@@ -498,6 +726,21 @@ impl Pool {
     }
 
     /// `f(a, b, c)` for every triple, results in order (`starmap` with three arguments).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let r = pool.starmap3(|a: u32, b: u32, c: u32| a * b + c, [(2, 3, 1), (4, 5, 0)], None)?;
+    /// assert_eq!(r, [Ok(7), Ok(20)]);
+    /// pool.close();
+    /// let late = pool.starmap3(|a: u32, b: u32, c: u32| a + b + c, vec![(1, 1, 1)], None);
+    /// assert!(matches!(late, Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn starmap3<A, B, C, R, I>(
         &self,
         f: fn(A, B, C) -> R,
@@ -515,6 +758,22 @@ impl Pool {
     }
 
     /// [`starmap3`](Self::starmap3) without waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let max3 = |a: u8, b: u8, c: u8| a.max(b).max(c);
+    /// let r = pool.starmap3_async(max3, [(1, 9, 2), (7, 3, 5)], None)?;
+    /// assert_eq!(r.get(), [Ok(9), Ok(7)]);
+    /// pool.terminate();
+    /// let late = pool.starmap3_async(|a: u8, b: u8, c: u8| a + b + c, vec![(1, 1, 1)], None);
+    /// assert!(matches!(late, Err(PoolError::NotRunning)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn starmap3_async<A, B, C, R, I>(
         &self,
         f: fn(A, B, C) -> R,
@@ -600,6 +859,22 @@ impl Pool {
 
     /// No more work is accepted; the workers leave once the submitted work is done
     /// (Python's `close`), and [`join`](Self::join) reaps them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let mut pool = Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u32| x + 1, 1)?;
+    /// pool.close();
+    /// assert!(matches!(pool.apply_async(|x: u32| x + 1, 2), Err(PoolError::NotRunning)));
+    /// pool.join()?; // the work submitted before `close` is done, then the workers leave
+    /// assert_eq!(r.get(), Ok(2));
+    /// assert!(pool.worker_pids().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(&self) {
         let mut st = self.shared.state.lock();
         if st.running == Running::Run {
@@ -609,6 +884,21 @@ impl Pool {
 
     /// Stops the workers now (SIGTERM); every unfinished task fails with
     /// [`TaskError::Terminated`] (Python's `terminate`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let mut pool = Pool::new(1)?;
+    /// let r = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 10_000)?;
+    /// pool.terminate();
+    /// assert_eq!(r.get(), Err(TaskError::Terminated));
+    /// pool.join()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn terminate(&self) {
         let (jobs, workers) = {
             let mut st = self.shared.state.lock();
@@ -643,6 +933,21 @@ impl Pool {
 
     /// Waits for the workers to finish the submitted work and exit (Python's `join`);
     /// needs [`close`](Self::close) or [`terminate`](Self::terminate) first.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, PoolError};
+    ///
+    /// let mut pool = Pool::new(2)?;
+    /// let r = pool.map_async(|x: u32| x + 1, 0..8, None)?;
+    /// assert!(matches!(pool.join(), Err(PoolError::StillRunning))); // close first
+    /// pool.close();
+    /// pool.join()?;
+    /// assert!(r.ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&mut self) -> Result<(), PoolError> {
         self.join_timeout(Duration::MAX).map(drop)
     }

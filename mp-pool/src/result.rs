@@ -26,6 +26,8 @@ struct Inner<R> {
     /// Indices in the order they arrived: kept only for `imap_unordered`, the one reader.
     arrivals: Option<VecDeque<usize>>,
     done: usize,
+    /// Items done with an error: `successful` must not forget one once it is taken.
+    failed: usize,
     /// Iterators waiting for the next item (not for all): they need a wake per arrival.
     waiting_for_next: usize,
     callback: Option<Callback<R>>,
@@ -40,6 +42,7 @@ impl<R> Store<R> {
                 items: (0..total).map(|_| None).collect(),
                 arrivals: unordered.then(VecDeque::new),
                 done: 0,
+                failed: 0,
                 waiting_for_next: 0,
                 callback: None,
                 error_callback: None,
@@ -129,7 +132,7 @@ impl<R> Store<R> {
         if inner.done < self.total {
             return Err(NotReady);
         }
-        Ok(inner.items.iter().all(|s| matches!(s, Some(Ok(_)) | None)))
+        Ok(inner.failed == 0)
     }
 
     /// Waits until every item is done or `deadline` passes; true if done.
@@ -170,6 +173,7 @@ impl<R> Inner<R> {
     fn put(&mut self, i: usize, r: Result<R, TaskError>) {
         let slot = &mut self.items[i];
         if slot.is_none() {
+            self.failed += usize::from(r.is_err());
             *slot = Some(r);
             self.done += 1;
             if let Some(a) = &mut self.arrivals {
@@ -237,6 +241,21 @@ impl<R> fmt::Debug for AsyncResult<R> {
 
 impl<R> AsyncResult<R> {
     /// Waits for the result and returns it (or why there is none).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// assert_eq!(pool.apply_async(|x: u32| x + 1, 1)?.get(), Ok(2));
+    /// let r = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 10_000)?;
+    /// pool.terminate();
+    /// assert_eq!(r.get(), Err(TaskError::Terminated));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(self) -> Result<R, TaskError> {
         self.store.wait_all(None);
         self.store.take(0)
@@ -244,6 +263,22 @@ impl<R> AsyncResult<R> {
 
     /// Waits at most `timeout`: the result, or [`TaskError::Timeout`] with the task still
     /// pending (call again later).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let sleep = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let r = pool.apply_async(sleep, 300)?;
+    /// assert_eq!(r.get_timeout(Duration::from_millis(10)), Err(TaskError::Timeout));
+    /// assert_eq!(r.get_timeout(Duration::MAX), Ok(300)); // no deadline at all
+    /// assert_eq!(r.get_timeout(Duration::ZERO), Err(TaskError::AlreadyTaken));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<R, TaskError> {
         if !self.store.wait_all(ipc_core::deadline_after(timeout)) {
             return Err(TaskError::Timeout);
@@ -252,21 +287,80 @@ impl<R> AsyncResult<R> {
     }
 
     /// Waits until the result is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(1)?;
+    /// let r = pool.apply_async(|x: u32| x + 1, 1)?;
+    /// r.wait();
+    /// assert!(r.ready());
+    /// assert_eq!(r.get(), Ok(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self) {
         self.store.wait_all(None);
     }
 
     /// Waits at most `timeout`; true if the result is ready.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = mp_pool::Pool::new(1)?;
+    /// let r = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300)?;
+    /// let t = Instant::now();
+    /// assert!(!r.wait_timeout(Duration::from_millis(10))); // still running
+    /// assert!(t.elapsed() >= Duration::from_millis(10));
+    /// pool.terminate();
+    /// assert!(r.wait_timeout(Duration::ZERO)); // failed with `Terminated`: ready too
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.store.wait_all(ipc_core::deadline_after(timeout))
     }
 
     /// True once the result (or its error) is in.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    ///
+    /// let pool = mp_pool::Pool::new(1)?;
+    /// let r = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300)?;
+    /// assert!(!r.ready());
+    /// r.wait();
+    /// assert!(r.ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ready(&self) -> bool {
         self.store.ready()
     }
 
     /// Whether the task succeeded; [`NotReady`] before it is done (Python's ValueError).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{NotReady, Pool};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let slow = pool.apply_async(|ms: u64| std::thread::sleep(Duration::from_millis(ms)), 300)?;
+    /// assert_eq!(slow.successful(), Err(NotReady));
+    /// let bad = pool.apply_async(|x: u32| 1 / x, 0)?; // panics in the worker
+    /// bad.wait();
+    /// assert_eq!(bad.successful(), Ok(false));
+    /// assert_eq!(slow.successful(), Ok(true)); // done first: one worker takes them in turn
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn successful(&self) -> Result<bool, NotReady> {
         self.store.successful()
     }
@@ -305,6 +399,20 @@ impl<R> fmt::Debug for MapResult<R> {
 
 impl<R> MapResult<R> {
     /// Waits for every item; one `Result` per item, in order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let out = pool.map_async(|x: u32| 10 / x, [5, 0, 2], Some(1))?.get();
+    /// assert_eq!(out[0], Ok(2));
+    /// assert!(matches!(out[1], Err(TaskError::Panicked(_))));
+    /// assert_eq!(out[2], Ok(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(self) -> Vec<Result<R, TaskError>> {
         self.store.wait_all(None);
         self.store.take_all()
@@ -312,6 +420,21 @@ impl<R> MapResult<R> {
 
     /// Waits at most `timeout`: every item's result, or [`TaskError::Timeout`] with the
     /// work still going (call again later).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let sleep = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let r = pool.map_async(sleep, [300, 1], Some(1))?;
+    /// assert_eq!(r.get_timeout(Duration::from_millis(10)), Err(TaskError::Timeout));
+    /// assert_eq!(r.get_timeout(Duration::MAX)?, [Ok(300), Ok(1)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_timeout(&self, timeout: Duration) -> Result<Vec<Result<R, TaskError>>, TaskError> {
         if !self.store.wait_all(ipc_core::deadline_after(timeout)) {
             return Err(TaskError::Timeout);
@@ -320,26 +443,98 @@ impl<R> MapResult<R> {
     }
 
     /// Waits until every item is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let r = pool.map_async(|x: u32| x + 1, 0..4, None)?;
+    /// r.wait();
+    /// assert_eq!(r.progress(), (4, 4));
+    /// assert_eq!(r.get(), [Ok(1), Ok(2), Ok(3), Ok(4)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self) {
         self.store.wait_all(None);
     }
 
     /// Waits at most `timeout`; true if every item is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let sleep = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
+    /// let r = pool.map_async(sleep, [300, 1], None)?;
+    /// let t = Instant::now();
+    /// assert!(!r.wait_timeout(Duration::from_millis(10))); // not every item is done
+    /// assert!(t.elapsed() >= Duration::from_millis(10));
+    /// assert!(r.wait_timeout(Duration::MAX));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.store.wait_all(ipc_core::deadline_after(timeout))
     }
 
     /// True once every item is done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    ///
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let sleep = |ms: u64| std::thread::sleep(Duration::from_millis(ms));
+    /// let r = pool.map_async(sleep, [300, 1], None)?;
+    /// assert!(!r.ready());
+    /// r.wait();
+    /// assert!(r.ready());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ready(&self) -> bool {
         self.store.ready()
     }
 
     /// Whether every item succeeded; [`NotReady`] before all are done.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{NotReady, Pool};
+    ///
+    /// let pool = Pool::new(2)?;
+    /// let slow_div = |x: u32| { std::thread::sleep(Duration::from_millis(300)); 1 / x };
+    /// let r = pool.map_async(slow_div, [1, 0], Some(1))?;
+    /// assert_eq!(r.successful(), Err(NotReady));
+    /// r.wait();
+    /// assert_eq!(r.successful(), Ok(false)); // the item 0 panicked
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn successful(&self) -> Result<bool, NotReady> {
         self.store.successful()
     }
 
     /// `(done, total)` items: enough to draw a progress bar.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let r = pool.map_async(|x: u32| x + 1, 0..10, Some(1))?;
+    /// let (done, total) = r.progress();
+    /// assert!(done <= total && total == 10);
+    /// r.wait();
+    /// assert_eq!(r.progress(), (10, 10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn progress(&self) -> (usize, usize) {
         (self.store.done(), self.store.total)
     }
@@ -380,12 +575,40 @@ impl<R> fmt::Debug for Imap<R> {
 
 impl<R> Imap<R> {
     /// `(done, total)` items finished by the workers (not necessarily yielded yet).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// let pool = mp_pool::Pool::new(2)?;
+    /// let mut it = pool.imap(|x: u32| x + 1, 0..4, None)?;
+    /// assert_eq!(it.progress().1, 4);
+    /// assert_eq!(it.by_ref().count(), 4);
+    /// assert_eq!(it.progress(), (4, 4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn progress(&self) -> (usize, usize) {
         (self.store.done(), self.store.total)
     }
 
     /// The next result, waiting at most `timeout`: `Some(Err(TaskError::Timeout))` if
     /// none came in time (Python's `next(timeout)`), `None` after the last.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_pool::{Pool, TaskError};
+    ///
+    /// let pool = Pool::new(1)?;
+    /// let sleep = |ms: u64| { std::thread::sleep(Duration::from_millis(ms)); ms };
+    /// let mut it = pool.imap(sleep, [300], None)?;
+    /// assert_eq!(it.next_timeout(Duration::from_millis(10)), Some(Err(TaskError::Timeout)));
+    /// assert_eq!(it.next_timeout(Duration::MAX), Some(Ok(300)));
+    /// assert_eq!(it.next_timeout(Duration::MAX), None); // after the last
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn next_timeout(&mut self, timeout: Duration) -> Option<Result<R, TaskError>> {
         self.next_deadline(ipc_core::deadline_after(timeout))
     }

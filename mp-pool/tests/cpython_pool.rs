@@ -301,6 +301,8 @@ fn callbacks_and_panics() {
     );
     r.wait(); // callbacks run just before the result is marked ready, as in Python
     assert_eq!(r.successful(), Ok(false));
+    assert!(r.get_timeout(Duration::from_secs(30)).is_err()); // takes the error out
+    assert_eq!(r.successful(), Ok(false), "still, once the error is taken");
     // The panic failed only its task; the worker is the same and keeps serving.
     assert_eq!(
         pool.map(boom, 0..6, Some(1))

@@ -73,17 +73,58 @@ impl StartError {
     }
 
     /// `start` was called a second time.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| {});
+    /// p.start()?;
+    /// assert!(p.start().unwrap_err().is_already_started());
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_already_started(&self) -> bool {
         self.kind == Kind::AlreadyStarted
     }
 
     /// A closure process was asked to start with spawn or forkserver.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{Process, StartMethod};
+    ///
+    /// let mut p = Process::builder().start_method(StartMethod::Spawn).target(|| {});
+    /// let e = p.start().unwrap_err(); // a closure cannot cross exec
+    /// assert!(e.is_needs_fork());
+    /// assert_eq!(p.pid(), None); // nothing started
+    /// ```
     pub fn is_needs_fork(&self) -> bool {
         self.kind == Kind::NeedsFork
     }
 
     /// The re-executed binary never called [`init`](crate::init) (or the
     /// [`hook!`](crate::hook) was not placed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{Process, StartMethod};
+    ///
+    /// fn work(_: ()) {}
+    ///
+    /// fn main() -> Result<(), Box<dyn std::error::Error>> {
+    ///     // No hook in this binary: its spawned child runs `main`, and leaves here at once.
+    ///     if std::env::args().nth(1).as_deref() == Some("--mp-process-child") {
+    ///         std::process::exit(2);
+    ///     }
+    ///     let mut p = Process::builder().start_method(StartMethod::Spawn).entry(work, &())?;
+    ///     assert!(p.start().unwrap_err().is_hook_missing());
+    ///     Ok(())
+    /// }
+    /// ```
     pub fn is_hook_missing(&self) -> bool {
         self.kind == Kind::HookMissing
     }
@@ -136,6 +177,21 @@ pub struct CloseError(pub(crate) Box<crate::Process>);
 
 impl CloseError {
     /// The process that could not be closed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let p = p.close().unwrap_err().into_inner(); // still running: handed back
+    /// p.kill()?;
+    /// assert_eq!(p.join(), Some(-libc::SIGKILL));
+    /// p.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn into_inner(self) -> crate::Process {
         *self.0
     }

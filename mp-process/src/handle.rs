@@ -157,47 +157,189 @@ pub struct ActiveChild(pub(crate) Arc<Child>);
 
 impl ActiveChild {
     /// The child's pid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// assert_eq!(Some(child.pid()), p.pid());
+    /// child.kill()?;
+    /// child.join();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> i32 {
         self.0.pid()
     }
 
     /// The child's name (`Process-N` unless one was given).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let b = Process::builder().name("sleeper");
+    /// let mut p = b.target(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// assert_eq!(child.name(), "sleeper");
+    /// child.kill()?;
+    /// child.join();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         self.0.name()
     }
 
     /// True for a daemon child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let b = Process::builder().daemon(true);
+    /// let mut p = b.target(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// assert!(child.daemon());
+    /// child.kill()?;
+    /// child.join();
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn daemon(&self) -> bool {
         self.0.daemon()
     }
 
     /// True until the child exits (reaps it when it has).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// assert!(child.is_alive());
+    /// child.kill()?;
+    /// child.join();
+    /// assert!(!child.is_alive());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.0.is_alive()
     }
 
-    /// `None` while running, else Python's exit code (`-N` after signal `N`).
+    /// `None` while running (or once ended, if its status was lost: see
+    /// [`Process::join`](crate::Process::join)), else Python's exit code (`-N` after signal `N`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// assert_eq!(child.exitcode(), None); // running
+    /// child.kill()?;
+    /// child.join();
+    /// assert_eq!(child.exitcode(), Some(-libc::SIGKILL));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exitcode(&self) -> Option<i32> {
         self.0.poll().flatten()
     }
 
     /// Waits for the child to exit; returns its exit code (`None` if its status was lost,
     /// as [`Process::join`](crate::Process::join) says).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// child.terminate()?;
+    /// assert_eq!(child.join(), Some(-libc::SIGTERM));
+    /// assert_eq!(p.join(), Some(-libc::SIGTERM)); // the same child
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self) -> Option<i32> {
         self.0.wait(None).flatten()
     }
 
-    /// Waits at most `timeout`; `None` if the child still runs.
+    /// Waits at most `timeout`; `None` if the child still runs (or its status was lost).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// let t = Instant::now();
+    /// assert_eq!(child.join_timeout(Duration::from_millis(20)), None); // still running
+    /// assert!(t.elapsed() >= Duration::from_millis(20));
+    /// child.kill()?;
+    /// assert_eq!(child.join_timeout(Duration::MAX), Some(-libc::SIGKILL)); // no deadline
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join_timeout(&self, timeout: Duration) -> Option<i32> {
         self.0.wait(ipc_core::deadline_after(timeout)).flatten()
     }
 
     /// Sends SIGTERM.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// child.terminate()?;
+    /// assert_eq!(child.join(), Some(-libc::SIGTERM));
+    /// child.terminate()?; // it has exited: nothing happens
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn terminate(&self) -> io::Result<()> {
         self.0.signal(libc::SIGTERM)
     }
 
     /// Sends SIGKILL.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::{active_children, Process};
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let child = active_children().remove(0); // the only child
+    /// child.kill()?;
+    /// assert_eq!(child.join(), Some(-libc::SIGKILL));
+    /// assert!(active_children().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kill(&self) -> io::Result<()> {
         self.0.signal(libc::SIGKILL)
     }

@@ -179,16 +179,60 @@ pub struct ProcessInfo {
 
 impl ProcessInfo {
     /// `MainProcess` in the main process, the child's name in a child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{current_process, Process};
+    ///
+    /// assert_eq!(current_process().name(), "MainProcess");
+    /// let mut p = Process::builder().name("worker").target(|| {
+    ///     assert_eq!(current_process().name(), "worker");
+    /// });
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0)); // 1 if the child's assert had failed
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// The process id.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{current_process, Process};
+    ///
+    /// let parent = std::process::id();
+    /// assert_eq!(current_process().pid(), parent);
+    /// let mut p = Process::new(move || {
+    ///     let me = current_process().pid();
+    ///     assert!(me == std::process::id() && me != parent);
+    /// });
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// True in a daemon child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{current_process, Process};
+    ///
+    /// assert!(!current_process().daemon());
+    /// let mut p = Process::builder()
+    ///     .daemon(true)
+    ///     .target(|| assert!(current_process().daemon()));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn daemon(&self) -> bool {
         self.daemon
     }
@@ -220,17 +264,58 @@ pub struct ParentProcess {
 
 impl ParentProcess {
     /// The parent's pid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{parent_process, Process};
+    ///
+    /// let me = std::process::id();
+    /// let mut p = Process::new(move || assert_eq!(parent_process().unwrap().pid(), me));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> u32 {
         self.id.pid
     }
 
     /// The parent's name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{parent_process, Process};
+    ///
+    /// let mut p = Process::builder().name("outer").target(|| {
+    ///     assert_eq!(parent_process().unwrap().name(), "MainProcess");
+    ///     let mut inner = Process::new(|| {
+    ///         assert_eq!(parent_process().unwrap().name(), "outer");
+    ///     });
+    ///     inner.start().unwrap();
+    ///     assert_eq!(inner.join(), Some(0));
+    /// });
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// True while the parent runs (pid and start time: a recycled pid is not mistaken
     /// for it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{parent_process, Process};
+    ///
+    /// let mut p = Process::new(|| assert!(parent_process().unwrap().is_alive()));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.id.is_alive()
     }
@@ -305,6 +390,18 @@ pub fn cpu_count() -> usize {
 
 /// Ends the calling process with `code` at once: flushes stdout and stderr, then
 /// `_exit` (no exit handlers inherited from a forked parent run).
+///
+/// # Examples
+///
+/// ```
+/// let mut p = mp_process::Process::new(|| {
+///     print!("no newline, still buffered: "); // flushed before the exit
+///     mp_process::exit(3)
+/// });
+/// p.start()?;
+/// assert_eq!(p.join(), Some(3));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn exit(code: i32) -> ! {
     sys::exit_now(code)
 }

@@ -64,6 +64,16 @@ impl StartMethod {
     }
 
     /// Python's name: `"fork"`, `"spawn"` or `"forkserver"`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::StartMethod;
+    ///
+    /// assert_eq!(StartMethod::Forkserver.as_str(), "forkserver");
+    /// assert_eq!(StartMethod::Spawn.to_string(), "spawn"); // Display says the same
+    /// assert_eq!(StartMethod::Fork.as_str().parse(), Ok(StartMethod::Fork));
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             StartMethod::Fork => "fork",
@@ -115,6 +125,17 @@ pub fn set_start_method(method: StartMethod) {
 }
 
 /// The process-wide default start method.
+///
+/// # Examples
+///
+/// ```
+/// use mp_process::{get_start_method, set_start_method, StartMethod};
+///
+/// assert_eq!(get_start_method(), StartMethod::Fork); // until set otherwise
+/// set_start_method(StartMethod::Spawn);
+/// assert_eq!(get_start_method(), StartMethod::Spawn);
+/// # set_start_method(StartMethod::Fork);
+/// ```
 pub fn get_start_method() -> StartMethod {
     StartMethod::from_u8(state::DEFAULT_METHOD.load(Ordering::Relaxed))
 }
@@ -177,6 +198,16 @@ pub struct Builder {
 impl Builder {
     /// The child's name (default `Process-N`, numbered per parent as Python does:
     /// `Process-1:2` is the second child of `Process-1`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// let p = Process::builder().name("loader").target(|| {});
+    /// assert_eq!(p.name(), "loader");
+    /// assert!(Process::new(|| {}).name().starts_with("Process-")); // the default
+    /// ```
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
         self
@@ -184,12 +215,44 @@ impl Builder {
 
     /// A daemon child is killed (SIGKILL) when its parent dies, however it dies; see
     /// [`shutdown`](crate::shutdown) for the parent's normal exit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{current_process, Process};
+    ///
+    /// let mut p = Process::builder()
+    ///     .daemon(true)
+    ///     .target(|| assert!(current_process().daemon()));
+    /// assert!(p.daemon());
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn daemon(mut self, daemon: bool) -> Self {
         self.daemon = daemon;
         self
     }
 
     /// The start method, overriding [`get_start_method`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_process::{Process, StartMethod};
+    ///
+    /// fn work(code: i32) {
+    ///     std::process::exit(code);
+    /// }
+    ///
+    /// let mut p = Process::builder().start_method(StartMethod::Spawn).entry(work, &5)?;
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(5));
+    /// let mut c = Process::builder().start_method(StartMethod::Spawn).target(|| {});
+    /// assert!(c.start().unwrap_err().is_needs_fork()); // closures need fork
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = Some(method);
         self
@@ -199,23 +262,90 @@ impl Builder {
     /// fork child inherits everything anyway). This is how a segment, ring or queue
     /// handle (`fd:size`) passed in the arguments stays valid in the child. The
     /// descriptor must stay open until `start` returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use std::time::Duration;
+    /// use mp_process::{Process, StartMethod};
+    /// use mp_queue::Queue;
+    ///
+    /// fn greet(handle: String) {
+    ///     let q: Queue<String> = Queue::from_handle(handle.parse().unwrap()).unwrap();
+    ///     q.put("hello".to_owned()).unwrap();
+    /// }
+    ///
+    /// let q: Queue<String> = Queue::new()?;
+    /// let h = q.handle();
+    /// let b = Process::builder().start_method(StartMethod::Spawn).pass_fd(h.fd);
+    /// let mut p = b.entry(greet, &h.to_string())?;
+    /// p.start()?;
+    /// assert_eq!(q.get_timeout(Duration::from_secs(30))?, "hello");
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pass_fd(mut self, fd: RawFd) -> Self {
         self.fds.push(fd);
         self
     }
 
     /// A process that runs `f` (fork start method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b = mp_process::Process::builder().name("adder");
+    /// let mut p = b.target(|| std::process::exit(2 + 3));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn target<F: FnOnce() + Send + 'static>(self, f: F) -> Process {
         self.build(Target::Closure(Box::new(f)))
     }
 
     /// A process that runs `r.run()` (fork start method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{Process, Run};
+    ///
+    /// struct Exit(i32);
+    /// impl Run for Exit {
+    ///     fn run(&mut self) {
+    ///         std::process::exit(self.0);
+    ///     }
+    /// }
+    ///
+    /// let mut p = Process::builder().name("runner").run(Exit(4));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(4));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn run<R: Run>(self, mut r: R) -> Process {
         self.target(move || r.run())
     }
 
     /// A process that runs `entry(args)`, with any start method. `args` is serialized
     /// (rkyv) now and validated in the child.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_process::{Process, StartMethod};
+    ///
+    /// fn work(code: i32) {
+    ///     std::process::exit(code);
+    /// }
+    ///
+    /// let mut p = Process::builder().start_method(StartMethod::Forkserver).entry(work, &6)?;
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn entry<A: Args>(self, entry: fn(A), args: &A) -> Result<Process, ArgsError> {
         Ok(self.build(Target::Entry(EntryCall::new(entry, args)?)))
     }
@@ -271,16 +401,57 @@ impl fmt::Debug for Process {
 
 impl Process {
     /// Options: name, daemon, start method, descriptors.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut p = mp_process::Process::builder().name("w").daemon(true).target(|| {});
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::default()
     }
 
     /// A process that runs `f` when started (fork start method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// let mut ok = Process::new(|| {});
+    /// let mut bad = Process::new(|| panic!("boom")); // the message goes to stderr
+    /// ok.start()?;
+    /// bad.start()?;
+    /// assert_eq!(ok.join(), Some(0));
+    /// assert_eq!(bad.join(), Some(1)); // a panic is exit code 1
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn new<F: FnOnce() + Send + 'static>(f: F) -> Process {
         Builder::default().target(f)
     }
 
     /// A process that runs `r.run()` when started (fork start method).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::{Process, Run};
+    ///
+    /// struct Job(i32);
+    /// impl Run for Job {
+    ///     fn run(&mut self) {
+    ///         std::process::exit(self.0 * 3);
+    ///     }
+    /// }
+    ///
+    /// let mut p = Process::from_run(Job(3));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(9));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_run<R: Run>(r: R) -> Process {
         Builder::default().run(r)
     }
@@ -308,6 +479,21 @@ impl Process {
     /// With spawn or forkserver, returns once the child has reached the hook
     /// ([`init`](crate::init)), so a missing hook is an error here
     /// ([`StartError::is_hook_missing`]), never a second run of `main`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # mp_process::hook!();
+    /// use mp_process::{Process, StartMethod};
+    ///
+    /// fn hello(_: ()) {}
+    ///
+    /// let mut p = Process::builder().start_method(StartMethod::Spawn).entry(hello, &())?;
+    /// p.start()?; // returns once the child has reached the hook
+    /// assert!(p.start().unwrap_err().is_already_started()); // once only
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn start(&mut self) -> Result<(), StartError> {
         if self.child.is_some() {
             return Err(StartError::already_started());
@@ -421,22 +607,76 @@ impl Process {
     }
 
     /// The child's pid; `None` before `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| {});
+    /// assert_eq!(p.pid(), None);
+    /// p.start()?;
+    /// let pid = p.pid().expect("started");
+    /// assert_eq!(p.join(), Some(0));
+    /// assert_eq!(p.pid(), Some(pid)); // still known once it has ended
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pid(&self) -> Option<i32> {
         self.child.as_ref().map(|c| c.pid())
     }
 
     /// The name (`Process-N` unless given).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| {
+    ///     let inner = Process::new(|| {});
+    ///     assert_eq!(inner.name(), "Process-1:1"); // the first child of Process-1
+    /// });
+    /// assert_eq!(p.name(), "Process-1");
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
 
     /// True for a daemon process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_process::Process;
+    ///
+    /// assert!(!Process::new(|| {}).daemon());
+    /// assert!(Process::builder().daemon(true).target(|| {}).daemon());
+    /// ```
     pub fn daemon(&self) -> bool {
         self.daemon
     }
 
     /// True from `start` until the child exits (Python's `is_alive`; reaps it once it
     /// has exited). False before `start`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// assert!(!p.is_alive()); // not started
+    /// p.start()?;
+    /// assert!(p.is_alive());
+    /// p.kill()?;
+    /// p.join();
+    /// assert!(!p.is_alive());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_alive(&self) -> bool {
         self.child.as_ref().is_some_and(|c| c.is_alive())
     }
@@ -450,6 +690,16 @@ impl Process {
     ///
     /// # Panics
     /// If the process was not started (Python raises too).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let mut p = mp_process::Process::new(|| std::process::exit(3));
+    /// p.start()?;
+    /// assert_eq!(p.join(), Some(3));
+    /// assert_eq!(p.join(), Some(3)); // again: at once, the same code
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn join(&self) -> Option<i32> {
         self.started("join").wait(None).flatten()
     }
@@ -483,16 +733,61 @@ impl Process {
     /// `None` while the child runs (or before start); then `Some(code)`: `0`, `n` after
     /// `std::process::exit(n)`, `1` after a panic, `-N` after signal `N`. Still `None`
     /// once it ended if its status was lost (see [`join`](Self::join)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// assert_eq!(p.exitcode(), None); // not started
+    /// p.start()?;
+    /// assert_eq!(p.exitcode(), None); // running
+    /// p.terminate()?;
+    /// p.join();
+    /// assert_eq!(p.exitcode(), Some(-libc::SIGTERM));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn exitcode(&self) -> Option<i32> {
         self.child.as_ref().and_then(|c| c.poll().flatten())
     }
 
     /// Sends SIGTERM (Python's `terminate`). Nothing happens if the child already exited.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// assert!(p.terminate().is_err()); // not started
+    /// p.start()?;
+    /// p.terminate()?;
+    /// assert_eq!(p.join(), Some(-libc::SIGTERM));
+    /// p.terminate()?; // it has exited: nothing happens
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn terminate(&self) -> io::Result<()> {
         self.signal(libc::SIGTERM)
     }
 
     /// Sends SIGKILL (Python's `kill`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// p.kill()?;
+    /// assert_eq!(p.join(), Some(-libc::SIGKILL));
+    /// p.kill()?; // it has exited: nothing happens
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn kill(&self) -> io::Result<()> {
         self.signal(libc::SIGKILL)
     }
@@ -528,6 +823,22 @@ impl Process {
 
     /// Releases the process's resources (its pidfd). Hands the process back if it is
     /// still running (Python raises `ValueError`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mp_process::Process;
+    ///
+    /// let mut p = Process::new(|| std::thread::sleep(Duration::from_secs(30)));
+    /// p.start()?;
+    /// let err = p.close().unwrap_err(); // still running
+    /// let p = err.into_inner();
+    /// p.terminate()?;
+    /// p.join();
+    /// p.close()?; // it has ended: its pidfd is released
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn close(self) -> Result<(), CloseError> {
         if self.is_alive() {
             return Err(CloseError(Box::new(self)));
