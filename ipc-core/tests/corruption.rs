@@ -45,6 +45,18 @@ fn opening_checks_magic_version_init_size_and_kind() {
     ));
     poke(base, 24, &init);
     assert!(Segment::from_handle(seg.handle(), Kind(9)).is_ok());
+    // A handle that names another size: the error gives the handle's and the file's.
+    let real = seg.handle().size;
+    let wrong = ipc_core::segment::SegmentHandle {
+        fd: seg.fd(),
+        size: real + 64,
+    };
+    match Segment::from_handle(wrong, Kind(9)) {
+        Err(OpenError::SizeMismatch { header, file }) => {
+            assert_eq!((header, file), (real + 64, real))
+        }
+        other => panic!("expected SizeMismatch, got {other:?}"),
+    }
     poke(base, 0, b"NOTMAGIC");
     assert!(matches!(
         Segment::from_handle(seg.handle(), Kind(9)),
