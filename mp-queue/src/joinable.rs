@@ -275,6 +275,52 @@ impl<T: Message> JoinableQueue<T> {
         r
     }
 
+    /// Puts each item in turn (each a task), as [`Queue::put_many`]; returns how many.
+    /// The first that fails stops it, and comes back in the error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// assert_eq!(q.put_many(1..=3)?, 3);
+    /// assert_eq!(q.unfinished(), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn put_many<I: IntoIterator<Item = T>>(&self, items: I) -> Result<usize, PutError<T>> {
+        let mut n = 0;
+        for item in items {
+            self.put(item)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Waits for one item, then takes up to `max` in all that are ready, as
+    /// [`Queue::get_many`]; each counts as taken (call [`task_done`](Self::task_done) for
+    /// each).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put_many(0..5)?;
+    /// let mut got = Vec::new();
+    /// assert_eq!(q.get_many(&mut got, 3)?, 3);
+    /// assert_eq!(got, [0, 1, 2]);
+    /// for _ in &got {
+    ///     q.task_done()?;
+    /// }
+    /// assert_eq!(q.unfinished(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many(&self, out: &mut Vec<T>, max: usize) -> Result<usize, GetError> {
+        crate::queue::take_many(out, max, || self.get(), || self.qsize(), || self.try_get())
+    }
+
     /// Takes the next item (see [`Queue::get`]); call [`task_done`](Self::task_done) when
     /// it is processed.
     ///
@@ -376,7 +422,66 @@ impl<T: Message> JoinableQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
-        crate::Ref::checked(self.take(Wait::Until(None))?).inspect_err(|e| self.settle_invalid(e))
+        self.get_ref_wait(Wait::Until(None))
+    }
+
+    /// [`get_ref`](Self::get_ref) waiting at most `timeout`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    /// use std::time::Duration;
+    ///
+    /// let q: JoinableQueue<u64> = JoinableQueue::new()?;
+    /// q.put(5)?;
+    /// assert_eq!(*q.get_ref_timeout(Duration::from_millis(10))?, 5);
+    /// q.task_done()?;
+    /// let e = q.get_ref_timeout(Duration::from_millis(10)).unwrap_err();
+    /// assert_eq!(e, GetError::Timeout);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref_timeout(&self, timeout: Duration) -> Result<crate::Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::timeout(timeout))
+    }
+
+    /// [`get_ref`](Self::get_ref) waiting until `deadline` at most.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let q: JoinableQueue<u64> = JoinableQueue::new()?;
+    /// let soon = Instant::now() + Duration::from_millis(10);
+    /// assert_eq!(q.get_ref_deadline(soon).unwrap_err(), GetError::Timeout);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_ref_deadline(&self, deadline: Instant) -> Result<crate::Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::Until(Some(deadline)))
+    }
+
+    /// [`get_ref`](Self::get_ref) if an item is ready ([`GetError::Empty`] otherwise).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::{GetError, JoinableQueue};
+    ///
+    /// let q: JoinableQueue<u64> = JoinableQueue::new()?;
+    /// assert_eq!(q.try_get_ref().unwrap_err(), GetError::Empty);
+    /// q.put(9)?;
+    /// assert_eq!(*q.try_get_ref()?, 9);
+    /// q.task_done()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_get_ref(&self) -> Result<crate::Ref<'_, T>, GetError> {
+        self.get_ref_wait(Wait::No)
+    }
+
+    fn get_ref_wait(&self, wait: Wait) -> Result<crate::Ref<'_, T>, GetError> {
+        crate::Ref::checked(self.take(wait)?).inspect_err(|e| self.settle_invalid(e))
     }
 
     fn get_wait(&self, wait: Wait) -> Result<T, GetError> {

@@ -1710,7 +1710,7 @@ impl ByteQueue {
 /// `get_many`'s loop for both queues: waits for one item with `wait`, then takes with
 /// `now` what `ready` says is in the queue, up to `max` in all, stopping early at an
 /// empty (or closed) look.
-fn take_many<V>(
+pub(crate) fn take_many<V>(
     out: &mut Vec<V>,
     max: usize,
     wait: impl FnOnce() -> Result<V, GetError>,
