@@ -137,13 +137,25 @@ impl EventCount {
         Token(t.0, short)
     }
 
-    /// Sleeps until notified (or spuriously), or until `deadline`.
+    /// Sleeps until notified (or spuriously), or until `deadline`; never longer than
+    /// [`POLL`] at a time. A notifier publishes, then wakes: one killed in between, or a
+    /// waiter count corrupted to 0 (the notifier then skips the wake), would leave a
+    /// waiter with no deadline asleep for good. So a sleep cut short by `POLL` returns
+    /// [`Wake::Woken`], a spurious wake; the caller re-checks and sleeps again. Only the
+    /// caller's own `deadline` gives [`Wake::TimedOut`].
     pub(crate) fn wait(&self, token: Token, deadline: Option<Instant>) -> Wake {
         debug_assert!(
             !token.1,
             "a short-nap token belongs to `nap`, which honours it"
         );
-        self.sleep(token, deadline)
+        let poll = Instant::now() + POLL;
+        match deadline {
+            Some(d) if d <= poll => self.sleep(token, Some(d)),
+            _ => {
+                let _ = self.sleep(token, Some(poll));
+                Wake::Woken
+            }
+        }
     }
 
     /// As [`wait`](Self::wait), but never longer than [`POLL`]: for waiters that must look

@@ -278,3 +278,39 @@ fn a_corrupted_lock_word_is_an_error_not_a_hang() {
     lock.release().unwrap();
     assert!(lock.try_acquire().is_ok());
 }
+
+/// A notifier killed between publishing (the flag set, a permit released) and its
+/// `FUTEX_WAKE` must not leave a waiter with no deadline asleep for good: waiters
+/// re-check every `POLL`. Simulated by a forked child that stores the word directly, as
+/// the killed notifier did, and never wakes anyone.
+#[test]
+fn a_waiter_sees_what_a_notifier_published_before_it_died() {
+    use ipc_core::sync::{Event, Semaphore};
+    let _w = watchdog("notifier_died", 30);
+    let event = Event::new().unwrap();
+    let sem = Semaphore::new(0).unwrap();
+    let word = |handle, kind| {
+        let seg =
+            ipc_core::segment::Segment::from_handle(handle, ipc_core::segment::Kind(kind)).unwrap();
+        // SAFETY: the flag / the semaphore's value is the payload's first u32 (repr(C)),
+        // 64-byte aligned; the mapping lives as long as this process (leaked).
+        let w = unsafe { &*(seg.payload_ptr() as *const std::sync::atomic::AtomicU32) };
+        std::mem::forget(seg);
+        w
+    };
+    let flag = word(event.handle(), 0x5359_4E05);
+    let value = word(sem.handle(), 0x5359_4E03);
+    std::thread::scope(|s| {
+        let waiter = s.spawn(|| event.wait());
+        let acquirer = s.spawn(|| sem.acquire());
+        std::thread::sleep(Duration::from_millis(50)); // both asleep by now, most likely
+        let child = ipc_core::testing::fork(|| {
+            flag.store(1, Ordering::SeqCst);
+            value.store(1, Ordering::SeqCst);
+            0 // exits without any wake
+        });
+        assert_eq!(ipc_core::testing::reap(child), Ok(0));
+        waiter.join().unwrap();
+        acquirer.join().unwrap().unwrap();
+    });
+}
