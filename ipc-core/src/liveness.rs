@@ -304,9 +304,11 @@ pub(crate) fn owner_word(id: u32) -> u64 {
 
 static ME_PROCESS: AtomicU64 = AtomicU64::new(0);
 
-/// The calling process's owner word (cached; `fork` invalidates the cache by pid). A word
-/// without a start time (`/proc` unreadable just then) is not cached: the next call reads
-/// again.
+/// The calling process's owner word (cached; `fork` invalidates the cache by pid). The
+/// first word is kept for the process's life even without a start time (`/proc`
+/// unreadable just then, out of fds say): a lock taken under one word and released under
+/// another would stay held, and a condition's waiter would wait on its own lock for good.
+/// Without the start time, others check this process by pid alone.
 pub(crate) fn my_owner_word() -> u64 {
     let pid = current_pid();
     let cached = ME_PROCESS.load(Ordering::Relaxed);
@@ -314,10 +316,13 @@ pub(crate) fn my_owner_word() -> u64 {
         return cached;
     }
     let w = owner_word(pid);
-    if w >> 32 != 0 {
-        ME_PROCESS.store(w, Ordering::Relaxed);
+    // Two threads may race here with different words (one read /proc, one could not):
+    // the first stored wins, and both use it.
+    match ME_PROCESS.compare_exchange(cached, w, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => w,
+        Err(now) if now as u32 == pid => now,
+        Err(_) => w,
     }
-    w
 }
 
 /// Checks that a non-zero owner word names a possible process.

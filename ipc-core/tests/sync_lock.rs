@@ -314,3 +314,40 @@ fn a_waiter_sees_what_a_notifier_published_before_it_died() {
         acquirer.join().unwrap().unwrap();
     });
 }
+
+/// A process's owner word stays the same for its life, even when the first look at
+/// `/proc` for its start time fails (here: no file descriptor left). A condition's wait
+/// releases and retakes its lock under the process's word: under another word than the
+/// one the lock was taken with, the release failed and the retake waited on itself.
+#[test]
+fn a_condition_wait_after_proc_was_unreadable_returns() {
+    let _w = watchdog("proc_unreadable", 30);
+    let cond = ipc_core::sync::Condition::<Lock>::create().unwrap();
+    let child = fork(|| {
+        // The lowest free fd number: with the limit there, no fd can be opened.
+        // SAFETY: dup of stdin, closed at once; getrlimit/setrlimit on a local struct.
+        let free = unsafe {
+            let fd = libc::dup(0);
+            libc::close(fd);
+            fd as libc::rlim_t
+        };
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: as above.
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+        let old = lim.rlim_cur;
+        lim.rlim_cur = free;
+        // SAFETY: as above.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        let mut guard = cond.acquire().unwrap(); // no /proc: a word without a start time
+        lim.rlim_cur = old;
+        // SAFETY: as above.
+        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        // /proc readable again: the wait releases, times out, and takes the lock back.
+        let notified = cond.wait_timeout(&mut guard, Duration::from_millis(20));
+        i32::from(notified != Ok(false))
+    });
+    assert_eq!(reap(child), Ok(0));
+}

@@ -63,8 +63,10 @@ unsafe impl SharedState for Slot {}
 /// While any process waits, it checks every [`POLL`](super::POLL) whether a registered
 /// process other than itself has exited; if one has, the barrier breaks: every waiter, and
 /// every later `wait`, gets [`BarrierError::Broken`], until [`reset`](Barrier::reset).
-/// So a party that dies before it arrives, or while it waits, breaks the barrier instead of
-/// hanging the others. A party that exits normally while others keep using the barrier
+/// So a registered party that dies before it arrives, or while it waits, breaks the
+/// barrier instead of hanging the others. A process is tracked only from its `register`
+/// or first `wait`: one that may die before its first `wait` should `register` when it
+/// starts, or the others wait for it (with no timeout, for good). A party that exits normally while others keep using the barrier
 /// should call [`leave`](Barrier::leave) first; `reset` also forgets exited parties.
 ///
 /// As in Python, a `wait` that times out breaks the barrier too.
