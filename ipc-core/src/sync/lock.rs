@@ -233,7 +233,9 @@ impl fmt::Debug for Lock {
 }
 
 /// Holds a [`Lock`]; releases it on drop (unless it was already released through
-/// [`Lock::release`] and taken by someone else meanwhile).
+/// [`Lock::release`] and taken by another process meanwhile). A `Lock` belongs to a
+/// process, not a thread, as Python's: after a raw `release`, another thread of this
+/// process that takes it is freed by this guard's drop. Do not mix the two.
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a> {
     lock: &'a Lock,
