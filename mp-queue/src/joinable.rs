@@ -289,12 +289,7 @@ impl<T: Message> JoinableQueue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_many<I: IntoIterator<Item = T>>(&self, items: I) -> Result<usize, PutError<T>> {
-        let mut n = 0;
-        for item in items {
-            self.put(item)?;
-            n += 1;
-        }
-        Ok(n)
+        crate::queue::put_each(items, |item| self.put(item))
     }
 
     /// Waits for one item, then takes up to `max` in all that are ready, as

@@ -451,12 +451,7 @@ impl<T: Message> Queue<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn put_many<I: IntoIterator<Item = T>>(&self, items: I) -> Result<usize, PutError<T>> {
-        let mut n = 0;
-        for item in items {
-            self.put(item)?;
-            n += 1;
-        }
-        Ok(n)
+        put_each(items, |item| self.put(item))
     }
 
     /// Takes the next item, waiting while the queue is empty. After every writer has
@@ -1710,6 +1705,19 @@ impl ByteQueue {
 /// `get_many`'s loop for both queues: waits for one item with `wait`, then takes with
 /// `now` what `ready` says is in the queue, up to `max` in all, stopping early at an
 /// empty (or closed) look.
+/// Puts each item in turn with `put`; the first that fails stops it. Returns how many.
+pub(crate) fn put_each<V>(
+    items: impl IntoIterator<Item = V>,
+    mut put: impl FnMut(V) -> Result<(), PutError<V>>,
+) -> Result<usize, PutError<V>> {
+    let mut n = 0;
+    for item in items {
+        put(item)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 pub(crate) fn take_many<V>(
     out: &mut Vec<V>,
     max: usize,
