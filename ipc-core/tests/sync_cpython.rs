@@ -640,6 +640,28 @@ fn a_party_killed_before_arriving_breaks_the_barrier() {
     reap_ok([a, b]);
 }
 
+/// Processes that pass and exit without `leave` leave their slots behind; a newcomer
+/// takes such a slot over, so the barrier goes on with it instead of breaking.
+#[test]
+fn a_newcomer_takes_the_slot_of_a_party_that_passed_and_exited() {
+    let _w = watchdog("newcomer_takes_slot", 30);
+    let barrier = Barrier::new(2).unwrap();
+    let first = fork(|| barrier.wait().map_or(1, |_| 0));
+    barrier.wait().unwrap();
+    reap_ok([first]); // passed, and exited without leave
+    let registered = Semaphore::new(0).unwrap();
+    let second = fork(|| {
+        if barrier.register() != Ok(true) {
+            return 2;
+        }
+        registered.release().unwrap();
+        barrier.wait().map_or(1, |_| 0)
+    });
+    registered.acquire().unwrap();
+    assert!(barrier.wait().is_ok(), "broken by the exited first party");
+    reap_ok([second]);
+}
+
 #[test]
 fn a_party_killed_while_waiting_breaks_the_barrier() {
     let _w = watchdog("a_party_killed_while_waiting_breaks_the_barrier", 30);

@@ -66,8 +66,10 @@ unsafe impl SharedState for Slot {}
 /// So a registered party that dies before it arrives, or while it waits, breaks the
 /// barrier instead of hanging the others. A process is tracked only from its `register`
 /// or first `wait`: one that may die before its first `wait` should `register` when it
-/// starts, or the others wait for it (with no timeout, for good). A party that exits normally while others keep using the barrier
-/// should call [`leave`](Barrier::leave) first; `reset` also forgets exited parties.
+/// starts, or the others wait for it (with no timeout, for good). A party that exits
+/// normally while others keep using the barrier should call [`leave`](Barrier::leave)
+/// first; `reset` also forgets exited parties, and a newcomer that registers (or first
+/// waits) takes over an exited party's slot.
 ///
 /// As in Python, a `wait` that times out breaks the barrier too.
 ///
@@ -244,7 +246,8 @@ impl Barrier {
     }
 
     /// Registers the calling process as a party, so that its death breaks the barrier even
-    /// before its first `wait`. Returns `false` if every slot is held by a live process.
+    /// before its first `wait`. A slot whose process has exited is taken over: the
+    /// newcomer stands in for it. Returns `false` if every slot is held by a live process.
     ///
     /// ```
     /// let b = ipc_core::sync::Barrier::new(2)?;
@@ -269,7 +272,10 @@ impl Barrier {
                     free = Some(i);
                 }
             }
-            let Some(i) = free else {
+            // No free slot: take one whose process has exited (it passed and left without
+            // `leave`, or died), so a newcomer replaces it instead of waiting untracked
+            // while the others find that party dead and break the barrier.
+            let Some((i, was)) = free.map(|i| (i, 0)).or_else(|| self.dead_slot()) else {
                 return Ok(false);
             };
             // SYNC: SeqCst publishes the registration to the SeqCst slot loads in
@@ -277,7 +283,7 @@ impl Barrier {
             // re-reads the slots every POLL, so one that misses it sees it at its next check.
             if self
                 .slot(i)
-                .compare_exchange(0, me, Ordering::SeqCst, Ordering::SeqCst)
+                .compare_exchange(was, me, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
             {
                 self.remember(i);
@@ -285,6 +291,15 @@ impl Barrier {
             }
             // Lost a race for the slot: look again.
         }
+    }
+
+    /// A slot held by a process that has exited, with the word it holds.
+    fn dead_slot(&self) -> Option<(u32, u64)> {
+        (0..self.parties).find_map(|i| {
+            // SYNC: as the loads in `party_died`.
+            let w = self.slot(i).load(Ordering::SeqCst);
+            (w != 0 && check_owner(w).is_ok() && !owner_alive(w)).then_some((i, w))
+        })
     }
 
     /// True if this handle's remembered slot still holds `me` (one load instead of a scan;
