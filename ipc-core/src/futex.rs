@@ -91,7 +91,17 @@ pub fn wait(word: &AtomicU32, expected: u32, deadline: Option<Instant>) -> Wake 
     match io::Error::last_os_error().raw_os_error() {
         Some(libc::ETIMEDOUT) => Wake::TimedOut,
         // EAGAIN: the word changed before we slept. EINTR: a signal. Both: re-check.
-        _ => Wake::Woken,
+        Some(libc::EAGAIN | libc::EINTR) => Wake::Woken,
+        // Anything else (ENOSYS or EPERM under a seccomp filter, say) would fail again at
+        // once, and a caller's wait loop would spin on it: sleep a little instead, then
+        // let it re-check.
+        _ => {
+            let nap = std::time::Duration::from_millis(1);
+            std::thread::sleep(deadline.map_or(nap, |d| {
+                nap.min(d.saturating_duration_since(Instant::now()))
+            }));
+            Wake::Woken
+        }
     }
 }
 
