@@ -164,8 +164,19 @@ pub(crate) fn start_child(
     pass: &[RawFd],
 ) -> Result<(libc::pid_t, OwnedFd, u64), StartError> {
     // Checked here, not left to the send: a send that fails marks the server dead, and
-    // restarting it kills every daemon child it runs.
+    // restarting it kills every daemon child it runs. The descriptors travel with the
+    // payload and the standard streams, in one message.
     crate::spawn::check_passed(pass)?;
+    if pass.len() + 4 > sys::MAX_FDS {
+        return Err(StartError::os(
+            "pass_fd",
+            io::Error::other(format!(
+                "{} descriptors to pass; the forkserver takes at most {}",
+                pass.len(),
+                sys::MAX_FDS - 4
+            )),
+        ));
+    }
     let memfd = sys::memfd_with(&payload.to_bytes()?).map_err(|e| StartError::os("memfd", e))?;
     let mut fds = vec![memfd.as_raw_fd()];
     let mut msg = Vec::with_capacity(8 + 4 * (pass.len() + 4));

@@ -90,24 +90,13 @@ pub(crate) fn spawn(
     }
 }
 
-/// Checks the descriptors given to [`Builder::pass_fd`](crate::Builder::pass_fd) before
-/// a start: each must be open, and they must fit in one forkserver message.
+/// Checks that each descriptor given to [`Builder::pass_fd`](crate::Builder::pass_fd) is
+/// open, before a start.
 pub(crate) fn check_passed(pass: &[RawFd]) -> Result<(), StartError> {
     if let Some(&fd) = pass.iter().find(|&&fd| !sys::is_open(fd)) {
         return Err(StartError::os(
             &format!("descriptor {fd} given to pass_fd"),
             io::Error::from_raw_os_error(libc::EBADF),
-        ));
-    }
-    // The forkserver sends them with the payload and the standard streams.
-    if pass.len() + 4 > sys::MAX_FDS {
-        return Err(StartError::os(
-            "pass_fd",
-            io::Error::other(format!(
-                "{} descriptors to pass; at most {} fit",
-                pass.len(),
-                sys::MAX_FDS - 4
-            )),
         ));
     }
     Ok(())
@@ -277,8 +266,9 @@ pub(crate) fn child_hook() {
         return;
     };
     // SAFETY: getppid has no preconditions.
-    if parent != unsafe { libc::getppid() } || !sys::is_open(memfd) || !sys::is_open(ack) {
-        if started_as_child() {
+    let parent_alive = parent == unsafe { libc::getppid() };
+    if !parent_alive || !sys::is_open(memfd) || !sys::is_open(ack) {
+        if !parent_alive && started_as_child() {
             // We are the child it started, and it died before we got here: returning
             // would run the program's `main` as an orphan.
             eprintln!("mp-process: spawned by process {parent}, which is gone; exiting");
@@ -287,6 +277,10 @@ pub(crate) fn child_hook() {
         // Inherited by a grandchild (the variable, not our arguments): not ours to run.
         return;
     }
+    // Ours: the variable has done its work. Removed, so that an `init()` the entry calls
+    // again, or a child it starts some other way, finds nothing to act on. The hook runs
+    // first thing in the process (before `main`, or first in it), with no other thread.
+    std::env::remove_var(ENV);
     // SAFETY: the parent handed these two descriptors to this process alone (their
     // numbers come with our parent's pid, checked above); nothing else here owns them.
     let (memfd, ack) = unsafe { (OwnedFd::from_raw_fd(memfd), OwnedFd::from_raw_fd(ack)) };

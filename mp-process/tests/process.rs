@@ -412,3 +412,19 @@ fn a_closed_pass_fd_is_a_start_error_that_harms_no_other_child() {
         assert_eq!(running.join(), Some(0), "{m}: the running child was harmed");
     }
 }
+
+fn init_again_then_exit(code: i32) {
+    // The hook already ran in this spawned child; calling it again must do nothing.
+    let guard = mp_process::init();
+    drop(guard);
+    std::process::exit(code);
+}
+
+#[test]
+fn init_called_again_in_a_spawned_child_does_nothing() {
+    let _w = watchdog("init_again", 30);
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let p = started(builder(m).entry(init_again_then_exit, &5).unwrap());
+        assert_eq!(p.join(), Some(5), "{m}");
+    }
+}
