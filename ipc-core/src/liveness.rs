@@ -31,6 +31,8 @@ static PID: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn forget_pid_after_fork() {
     PID.store(0, Ordering::Relaxed);
+    // Keyed by pid already, but a descendant may get a recycled ancestor's pid.
+    ME_PROCESS.store(0, Ordering::Relaxed);
 }
 
 /// The calling process's pid, cached; a `fork` clears the cache in the child.

@@ -662,6 +662,38 @@ fn a_newcomer_takes_the_slot_of_a_party_that_passed_and_exited() {
     reap_ok([second]);
 }
 
+/// But a party killed after it arrived in the current generation is not stood in for:
+/// its death breaks the barrier, as for any party killed while waiting.
+#[test]
+fn a_newcomer_does_not_stand_in_for_a_party_that_died_waiting() {
+    let _w = watchdog("no_stand_in", 30);
+    let barrier = Barrier::new(3).unwrap();
+    assert_eq!(barrier.register(), Ok(true));
+    let registered = Semaphore::new(0).unwrap();
+    let idle = fork(|| {
+        barrier.register().unwrap();
+        registered.release().unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    });
+    registered.acquire().unwrap();
+    let doomed = fork(|| {
+        let _ = barrier.wait();
+        0
+    });
+    while barrier.n_waiting() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    ipc_core::testing::kill(doomed);
+    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+    // Every slot taken (this process, `idle`, the dead one), and an arrival pending.
+    let newcomer = fork(|| i32::from(barrier.register() != Ok(false)));
+    reap_ok([newcomer]);
+    assert_eq!(barrier.wait(), Err(BarrierError::Broken));
+    ipc_core::testing::kill(idle);
+    assert_eq!(reap(idle), Err(libc::SIGKILL));
+}
+
 #[test]
 fn a_party_killed_while_waiting_breaks_the_barrier() {
     let _w = watchdog("a_party_killed_while_waiting_breaks_the_barrier", 30);

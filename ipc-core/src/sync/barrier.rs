@@ -293,8 +293,17 @@ impl Barrier {
         }
     }
 
-    /// A slot held by a process that has exited, with the word it holds.
+    /// A slot held by a process that has exited, with the word it holds; none while the
+    /// current generation has arrivals, since one of them may be the dead party's (its
+    /// death must then break the barrier, not be hidden by a stand-in). A dead process
+    /// arrives no more, so a count of 0 seen after its death means it passed, if at all, in
+    /// an earlier generation.
     fn dead_slot(&self) -> Option<(u32, u64)> {
+        // SYNC: SeqCst, after the slot loads of `register`'s scan; pairs with the SeqCst
+        // updates of `count` under the barrier's lock.
+        if self.raw.count.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
         (0..self.parties).find_map(|i| {
             // SYNC: as the loads in `party_died`.
             let w = self.slot(i).load(Ordering::SeqCst);
