@@ -294,7 +294,7 @@ impl<T: Message> JoinableQueue<T> {
 
     /// Waits for one item, then takes up to `max` in all that are ready, as
     /// [`Queue::get_many`]; each counts as taken (call [`task_done`](Self::task_done) for
-    /// each).
+    /// each). On an error the items already appended to `out` were taken too.
     ///
     /// # Examples
     ///
