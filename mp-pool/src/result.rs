@@ -23,6 +23,9 @@ pub(crate) struct Store<R> {
 
 struct Inner<R> {
     items: Vec<Option<Result<R, TaskError>>>,
+    /// Which items have had their result: an item taken out (`None` again in `items`)
+    /// must not be filled a second time by a late failure (`fail_rest` on terminate).
+    arrived: Vec<bool>,
     /// Indices in the order they arrived: kept only for `imap_unordered`, the one reader.
     arrivals: Option<VecDeque<usize>>,
     done: usize,
@@ -40,6 +43,7 @@ impl<R> Store<R> {
         Arc::new(Store {
             inner: Mutex::new(Inner {
                 items: (0..total).map(|_| None).collect(),
+                arrived: vec![false; total],
                 arrivals: unordered.then(VecDeque::new),
                 done: 0,
                 failed: 0,
@@ -99,9 +103,7 @@ impl<R> Store<R> {
             inner = self.inner.lock();
         }
         for i in 0..self.total {
-            if inner.items[i].is_none() {
-                inner.put(i, Err(e.clone()));
-            }
+            inner.put(i, Err(e.clone())); // only those with no result yet
         }
         self.wake(inner);
     }
@@ -171,8 +173,9 @@ impl<R> Store<R> {
 impl<R> Inner<R> {
     /// Stores item `i`'s result unless it already has one.
     fn put(&mut self, i: usize, r: Result<R, TaskError>) {
-        let slot = &mut self.items[i];
-        if slot.is_none() {
+        if !self.arrived[i] {
+            self.arrived[i] = true;
+            let slot = &mut self.items[i];
             self.failed += usize::from(r.is_err());
             *slot = Some(r);
             self.done += 1;

@@ -133,6 +133,24 @@ fn terminate_while_busy() {
     ));
 }
 
+/// Terminating under an `imap_unordered` that has yielded some results fails the rest,
+/// each once: the items already taken are not failed again.
+#[test]
+fn terminate_under_imap_unordered_yields_each_item_once() {
+    let _w = watchdog("terminate_imap", 60);
+    let pool = Pool::new(2).unwrap();
+    let mut it = pool
+        .imap_unordered(slow_sqr, vec![20u64; 40], Some(1))
+        .unwrap();
+    assert_eq!(it.next(), Some(Ok(400)));
+    assert_eq!(it.next(), Some(Ok(400)));
+    pool.terminate();
+    assert_eq!(it.progress(), (40, 40), "an item counted done twice");
+    let rest: Vec<_> = it.collect();
+    assert_eq!(rest.len(), 38, "{rest:?}");
+    assert!(rest.contains(&Err(TaskError::Terminated)));
+}
+
 #[test]
 fn empty_iterable() {
     let _w = watchdog("empty_iterable", 60);
