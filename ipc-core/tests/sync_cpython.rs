@@ -614,18 +614,38 @@ fn test_thousand() {
 
 // ---- Beyond CPython: a dead party breaks the barrier instead of hanging the others ----
 
-#[test]
-fn a_party_killed_before_arriving_breaks_the_barrier() {
-    let _w = watchdog("a_party_killed_before_arriving_breaks_the_barrier", 30);
-    let barrier = Barrier::new(3).unwrap();
+/// A child registered as a party of `barrier` that sleeps a minute (until killed);
+/// returns once it is registered.
+fn registered_sleeper(barrier: &Barrier) -> libc::pid_t {
     let registered = Semaphore::new(0).unwrap();
-    let doomed = fork(|| {
+    let pid = fork(|| {
         barrier.register().unwrap();
         registered.release().unwrap();
         std::thread::sleep(Duration::from_secs(60));
         0
     });
     registered.acquire().unwrap();
+    pid
+}
+
+/// A child that arrives at `barrier` and is SIGKILLed while it waits there.
+fn kill_a_waiting_party(barrier: &Barrier) {
+    let doomed = fork(|| {
+        let _ = barrier.wait();
+        0
+    });
+    while barrier.n_waiting() < 1 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    ipc_core::testing::kill(doomed);
+    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+}
+
+#[test]
+fn a_party_killed_before_arriving_breaks_the_barrier() {
+    let _w = watchdog("a_party_killed_before_arriving_breaks_the_barrier", 30);
+    let barrier = Barrier::new(3).unwrap();
+    let doomed = registered_sleeper(&barrier);
     let other = fork(|| i32::from(barrier.wait() != Err(BarrierError::Broken)));
     std::thread::sleep(Duration::from_millis(30));
     ipc_core::testing::kill(doomed);
@@ -669,23 +689,8 @@ fn a_newcomer_does_not_stand_in_for_a_party_that_died_waiting() {
     let _w = watchdog("no_stand_in", 30);
     let barrier = Barrier::new(3).unwrap();
     assert_eq!(barrier.register(), Ok(true));
-    let registered = Semaphore::new(0).unwrap();
-    let idle = fork(|| {
-        barrier.register().unwrap();
-        registered.release().unwrap();
-        std::thread::sleep(Duration::from_secs(60));
-        0
-    });
-    registered.acquire().unwrap();
-    let doomed = fork(|| {
-        let _ = barrier.wait();
-        0
-    });
-    while barrier.n_waiting() < 1 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    ipc_core::testing::kill(doomed);
-    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+    let idle = registered_sleeper(&barrier);
+    kill_a_waiting_party(&barrier);
     // Every slot taken (this process, `idle`, the dead one), and an arrival pending.
     let newcomer = fork(|| i32::from(barrier.register() != Ok(false)));
     reap_ok([newcomer]);
@@ -698,15 +703,7 @@ fn a_newcomer_does_not_stand_in_for_a_party_that_died_waiting() {
 fn a_party_killed_while_waiting_breaks_the_barrier() {
     let _w = watchdog("a_party_killed_while_waiting_breaks_the_barrier", 30);
     let barrier = Barrier::new(3).unwrap();
-    let doomed = fork(|| {
-        let _ = barrier.wait();
-        0
-    });
-    while barrier.n_waiting() < 1 {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    ipc_core::testing::kill(doomed);
-    assert_eq!(reap(doomed), Err(libc::SIGKILL));
+    kill_a_waiting_party(&barrier);
     // Without the dead-party check this wait would hang; the watchdog would fail the test.
     assert_eq!(barrier.wait(), Err(BarrierError::Broken));
 }
