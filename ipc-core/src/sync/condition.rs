@@ -630,7 +630,8 @@ impl<L: ConditionLock> Condition<L> {
     }
 
     /// Waiters that have not yet returned from `wait` (notified ones included until they
-    /// wake); 0 when the condition is idle.
+    /// wake); 0 when the condition is idle. A process killed while it waited stays counted:
+    /// nothing records who waits, only how many.
     ///
     /// ```
     /// assert_eq!(ipc_core::sync::Condition::new()?.n_waiting(), 0);
