@@ -184,6 +184,20 @@ impl Builder {
 /// goes on; a worker that dies fails only the chunk it was running
 /// ([`TaskError::WorkerDied`] with its pid and exit code) and is replaced.
 ///
+/// A `Pool` is `Send` and `Sync`: threads may submit to one pool at once, as to Python's.
+///
+/// ```
+/// # mp_process::hook!();
+/// let pool = mp_pool::Pool::new(2)?;
+/// std::thread::scope(|s| {
+///     for t in 0..4u64 {
+///         let pool = &pool;
+///         s.spawn(move || assert_eq!(pool.apply(|x: u64| x + 1, t), Ok(t + 1)));
+///     }
+/// });
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
 /// # Examples
 ///
 /// ```
@@ -207,8 +221,9 @@ pub struct Pool {
     shared: Arc<Shared>,
     supervisor: Option<JoinHandle<()>>,
     /// Disconnects when the supervisor thread ends (its sender is dropped, even by a
-    /// panic): what `join_timeout` waits on.
-    supervisor_done: Receiver<()>,
+    /// panic): what `join_timeout` waits on. In a mutex only so that `Pool` is `Sync`
+    /// (a `Receiver` is not); `join_timeout` has `&mut self` and takes it without locking.
+    supervisor_done: Mutex<Receiver<()>>,
 }
 
 impl fmt::Debug for Pool {
@@ -302,7 +317,7 @@ impl Pool {
         Ok(Pool {
             shared,
             supervisor: Some(supervisor),
-            supervisor_done,
+            supervisor_done: Mutex::new(supervisor_done),
         })
     }
 
@@ -973,14 +988,22 @@ impl Pool {
         let deadline = ipc_core::deadline_after(timeout);
         let left = || deadline.map(|d| d.saturating_duration_since(Instant::now()));
         self.check_joinable()?;
+        if self
+            .supervisor
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id())
+        {
+            // Called from the supervisor thread itself (a callback dropped the last handle
+            // on the pool): waiting for that thread to end would wait for good. It ends on
+            // its own once the pool is closed or terminated and its work is settled.
+            return Ok(false);
+        }
         if self.supervisor.is_some() {
             // Sleeps until the supervisor thread ends (the channel disconnects) or time is up.
+            let done = self.supervisor_done.get_mut();
             let ended = match left() {
-                None => self.supervisor_done.recv().is_err(),
-                Some(t) => matches!(
-                    self.supervisor_done.recv_timeout(t),
-                    Err(RecvTimeoutError::Disconnected)
-                ),
+                None => done.recv().is_err(),
+                Some(t) => matches!(done.recv_timeout(t), Err(RecvTimeoutError::Disconnected)),
             };
             if !ended {
                 return Ok(false);

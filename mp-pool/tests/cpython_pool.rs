@@ -292,6 +292,30 @@ fn a_panicking_callback_does_not_stop_the_pool() {
     pool.join().unwrap();
 }
 
+/// A callback that holds the last handle on the pool drops it in the supervisor thread:
+/// the drop must not wait for that very thread.
+#[test]
+fn the_last_pool_handle_dropped_in_a_callback_does_not_deadlock() {
+    let _w = watchdog("drop_in_callback", 60);
+    let pool = std::sync::Arc::new(Pool::new(1).unwrap());
+    let (tx, rx) = channel();
+    let mine = std::sync::Arc::clone(&pool);
+    let r = pool
+        .apply_async_with(
+            slow_sqr,
+            100,
+            move |_| {
+                drop(mine); // the last handle, by the time the task is done
+                tx.send(()).unwrap();
+            },
+            |_| (),
+        )
+        .unwrap();
+    drop(r);
+    drop(pool);
+    rx.recv().unwrap(); // hung here before: the drop joined its own thread
+}
+
 fn boom(x: u32) -> u32 {
     if x == 3 {
         panic!("three is right out");
