@@ -21,7 +21,8 @@
 //! `put(block=False)`), `get`, `get_timeout`, `try_get`, [`get_ref`](Queue::get_ref) (read
 //! in place, no copy), `put_many` / `get_many`, `qsize` / `empty` / `full`, and
 //! `close`. Every waiting call also comes as `_deadline`, taking an `Instant`, as
-//! crossbeam's (`put_deadline`, `get_deadline`, ...). [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
+//! crossbeam's (`put_deadline`, `get_deadline`, ...), and [`Queue::iter`] /
+//! [`Queue::try_iter`] (or `for item in &q`) take items until every writer is gone. [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
 //! minimal form; [`ByteQueue`] carries raw frames without serialization.
 //!
 //! Differences from Python, on purpose:
@@ -129,5 +130,5 @@ pub use ipc_core::segment::SegmentHandle;
 pub use joinable::{JoinableQueue, SimpleQueue};
 pub use message::{access, Encode, Message, Scratch, SlotWriter};
 pub use pipe::{pipe, pipe_with_capacity, Connection, ConnectionHandle, PIPE_CAPACITY};
-pub use queue::{ByteQueue, Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
+pub use queue::{ByteQueue, Iter, Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
 pub use rkyv;

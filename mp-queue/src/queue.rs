@@ -531,6 +531,55 @@ impl<T: Message> Queue<T> {
         self.ep.get(Wait::No)
     }
 
+    /// Takes items as they come, waiting for each, until the queue is drained and every
+    /// writer has closed or exited ([`GetError::Closed`] ends it): crossbeam's `iter`. Each
+    /// item is a `Result`, since a record can fail validation
+    /// ([`GetError::Invalid`]) and the queue goes on after it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// let writer = q.try_clone()?;
+    /// writer.put_many(1..=3)?;
+    /// drop(writer);
+    /// q.close(); // this handle puts nothing more either: no writer is left
+    /// let got: Result<Vec<u32>, _> = q.iter().collect();
+    /// assert_eq!(got?, [1, 2, 3]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter {
+            q: self,
+            wait: true,
+            done: false,
+        }
+    }
+
+    /// Takes the items that are ready now, without waiting: crossbeam's `try_iter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Queue;
+    ///
+    /// let q: Queue<u32> = Queue::new()?;
+    /// q.put_many([7, 8])?;
+    /// let got: Vec<u32> = q.try_iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(got, [7, 8]);
+    /// assert_eq!(q.try_iter().count(), 0); // empty: ends at once, the queue stays open
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_iter(&self) -> Iter<'_, T> {
+        Iter {
+            q: self,
+            wait: false,
+            done: false,
+        }
+    }
+
     /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
     /// to `out`. Returns how many were taken (`max` 0: none, at once). "Ready" is what [`qsize`](Self::qsize) counts
     /// once the first item is in: items put while the batch is taken wait for the next
@@ -868,6 +917,53 @@ fn tag_name(tag: u32) -> &'static str {
         TAG_JOINABLE => "JoinableQueue",
         TAG_PIPE => "Pipe",
         _ => "raw ring or unknown object",
+    }
+}
+
+/// The items of a [`Queue`], from [`Queue::iter`] (waiting for each, until `Closed`) or
+/// [`Queue::try_iter`] (what is ready now). Each is a `Result`: a record that fails
+/// validation is an `Err` and the iteration goes on; any other error ends it after
+/// yielding it once.
+#[derive(Debug)]
+pub struct Iter<'a, T: Message> {
+    q: &'a Queue<T>,
+    wait: bool,
+    done: bool,
+}
+
+impl<T: Message> Iterator for Iter<'_, T> {
+    type Item = Result<T, GetError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let got = if self.wait {
+            self.q.get()
+        } else {
+            self.q.try_get()
+        };
+        match got {
+            Ok(v) => Some(Ok(v)),
+            Err(GetError::Closed) => None,
+            Err(GetError::Empty) if !self.wait => None,
+            Err(e @ GetError::Invalid(_)) => Some(Err(e)),
+            Err(e) => {
+                // Shared memory the queue cannot go on with: said once, then done.
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+impl<'a, T: Message> IntoIterator for &'a Queue<T> {
+    type Item = Result<T, GetError>;
+    type IntoIter = Iter<'a, T>;
+
+    /// [`Queue::iter`].
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
     }
 }
 

@@ -61,6 +61,36 @@ fn usize_and_isize_keep_all_64_bits_across_fork() {
     assert_eq!(reap(child), Ok(0));
 }
 
+/// crossbeam's `iter`, across processes: items as they come, until the last writer (a
+/// forked child) exits; an invalid record is an `Err` in the stream, which goes on.
+#[test]
+fn iter_takes_items_until_every_writer_is_gone_across_fork() {
+    let _serial = serial();
+    let _w = watchdog("iter_until_closed", 30);
+    let q: Queue<bool> = Queue::new().unwrap();
+    let child = fork(|| {
+        let raw = ByteQueue::from_handle(q.handle()).unwrap();
+        for i in 0..100u32 {
+            q.put(i % 3 == 0).unwrap();
+            if i == 50 {
+                raw.put(&[2]).unwrap(); // no valid bool
+            }
+        }
+        0
+    });
+    q.close(); // this process only reads
+    let (mut oks, mut invalid) = (0, 0);
+    for item in &q {
+        match item {
+            Ok(_) => oks += 1,
+            Err(GetError::Invalid(_)) => invalid += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!((oks, invalid), (100, 1));
+    assert_eq!(reap(child), Ok(0));
+}
+
 #[test]
 fn every_size_up_to_the_capacity() {
     let _serial = serial();
