@@ -133,7 +133,9 @@ impl Event {
         self.raw.flag.store(0, Ordering::SeqCst);
     }
 
-    /// Blocks until the flag is set.
+    /// Blocks until the flag is set, as seen by this waiter: a `set` followed at once by a
+    /// `clear` may pass unseen, and the wait goes on. (Python's `Event.wait()` may wake for
+    /// such a pulse and return `False`.)
     ///
     /// ```
     /// let ev = ipc_core::sync::Event::new()?;
