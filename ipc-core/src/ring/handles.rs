@@ -357,7 +357,7 @@ impl Producer {
 
     /// The common case, room right now, inlined into the caller (`push_deadline`,
     /// `reserve_*`). Every other outcome (no room, a bad length, a claim error) is left to
-    /// `reserve_wait`, which looks again and reports it; a failed claim leaves nothing
+    /// `reserve_wait_for`, which looks again and reports it; a failed claim leaves nothing
     /// claimed but, at most, a wrap padding.
     #[inline]
     fn claim_fast(&self, len: usize) -> Option<WriteClaim> {
@@ -366,27 +366,20 @@ impl Producer {
         let raw = self.ring.raw();
         let claim = raw.try_claim(me, len, &self.hint).ok()??;
         raw.prefetch_next(&claim);
-        // A closed handle withdraws the claim; `reserve_wait` then reports it.
+        // A closed handle withdraws the claim; `reserve_wait_for` then reports it.
         self.keep(claim).ok()
     }
 
     /// One exact look for room: moves the free cursor over records taken since it last
     /// moved (consumers move it only every few records), then claims, passing paddings
-    /// at the head (`try_claim_exact`). `Some(Some(slot))`:
-    /// claimed; `Some(None)`: a place for a record, only not `len` bytes (asked for with
-    /// `bytes_short_ok`); `None`: no room.
-    fn look_exact(
-        &self,
-        me: u32,
-        len: usize,
-        bytes_short_ok: bool,
-    ) -> Result<Option<Option<WriteSlot<'_>>>, PushError> {
+    /// at the head (`try_claim_exact`). `None`: no room.
+    fn look_exact(&self, me: u32, len: usize) -> Result<Option<WriteSlot<'_>>, PushError> {
         let raw = self.ring.raw();
         raw.advance_free()?;
-        if let Some(claim) = raw.try_claim_exact(me, len, &self.hint)? {
-            return Ok(Some(Some(self.slot(self.keep(claim)?))));
+        match raw.try_claim_exact(me, len, &self.hint)? {
+            Some(claim) => Ok(Some(self.slot(self.keep(claim)?))),
+            None => Ok(None),
         }
-        Ok((bytes_short_ok && !raw.is_full()).then_some(None))
     }
 
     #[inline]
@@ -429,47 +422,6 @@ impl Producer {
         len: usize,
         deadline: Option<Instant>,
     ) -> Result<WriteSlot<'_>, PushError> {
-        match self.reserve_wait(len, deadline, false)? {
-            Some(slot) => Ok(slot),
-            None => Err(PushError::Full), // not reached: only `bytes_short_ok` returns None
-        }
-    }
-
-    /// Like [`reserve_deadline`](Self::reserve_deadline), but returns `Ok(None)` instead
-    /// of waiting as soon as the ring has a place for a record but not `len` bytes: for a
-    /// caller whose `len` is a guess, which then writes the record at its real size
-    /// another way. While the ring is full in items, it waits as `reserve_deadline` does.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let ring = ipc_core::ring::Ring::builder().capacity(1024).create()?;
-    /// let tx = ring.producer()?;
-    /// tx.push(&[1; 800])?;
-    /// // 224 bytes left: a 500-byte guess does not wait for room it may not need.
-    /// assert!(tx.reserve_unless_short(500, None)?.is_none());
-    /// assert!(tx.reserve_unless_short(100, None)?.is_some());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn reserve_unless_short(
-        &self,
-        len: usize,
-        deadline: Option<Instant>,
-    ) -> Result<Option<WriteSlot<'_>>, PushError> {
-        // One claim only: on a miss, `reserve_wait` spins on the claim alone and moves the
-        // free cursor itself only before it sleeps or gives up.
-        if let Some(claim) = self.claim_fast(len) {
-            return Ok(Some(self.slot(claim)));
-        }
-        self.reserve_wait(len, deadline, true)
-    }
-
-    fn reserve_wait(
-        &self,
-        len: usize,
-        deadline: Option<Instant>,
-        bytes_short_ok: bool,
-    ) -> Result<Option<WriteSlot<'_>>, PushError> {
         self.check_len(len)?;
         let ring = &self.ring;
         let raw = ring.raw();
@@ -484,14 +436,7 @@ impl Producer {
             let no_consumers = check_peers && !ring.peers_present(Role::Consumer);
             check_peers = false;
             if let Some(claim) = raw.try_claim(me, len, &self.hint)? {
-                return Ok(Some(self.slot(self.keep(claim)?)));
-            }
-            if bytes_short_ok && !raw.is_full() {
-                // A place for a record, only not `len` bytes, or the bytes are held by
-                // paddings at the head: one exact look tells.
-                if let Some(found) = self.look_exact(me, len, true)? {
-                    return Ok(found);
-                }
+                return Ok(self.slot(self.keep(claim)?));
             }
             if no_consumers {
                 return Err(PushError::Closed);
@@ -500,7 +445,7 @@ impl Producer {
                 // A last look that counts records taken since the free cursor moved: a
                 // timeout shorter than the spin phase would otherwise never see them. And
                 // a ring no consumer is left on answers Closed, not Timeout.
-                return match self.look_exact(me, len, bytes_short_ok)? {
+                return match self.look_exact(me, len)? {
                     Some(found) => Ok(found),
                     None if !ring.peers_present(Role::Consumer) => Err(PushError::Closed),
                     None => Err(PushError::Timeout),
@@ -519,7 +464,7 @@ impl Producer {
             // waits: registered now, we either get moved for, or see every record released
             // before they looked (`RawRing::release`). A releaser may also have died
             // before moving it.
-            match self.look_exact(me, len, bytes_short_ok) {
+            match self.look_exact(me, len) {
                 Ok(None) => {}
                 Ok(Some(found)) => {
                     ev.cancel(token);

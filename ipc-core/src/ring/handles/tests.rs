@@ -86,10 +86,10 @@ fn a_producer_alone_passes_the_paddings_at_the_head() {
     tx.try_push(&[8; 256]).unwrap();
     assert_eq!(&*rx.pop().unwrap(), &[8; 256]);
     // A cancelled reservation at the head holds its bytes until someone passes it: a
-    // guess that only needs those bytes gets them, not a "short" answer.
+    // waiting reservation that only needs those bytes gets them rather than a timeout.
     drop(tx.reserve_now(200).unwrap().expect("room"));
-    let slot = tx.reserve_unless_short(200, None).unwrap();
-    assert!(slot.is_some(), "the padding's bytes were reported missing");
+    let slot = tx.reserve_deadline(200, Some(Instant::now() + Duration::from_secs(10)));
+    assert!(slot.is_ok(), "the padding's bytes were reported missing");
 }
 
 /// `copy_record`'s two overlapping moves cover every length they take, and the lengths
