@@ -21,11 +21,32 @@ pub(crate) struct Store<R> {
     total: usize,
 }
 
+/// One item's place in a [`Store`].
+enum Slot<R> {
+    /// No result yet.
+    Pending,
+    Ready(Result<R, TaskError>),
+    /// Its result was handed out. Not `Pending` again: a late failure (`fail_rest` on
+    /// terminate) must not fill it a second time.
+    Taken,
+}
+
+impl<R> Slot<R> {
+    /// Hands the result out (callers take only once it is ready).
+    fn take(&mut self) -> Result<R, TaskError> {
+        match std::mem::replace(self, Slot::Taken) {
+            Slot::Ready(r) => r,
+            Slot::Pending => {
+                *self = Slot::Pending;
+                Err(TaskError::AlreadyTaken)
+            }
+            Slot::Taken => Err(TaskError::AlreadyTaken),
+        }
+    }
+}
+
 struct Inner<R> {
-    items: Vec<Option<Result<R, TaskError>>>,
-    /// Which items have had their result: an item taken out (`None` again in `items`)
-    /// must not be filled a second time by a late failure (`fail_rest` on terminate).
-    arrived: Vec<bool>,
+    items: Vec<Slot<R>>,
     /// Indices in the order they arrived: kept only for `imap_unordered`, the one reader.
     arrivals: Option<VecDeque<usize>>,
     done: usize,
@@ -42,8 +63,7 @@ impl<R> Store<R> {
     pub(crate) fn new(total: usize, unordered: bool) -> Arc<Store<R>> {
         Arc::new(Store {
             inner: Mutex::new(Inner {
-                items: (0..total).map(|_| None).collect(),
-                arrived: vec![false; total],
+                items: (0..total).map(|_| Slot::Pending).collect(),
                 arrivals: unordered.then(VecDeque::new),
                 done: 0,
                 failed: 0,
@@ -155,29 +175,22 @@ impl<R> Store<R> {
 
     fn take_all(&self) -> Vec<Result<R, TaskError>> {
         let mut inner = self.inner.lock();
-        inner
-            .items
-            .iter_mut()
-            .map(|s| s.take().unwrap_or(Err(TaskError::AlreadyTaken)))
-            .collect()
+        inner.items.iter_mut().map(Slot::take).collect()
     }
 
     /// Takes item `i`'s result.
     fn take(&self, i: usize) -> Result<R, TaskError> {
-        self.inner.lock().items[i]
-            .take()
-            .unwrap_or(Err(TaskError::AlreadyTaken))
+        self.inner.lock().items[i].take()
     }
 }
 
 impl<R> Inner<R> {
     /// Stores item `i`'s result unless it already has one.
     fn put(&mut self, i: usize, r: Result<R, TaskError>) {
-        if !self.arrived[i] {
-            self.arrived[i] = true;
-            let slot = &mut self.items[i];
+        let slot = &mut self.items[i];
+        if matches!(slot, Slot::Pending) {
             self.failed += usize::from(r.is_err());
-            *slot = Some(r);
+            *slot = Slot::Ready(r);
             self.done += 1;
             if let Some(a) = &mut self.arrivals {
                 a.push_back(i);
@@ -625,17 +638,13 @@ impl<R> Imap<R> {
         let mut timed_out = false;
         loop {
             let ready = if self.ordered {
-                inner.items[self.yielded].is_some().then_some(self.yielded)
+                matches!(inner.items[self.yielded], Slot::Ready(_)).then_some(self.yielded)
             } else {
                 inner.arrivals.as_mut().and_then(VecDeque::pop_front)
             };
             if let Some(i) = ready {
                 self.yielded += 1;
-                return Some(
-                    inner.items[i]
-                        .take()
-                        .unwrap_or(Err(TaskError::AlreadyTaken)),
-                );
+                return Some(inner.items[i].take());
             }
             if timed_out {
                 return Some(Err(TaskError::Timeout)); // and nothing came at the last moment
