@@ -811,7 +811,8 @@ impl Process {
     ///
     /// let mut p = Process::new(|| {});
     /// p.start()?;
-    /// let mut pfd = libc::pollfd { fd: p.sentinel().unwrap().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    /// let fd = p.sentinel().unwrap().as_raw_fd();
+    /// let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     /// // SAFETY: one valid pollfd.
     /// assert_eq!(unsafe { libc::poll(&mut pfd, 1, -1) }, 1);
     /// assert_eq!(p.join(), Some(0));

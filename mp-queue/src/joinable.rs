@@ -489,7 +489,9 @@ impl<T: Message> JoinableQueue<T> {
     /// Settles a taken item that failed validation: no caller can process it.
     fn settle_invalid(&self, e: &GetError) {
         if matches!(e, GetError::Invalid(_)) {
-            let _ = self.task_done(); // it was counted as taken, so this cannot fail
+            // Counted as taken, so there is a task to settle (unless a task_done elsewhere
+            // raced us to it, which is then that caller's error, not this one's).
+            let _ = self.task_done();
         }
     }
 

@@ -22,8 +22,9 @@
 //! in place, no copy), `put_many` / `get_many`, `qsize` / `empty` / `full`, and
 //! `close`. Every waiting call also comes as `_deadline`, taking an `Instant`, as
 //! crossbeam's (`put_deadline`, `get_deadline`, ...), and [`Queue::iter`] /
-//! [`Queue::try_iter`] (or `for item in &q`) take items until every writer is gone. [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the
-//! minimal form; [`ByteQueue`] carries raw frames without serialization.
+//! [`Queue::try_iter`] (or `for item in &q`) take items until every writer is gone.
+//! [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the minimal
+//! form; [`ByteQueue`] carries raw frames without serialization.
 //!
 //! Differences from Python, on purpose:
 //! - `put` writes straight into shared memory. There is no feeder thread: an item is in
@@ -100,7 +101,8 @@
 //! - Plain values are put without a serializer, as their own bytes: fixed-size integers,
 //!   floats, `bool`, `char`, arrays of them, and non-generic derived `#[repr(C)]` structs
 //!   of them with no padding, which rkyv marks as copied byte for byte; `usize` and
-//!   `isize` too (64 bits, see [`Message`]). Not enums, `Option`s or tuples. `get` still validates them. To check a type:
+//!   `isize` too (64 bits, see [`Message`]). Not enums, `Option`s or tuples. `get` still
+//!   validates them. To check a type:
 //!   `assert!(<T as rkyv::Archive>::COPY_OPTIMIZATION.is_enabled())`. In one thread a
 //!   `u64` put takes about two thirds of the time a serialized one did.
 //! - Small messages are cheapest: up to [`ipc_core::ring::INLINE_MAX`] (32) serialized
