@@ -11,7 +11,8 @@ use ipc_core::segment::SegmentHandle;
 use crate::endpoint::Wait;
 use crate::error::{Error, GetError, PutError, TaskDoneError};
 use crate::message::{self, Message};
-use crate::queue::{Queue, QueueBuilder, TAG_JOINABLE, TAG_QUEUE};
+use crate::queue::sealed::Source;
+use crate::queue::{Iter, Queue, QueueBuilder, TAG_JOINABLE, TAG_QUEUE};
 
 /// User words of the ring: unfinished tasks (put, not yet `task_done`), tasks held (items
 /// taken and not yet `task_done`, and puts still running), and how many processes sleep
@@ -396,6 +397,57 @@ impl<T: Message> JoinableQueue<T> {
     /// ```
     pub fn try_get(&self) -> Result<T, GetError> {
         self.get_wait(Wait::No)
+    }
+
+    /// Takes items as they come, waiting for each, until the queue is drained and no
+    /// writer is left: crossbeam's `iter`, as [`Queue::iter`]. Each item taken is a task:
+    /// call [`task_done`](Self::task_done) for it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// let worker = q.try_clone()?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(move || {
+    ///         worker.close(); // it only takes: its loop ends when `q` closes
+    ///         let mut sum = 0;
+    ///         for job in &worker {
+    ///             sum += job.unwrap();
+    ///             worker.task_done().unwrap();
+    ///         }
+    ///         assert_eq!(sum, 6);
+    ///     });
+    ///     q.put_many(1..=3).unwrap();
+    ///     q.join(); // every job was taken and done
+    ///     q.close(); // the last writer: the worker's loop ends
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, true)
+    }
+
+    /// Takes the items that are ready now, without waiting: crossbeam's `try_iter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::JoinableQueue;
+    ///
+    /// let q: JoinableQueue<u32> = JoinableQueue::new()?;
+    /// q.put_many([1, 2])?;
+    /// for job in q.try_iter() {
+    ///     job?;
+    ///     q.task_done()?;
+    /// }
+    /// assert!(q.join_timeout(std::time::Duration::ZERO)); // all done
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, false)
     }
 
     /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
@@ -1063,6 +1115,60 @@ impl<T: Message> SimpleQueue<T> {
     /// ```
     pub fn get(&self) -> Result<T, GetError> {
         self.q.get()
+    }
+
+    /// Takes items as they come, waiting for each, until the queue is drained and no
+    /// writer is left, as [`Queue::iter`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::SimpleQueue;
+    ///
+    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
+    /// q.put(1)?;
+    /// q.put(2)?;
+    /// q.close(); // the only writer
+    /// let got: Vec<u32> = q.iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(got, [1, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, true)
+    }
+}
+
+impl<T: Message> Source for JoinableQueue<T> {
+    type Item = T;
+    fn take(&self, wait: bool) -> Result<T, GetError> {
+        self.get_wait(if wait { Wait::Until(None) } else { Wait::No })
+    }
+}
+
+impl<'a, T: Message> IntoIterator for &'a JoinableQueue<T> {
+    type Item = Result<T, GetError>;
+    type IntoIter = Iter<'a, JoinableQueue<T>>;
+
+    /// [`JoinableQueue::iter`].
+    fn into_iter(self) -> Iter<'a, JoinableQueue<T>> {
+        self.iter()
+    }
+}
+
+impl<T: Message> Source for SimpleQueue<T> {
+    type Item = T;
+    fn take(&self, wait: bool) -> Result<T, GetError> {
+        self.q.take(wait)
+    }
+}
+
+impl<'a, T: Message> IntoIterator for &'a SimpleQueue<T> {
+    type Item = Result<T, GetError>;
+    type IntoIter = Iter<'a, SimpleQueue<T>>;
+
+    /// [`SimpleQueue::iter`].
+    fn into_iter(self) -> Iter<'a, SimpleQueue<T>> {
+        self.iter()
     }
 }
 

@@ -550,12 +550,8 @@ impl<T: Message> Queue<T> {
     /// assert_eq!(got?, [1, 2, 3]);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn iter(&self) -> Iter<'_, T> {
-        Iter {
-            q: self,
-            wait: true,
-            done: false,
-        }
+    pub fn iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, true)
     }
 
     /// Takes the items that are ready now, without waiting: crossbeam's `try_iter`.
@@ -572,12 +568,8 @@ impl<T: Message> Queue<T> {
     /// assert_eq!(q.try_iter().count(), 0); // empty: ends at once, the queue stays open
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_iter(&self) -> Iter<'_, T> {
-        Iter {
-            q: self,
-            wait: false,
-            done: false,
-        }
+    pub fn try_iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, false)
     }
 
     /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
@@ -920,30 +912,46 @@ fn tag_name(tag: u32) -> &'static str {
     }
 }
 
-/// The items of a [`Queue`], from [`Queue::iter`] (waiting for each, until `Closed`) or
-/// [`Queue::try_iter`] (what is ready now). Each is a `Result`: a record that fails
+/// The items of a queue, from `iter` (waiting for each, until `Closed`) or `try_iter`
+/// (what is ready now) on a [`Queue`], [`ByteQueue`], [`JoinableQueue`](crate::JoinableQueue)
+/// or [`SimpleQueue`](crate::SimpleQueue). Each is a `Result`: a record that fails
 /// validation is an `Err` and the iteration goes on; any other error ends it after
 /// yielding it once.
 #[derive(Debug)]
-pub struct Iter<'a, T: Message> {
-    q: &'a Queue<T>,
+pub struct Iter<'a, Q> {
+    q: &'a Q,
     wait: bool,
     done: bool,
 }
 
-impl<T: Message> Iterator for Iter<'_, T> {
-    type Item = Result<T, GetError>;
+impl<'a, Q> Iter<'a, Q> {
+    pub(crate) fn new(q: &'a Q, wait: bool) -> Self {
+        Iter {
+            q,
+            wait,
+            done: false,
+        }
+    }
+}
+
+pub(crate) mod sealed {
+    use crate::error::GetError;
+
+    /// A queue [`Iter`](super::Iter) can take from: its `get` (`wait`) or `try_get`.
+    pub trait Source {
+        type Item;
+        fn take(&self, wait: bool) -> Result<Self::Item, GetError>;
+    }
+}
+
+impl<Q: sealed::Source> Iterator for Iter<'_, Q> {
+    type Item = Result<Q::Item, GetError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;
         }
-        let got = if self.wait {
-            self.q.get()
-        } else {
-            self.q.try_get()
-        };
-        match got {
+        match self.q.take(self.wait) {
             Ok(v) => Some(Ok(v)),
             Err(GetError::Closed) => None,
             Err(GetError::Empty) if !self.wait => None,
@@ -957,12 +965,44 @@ impl<T: Message> Iterator for Iter<'_, T> {
     }
 }
 
+impl<T: Message> sealed::Source for Queue<T> {
+    type Item = T;
+    fn take(&self, wait: bool) -> Result<T, GetError> {
+        if wait {
+            self.get()
+        } else {
+            self.try_get()
+        }
+    }
+}
+
+impl sealed::Source for ByteQueue {
+    type Item = Vec<u8>;
+    fn take(&self, wait: bool) -> Result<Vec<u8>, GetError> {
+        if wait {
+            self.get()
+        } else {
+            self.try_get()
+        }
+    }
+}
+
+impl<'a> IntoIterator for &'a ByteQueue {
+    type Item = Result<Vec<u8>, GetError>;
+    type IntoIter = Iter<'a, ByteQueue>;
+
+    /// [`ByteQueue::iter`].
+    fn into_iter(self) -> Iter<'a, ByteQueue> {
+        self.iter()
+    }
+}
+
 impl<'a, T: Message> IntoIterator for &'a Queue<T> {
     type Item = Result<T, GetError>;
-    type IntoIter = Iter<'a, T>;
+    type IntoIter = Iter<'a, Queue<T>>;
 
     /// [`Queue::iter`].
-    fn into_iter(self) -> Iter<'a, T> {
+    fn into_iter(self) -> Iter<'a, Queue<T>> {
         self.iter()
     }
 }
@@ -1577,6 +1617,44 @@ impl ByteQueue {
     /// ```
     pub fn try_get(&self) -> Result<Vec<u8>, GetError> {
         Ok(self.ep.pop(Wait::No)?.to_vec())
+    }
+
+    /// Takes messages as they come, waiting for each, until the queue is drained and no
+    /// writer is left: crossbeam's `iter`, as [`Queue::iter`]. Each is copied out; for
+    /// zero-copy reads loop on [`get_ref`](Self::get_ref).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"one")?;
+    /// q.put(b"two")?;
+    /// q.close(); // the only writer
+    /// let got: Vec<Vec<u8>> = q.iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(got, [b"one".to_vec(), b"two".to_vec()]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, true)
+    }
+
+    /// Takes the messages that are ready now, without waiting: crossbeam's `try_iter`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::ByteQueue;
+    ///
+    /// let q = ByteQueue::new()?;
+    /// q.put(b"ready")?;
+    /// assert_eq!(q.try_iter().count(), 1);
+    /// assert_eq!(q.try_iter().count(), 0); // empty: ends at once, the queue stays open
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn try_iter(&self) -> Iter<'_, Self> {
+        Iter::new(self, false)
     }
 
     /// Takes the next message in place (zero-copy); its space is freed when the guard drops.

@@ -91,6 +91,36 @@ fn iter_takes_items_until_every_writer_is_gone_across_fork() {
     assert_eq!(reap(child), Ok(0));
 }
 
+/// `iter` on the other queue kinds: a forked worker takes jobs from a `JoinableQueue`
+/// until it closes, marking each done, while the parent joins; byte frames come back by a
+/// `ByteQueue`'s `for` loop.
+#[test]
+fn joinable_and_byte_queues_iterate_across_fork() {
+    let _serial = serial();
+    let _w = watchdog("iter_joinable_bytes", 30);
+    let jobs: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    let done = ByteQueue::new().unwrap();
+    let child = fork(|| {
+        jobs.close(); // this worker only takes
+        for job in &jobs {
+            done.put(&job.unwrap().to_le_bytes()).unwrap();
+            jobs.task_done().unwrap();
+        }
+        0
+    });
+    jobs.put_many(0..50).unwrap();
+    jobs.join(); // every job taken and done
+    jobs.close(); // the last writer: the worker's loop ends
+    assert_eq!(reap(child), Ok(0));
+    done.close(); // the child's writer exited with it
+    let got: Vec<u32> = done
+        .iter()
+        .map(|f| u32::from_le_bytes(f.unwrap().try_into().unwrap()))
+        .collect();
+    assert_eq!(got, (0..50).collect::<Vec<_>>());
+    assert_eq!(jobs.try_iter().count(), 0);
+}
+
 #[test]
 fn every_size_up_to_the_capacity() {
     let _serial = serial();
