@@ -58,7 +58,12 @@
 //!   that inherits the fd, and attach with [`Queue::from_handle`]. The fd is close-on-exec,
 //!   so it must be passed on on purpose: mp-process's `Builder::pass_fd` does that for
 //!   the child it starts. The parent's queue must be open while the child starts; from
-//!   then on the child holds its own copy of the fd.
+//!   then on the child holds its own copy of the fd. Presence (what makes a peer see
+//!   `Closed` when every writer or reader is gone) goes with an attached handle, not with
+//!   the fd: the child is present only once `from_handle` has run. So the parent keeps
+//!   its handle until the child has attached (until it has answered, say) when that
+//!   handle may be the last writer or reader; dropping it at once after `start`, as
+//!   Python's examples close their copy, can let the peer see `Closed` first.
 //! - **by name**: [`QueueBuilder::create_named`] and [`Queue::open`] let unrelated
 //!   programs meet; [`Connection::create_named`] / [`Connection::open`] for pipes.
 //!

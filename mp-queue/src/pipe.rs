@@ -194,38 +194,49 @@ impl<T: Message> Connection<T> {
         let (send, recv) = name
             .split_once('|')
             .ok_or_else(|| Error::handle(format!("{name:?} is not a pipe name (send|recv)")))?;
-        let open = |n: &str, tx: bool| -> Result<Option<Endpoint>, Error> {
-            if n.is_empty() {
-                return Ok(None);
-            }
-            let ring = Ring::open_named(n)?;
-            check_tag(&ring, TAG_PIPE)?;
-            Ok(Some(Endpoint::new(ring, tx, !tx)?))
-        };
-        Ok(Connection::from_parts(
-            open(send, true)?,
-            open(recv, false)?,
-        ))
+        if !send.is_empty() && send == recv {
+            return Err(Error::handle(format!(
+                "{name:?} names one ring for both directions"
+            )));
+        }
+        let ring = |n: &str| (!n.is_empty()).then(|| Ring::open_named(n)).transpose();
+        Self::attach(ring(send)?, ring(recv)?)
     }
 
-    /// The fds and sizes a spawned child needs for [`Connection::from_handle`].
+    /// The fds and sizes a spawned child needs for [`Connection::from_handle`]. A closed
+    /// direction is left out, so a closed end's handle names neither ring and
+    /// `from_handle` refuses it (Python refuses to pass a closed `Connection`).
+    ///
+    /// The child counts as this end only once `from_handle` has run in it: keep this end
+    /// open until then (until the child has answered, say), or its peer may see
+    /// [`GetError::Closed`] in between (see the crate docs, "Reaching another process").
     ///
     /// # Examples
     ///
     /// ```
-    /// use mp_queue::{pipe, ConnectionHandle};
+    /// use mp_queue::{pipe, Connection, ConnectionHandle};
     ///
     /// let (a, _b) = pipe::<u8>(false)?;
     /// let h = a.handle(); // the first end of a simplex pipe only receives
     /// assert!(h.send.is_none() && h.recv.is_some());
     /// let text = h.to_string(); // ";fd:size", for a spawned child's argument
     /// assert_eq!(text.parse::<ConnectionHandle>()?, h);
+    /// a.close();
+    /// assert!(Connection::<u8>::from_handle(a.handle()).is_err()); // closed: nothing to pass
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn handle(&self) -> ConnectionHandle {
         ConnectionHandle {
-            send: self.send.as_ref().map(|e| e.ring.handle()),
-            recv: self.recv.as_ref().map(|e| e.ring.handle()),
+            send: self
+                .send
+                .as_ref()
+                .filter(|e| e.can_send())
+                .map(|e| e.ring.handle()),
+            recv: self
+                .recv
+                .as_ref()
+                .filter(|e| e.can_recv())
+                .map(|e| e.ring.handle()),
         }
     }
 
@@ -246,16 +257,30 @@ impl<T: Message> Connection<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_handle(handle: ConnectionHandle) -> Result<Self, Error> {
-        let open = |h: Option<SegmentHandle>, tx: bool| -> Result<Option<Endpoint>, Error> {
-            let Some(h) = h else { return Ok(None) };
-            let ring = Ring::from_handle(h)?;
-            check_tag(&ring, TAG_PIPE)?;
-            Ok(Some(Endpoint::new(ring, tx, !tx)?))
-        };
-        Ok(Connection::from_parts(
-            open(handle.send, true)?,
-            open(handle.recv, false)?,
-        ))
+        if handle.send.is_some() && handle.send == handle.recv {
+            return Err(Error::handle(format!(
+                "{handle} names one ring for both directions"
+            )));
+        }
+        let ring = |h: Option<SegmentHandle>| h.map(Ring::from_handle).transpose();
+        Self::attach(ring(handle.send)?, ring(handle.recv)?)
+    }
+
+    /// Takes this end's roles on the rings of [`open`](Self::open) or
+    /// [`from_handle`](Self::from_handle), once both are known to be pipe rings: a role
+    /// taken and dropped again would count as a peer that came and went.
+    fn attach(send: Option<Ring>, recv: Option<Ring>) -> Result<Self, Error> {
+        if send.is_none() && recv.is_none() {
+            return Err(Error::handle(
+                "the name or handle names neither ring (was the end closed?)",
+            ));
+        }
+        for ring in send.iter().chain(&recv) {
+            check_tag(ring, TAG_PIPE)?;
+        }
+        let send = send.map(|r| Endpoint::new(r, true, false)).transpose()?;
+        let recv = recv.map(|r| Endpoint::new(r, false, true)).transpose()?;
+        Ok(Connection::from_parts(send, recv))
     }
 
     fn sender(&self) -> Result<&Endpoint, Error> {

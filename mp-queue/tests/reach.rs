@@ -414,3 +414,46 @@ fn byte_queue_across_fork_both_ways() {
     }
     assert_eq!(reap(child), Ok(0));
 }
+
+/// A peer that fails to open (one half is not a pipe ring) takes no role on the other
+/// half: the waiting creator does not see a peer that came and went (`Closed`).
+#[test]
+fn a_failed_open_does_not_close_the_creators_end() {
+    let _serial = serial();
+    let _w = watchdog("failed_open", 30);
+    let creator = Connection::<u32>::create_named("mpq-failed-open", true).unwrap();
+    let not_a_pipe: Queue<u32> = Queue::builder().create_named("mpq-failed-open-q").unwrap();
+    let name = creator.peer_name().unwrap();
+    let (send, _) = name.split_once('|').unwrap();
+    let wrong = format!("{send}|{}", not_a_pipe.name().unwrap());
+    assert!(Connection::<u32>::open(&wrong).is_err());
+    assert_eq!(
+        creator.recv_timeout(Duration::from_millis(100)),
+        Err(GetError::Timeout),
+        "no peer ever came: the creator waits on"
+    );
+    // Nor do malformed names take a role, or pass for a working end.
+    for bad in ["|", &format!("{send}|{send}")] {
+        assert!(Connection::<u32>::open(bad).is_err(), "{bad:?}");
+    }
+    let peer = Connection::<u32>::open(&name).unwrap();
+    peer.send(7).unwrap();
+    assert_eq!(creator.recv().unwrap(), 7);
+}
+
+/// A closed end cannot be passed on: its handle names neither ring, and attaching to it
+/// is an error, not an end that quietly has no roles.
+#[test]
+fn a_closed_end_cannot_be_passed_by_handle() {
+    let _serial = serial();
+    let (a, b) = pipe::<u32>(true).unwrap();
+    b.close();
+    let h = b.handle();
+    assert!(h.send.is_none() && h.recv.is_none());
+    assert!(Connection::<u32>::from_handle(h).is_err());
+    assert!(Connection::<u32>::from_handle(";".parse().unwrap()).is_err());
+    assert_eq!(
+        a.recv_timeout(Duration::from_millis(50)),
+        Err(GetError::Closed)
+    );
+}
