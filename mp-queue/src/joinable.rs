@@ -43,10 +43,12 @@ const DEAD_POLL: Duration = Duration::from_millis(50);
 ///   the few instructions between counting itself and counting the task, has the task
 ///   settled once too often: `join` may return one task early;
 /// - while a `put` runs, its task counts as held, so a `task_done` called once too often
-///   in that window is not refused;
+///   in that window is not refused; a producer killed between the first two counts of
+///   its `put` leaves one such `task_done` accepted for good;
 /// - a `task_done` made by another process than the one that took the item settles the
-///   task, but the taker's own count keeps it, and is settled again if the taker dies
-///   before settling one of its own: `join` may then return one task early. A process
+///   task, but the taker's own count keeps it: the taker may then call `task_done` once
+///   more without an error, and if it dies first the task is settled again, so `join`
+///   may return one task early. A process
 ///   killed inside `task_done` or between its two counts when taking has the same
 ///   effect (the counts are ordered to settle early rather than never). And if the
 ///   process making that `task_done` is itself in the middle of a `put`, the `put`'s
@@ -82,6 +84,9 @@ impl<T> fmt::Debug for JoinableQueue<T> {
 }
 
 impl<T: Message> Clone for JoinableQueue<T> {
+    /// Another handle on the same queue, as [`Queue`'s `clone`](Queue::clone): panics if
+    /// the process is out of file descriptors or cannot take a slot; use
+    /// [`try_clone`](Self::try_clone) to handle that.
     fn clone(&self) -> Self {
         JoinableQueue { q: self.q.clone() }
     }
@@ -206,7 +211,9 @@ impl<T: Message> JoinableQueue<T> {
         self.counted(|q| q.put_timeout(value, timeout))
     }
 
-    /// [`put`](Self::put) waiting until `deadline` at most; a task is counted only when it is put.
+    /// [`put`](Self::put) waiting until `deadline` at most. The task counts (in
+    /// [`unfinished`](Self::unfinished), and for `join`) while the `put` waits; a put that
+    /// fails takes it back.
     ///
     /// # Examples
     ///
@@ -626,12 +633,23 @@ impl<T> JoinableQueue<T> {
     /// ```
     pub fn task_done(&self) -> Result<(), TaskDoneError> {
         let taken = self.word(TAKEN);
+        let mine = self.q.ep.ring.process_word().ok();
         // SYNC: counters, as in `counted`; the CAS keeps `task_done` from settling more
         // tasks than were taken, across processes.
         let mut n = taken.load(Ordering::SeqCst);
         loop {
             if n == 0 {
-                return Err(TaskDoneError);
+                // `settle_dead` takes a dead process's whole count out of `TAKEN`, also
+                // the one task it had counted as its own and not yet in `TAKEN` (killed
+                // between the two counts of `take` or `counted`): `TAKEN` can then read 0
+                // while a live process holds a task. Its own count proves it does.
+                return match mine.map(|w| decrement(w, 1)) {
+                    Some(1) => {
+                        self.settle(1);
+                        Ok(())
+                    }
+                    _ => Err(TaskDoneError),
+                };
             }
             match taken.compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => break,
@@ -643,7 +661,7 @@ impl<T> JoinableQueue<T> {
         // type's docs). Last: a process killed just before leaves its count to
         // `settle_dead`, which settles the task again (`join` early by one), instead of a
         // task nobody settles.
-        if let Ok(mine) = self.q.ep.ring.process_word() {
+        if let Some(mine) = mine {
             decrement(mine, 1);
         }
         Ok(())
@@ -958,6 +976,9 @@ impl<T> fmt::Debug for SimpleQueue<T> {
 }
 
 impl<T: Message> Clone for SimpleQueue<T> {
+    /// Another handle on the same queue, as [`Queue`'s `clone`](Queue::clone): panics if
+    /// the process is out of file descriptors or cannot take a slot; use
+    /// [`try_clone`](Self::try_clone) to handle that.
     fn clone(&self) -> Self {
         SimpleQueue { q: self.q.clone() }
     }

@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::{fork, reap, serial, watchdog};
@@ -225,6 +226,36 @@ fn join_settles_the_put_of_a_producer_killed_while_it_waited() {
         Err(GetError::Empty),
         "nothing was half-written"
     );
+    assert!(q.task_done().is_err(), "one call too many is still refused");
+}
+
+/// Beyond Python: a worker killed after it took a record and counted it as its own, but
+/// before the queue-wide count of taken tasks (a few instructions in `get`). `join`
+/// settles its task and takes it out of that count, which never held it: a live worker's
+/// `task_done` must still succeed, its own count proving the task it holds.
+#[test]
+fn a_worker_killed_between_its_two_counts_does_not_cost_a_live_workers_task_done() {
+    let _serial = serial();
+    let _w = watchdog("killed_between_counts", 30);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put_many([1, 2]).unwrap();
+    assert_eq!(q.get().unwrap(), 1); // held here: counted in both
+    let doomed = fork(|| {
+        // What `get` does up to the death point: take the record, count it as this
+        // process's own, and die before counting it in the queue-wide word.
+        let ring = ipc_core::ring::Ring::from_handle(q.handle()).unwrap();
+        let taken = ring.consumer().unwrap().try_pop().is_ok();
+        ring.process_word().unwrap().fetch_add(1, Ordering::SeqCst);
+        i32::from(!taken)
+    });
+    assert_eq!(reap(doomed), Ok(0));
+    assert!(
+        !q.join_timeout(Duration::from_millis(150)),
+        "task 1 is open"
+    );
+    assert_eq!(q.unfinished(), 1, "the dead worker's task 2 is settled");
+    q.task_done().expect("this process still holds task 1");
+    q.join(); // returns at once (the watchdog fails a hang)
     assert!(q.task_done().is_err(), "one call too many is still refused");
 }
 
