@@ -169,12 +169,52 @@ pub fn shutdown() {
     forkserver::stop();
 }
 
-/// This process as Python's `current_process()` describes it.
+/// This process as Python's `current_process()` describes it. Its `Display` is Python's
+/// `repr`: `<Process name='worker' parent=4242 started>` in a child (` daemon` added for a
+/// daemon), `<_MainProcess name='MainProcess' parent=None started>` in the main process.
+///
+/// # Examples
+///
+/// ```
+/// use mp_process::{current_process, Process};
+///
+/// let me = current_process();
+/// assert_eq!(me.to_string(), "<_MainProcess name='MainProcess' parent=None started>");
+/// let parent = std::process::id();
+/// let mut p = Process::builder().name("worker").daemon(true).target(move || {
+///     let want = format!("<Process name='worker' parent={parent} started daemon>");
+///     assert_eq!(current_process().to_string(), want);
+/// });
+/// p.start()?;
+/// assert_eq!(p.join(), Some(0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ProcessInfo {
     name: String,
     pid: u32,
     daemon: bool,
+    parent: Option<u32>,
+}
+
+impl std::fmt::Display for ProcessInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let class = if self.parent.is_some() {
+            "Process"
+        } else {
+            "_MainProcess"
+        };
+        write!(f, "<{class} name='{}' parent=", self.name)?;
+        match self.parent {
+            Some(pid) => write!(f, "{pid}")?,
+            None => f.write_str("None")?,
+        }
+        f.write_str(" started")?;
+        if self.daemon {
+            f.write_str(" daemon")?;
+        }
+        f.write_str(">")
+    }
 }
 
 impl ProcessInfo {
@@ -251,6 +291,7 @@ pub fn current_process() -> ProcessInfo {
         name: me.name.clone(),
         pid: std::process::id(),
         daemon: me.daemon,
+        parent: me.parent.as_ref().map(|p| p.id.pid),
     }
 }
 
