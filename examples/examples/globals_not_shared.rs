@@ -38,10 +38,10 @@ fn main() -> Result<(), mp_process::StartError> {
     println!("父进程开始");
     let mut p = Process::new(run);
     p.start()?;
-    // The tutorial prints at once, before the child has even run. Waiting first makes
-    // the point stronger: the child has changed its num, and ours is still 100.
-    p.join();
     println!("父进程结束--{}", NUM.load(Ordering::Relaxed));
+    // Python waits for the child at exit; we wait here, so that its lines come before
+    // the exercise's. Ours is still 100 after the child's change.
+    p.join();
 
     println!("== 兄弟进程也不共享全局变量 ==");
     // One after the other: if the siblings shared num, the second would see 101.

@@ -38,7 +38,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _mp = mp_process::init(); // first in main: a spawned child runs its entry here
     println!("Parent process {}.", std::process::id());
 
-    // p = Process(target=child_proc, args=('test',))
+    // p = Process(target=child_proc, args=('test',)): `entry` borrows the arguments to
+    // serialize them when the process is built (`&String`, since child_proc takes a
+    // `String`).
     let mut p = Process::entry(child_proc, &"test".to_string())?;
     // Process(target=child_proc_kwargs, kwargs={'name': 'egon', 'age': 18}), started by
     // spawn: the arguments cross a fresh exec of this program.
@@ -53,8 +55,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Process will start.");
     p.start()?;
     p.join();
+    println!("Process end.");
+
+    // Beyond the tutorial's example: the kwargs its text mentions.
+    println!("== kwargs ==");
     q.start()?;
     q.join();
-    println!("Process end.");
     Ok(())
 }

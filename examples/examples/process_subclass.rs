@@ -31,7 +31,8 @@ impl Run for Piao {
 
 fn main() -> Result<(), mp_process::StartError> {
     let _mp = mp_process::init(); // joins the children when main returns, as Python does
-                                  // 实例化得到四个对象; `name` also names the process (Python's self.name = name).
+
+    // 实例化得到四个对象; `name` also names the process (Python's self.name = name).
     let mut ps: Vec<Process> = ["egon", "alex", "wupeiqi", "yuanhao"]
         .into_iter()
         .map(|name| {

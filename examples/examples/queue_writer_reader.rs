@@ -75,6 +75,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("== 1. 写进程 + 读进程, 读进程被 terminate ==");
     // 主进程创建queue并传递给子进程 (a forked child inherits it)
     let q: Queue<char> = Queue::new()?;
+    // Python passes `q` itself; each closure here owns a handle of its own (a clone: the
+    // same queue), since the closures move into the processes.
     let (qw, qr) = (q.clone(), q.clone());
     let mut pw = Process::new(move || write(&qw));
     let mut pr = Process::new(move || read(&qr));
@@ -85,6 +87,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     pr.join();
 
     println!("== 2. 两个进程都 join ==");
+    // The tutorial's code for this part lacks `import time`, so Python would print
+    // `write_task error` and `read_task error` after the first value; this prints the
+    // output the tutorial shows.
     let q: Queue<u32> = Queue::new()?; // 父进程创建Queue，并传给各个子进程
     let (qw, qr) = (q.clone(), q.clone());
     let mut pw = Process::new(move || write_task(&qw));

@@ -22,25 +22,26 @@ use mp_process::{Process, StartMethod};
 // child never ran the parent's main, so it draws again when show_num first reads it.
 static NUM: LazyLock<u64> = LazyLock::new(|| Rng::new().range(0, 101));
 
-fn show_num(method: String) {
-    println!(
-        "pid:{}, num is {}    ({method} 子进程)",
-        std::process::id(),
-        *NUM
-    );
+fn show_num(_: ()) {
+    println!("pid:{}, num is {}", std::process::id(), *NUM);
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _mp = mp_process::init(); // first in main: a spawned child runs show_num here
-    println!("pid:{}, num is {}    (父进程)", std::process::id(), *NUM);
+    let num = *NUM;
+    // The tutorial runs its program once on Windows (spawn) and once on Linux (fork);
+    // here one run shows each start method in turn, the parent's line and then the
+    // child's, as each of the tutorial's two outputs does.
     for method in [
         StartMethod::Fork,
         StartMethod::Spawn,
         StartMethod::Forkserver,
     ] {
+        println!("== {method} ==");
+        println!("pid:{}, num is {num}", std::process::id());
         let mut p = Process::builder()
             .start_method(method)
-            .entry(show_num, &method.to_string())?;
+            .entry(show_num, &())?;
         p.start()?;
         p.join();
     }

@@ -1,5 +1,5 @@
-//! Runs each tutorial example (examples 1-12 of issue 7) in quick mode and checks the key
-//! lines of what it prints.
+//! Runs each tutorial example in quick mode and checks what it prints against the lines
+//! the tutorial's Python prints: every line, where the Python program's order is certain.
 //!
 //! The example binaries are the ones `cargo test -p examples` builds next to this test
 //! (`target/<profile>/examples/<name>`); cargo builds every example before running
@@ -14,7 +14,7 @@ use std::collections::HashSet;
 
 mod common;
 
-use common::{num, pid_pair, Output, TUTORIAL_LIMIT};
+use common::{num, Output, TUTORIAL_LIMIT};
 
 /// Runs tutorial example `name` (see [`common::run`]).
 fn run(name: &'static str) -> Output {
@@ -28,6 +28,16 @@ fn five_in_order(o: &Output, prefix: &str) -> Vec<usize> {
     at
 }
 
+/// Asserts `lines` hold exactly `want`, in any order (for lines of processes that run at
+/// once).
+fn same_lines(o: &Output, lines: &[String], want: &[&str]) {
+    let mut got: Vec<&str> = lines.iter().map(String::as_str).collect();
+    let mut want = want.to_vec();
+    got.sort_unstable();
+    want.sort_unstable();
+    assert_eq!(got, want, "{}", o.text());
+}
+
 #[test]
 fn sing_dance_interleaves_five_and_five() {
     let o = run("sing_dance");
@@ -39,36 +49,60 @@ fn sing_dance_interleaves_five_and_five() {
 }
 
 #[test]
-fn getpid_shows_three_processes_and_their_parent() {
+fn getpid_shows_three_processes() {
     let o = run("getpid");
-    let (parent, _) = pid_pair(o.rest_of("父进程pid: ")[0]);
-    let (sing, sing_parent) = pid_pair(o.rest_of("唱歌进程pid: ")[0]);
-    let (dance, dance_parent) = pid_pair(o.rest_of("跳舞进程pid: ")[0]);
-    assert_eq!(sing_parent, parent);
-    assert_eq!(dance_parent, parent);
+    assert_eq!(o.find_prefix("父进程pid: "), 0, "{}", o.text());
+    let pid = |prefix: &str| -> u64 {
+        let rest = o.rest_of(prefix);
+        assert_eq!(rest.len(), 1, "{}", o.text());
+        rest[0]
+            .parse()
+            .unwrap_or_else(|_| panic!("{prefix}{}", rest[0]))
+    };
+    let (parent, sing, dance) = (
+        pid("父进程pid: "),
+        pid("唱歌进程pid: "),
+        pid("跳舞进程pid: "),
+    );
     assert_eq!(HashSet::from([parent, sing, dance]).len(), 3);
     five_in_order(&o, "正在唱歌呢 ");
     five_in_order(&o, "正在跳舞呢 ");
+    assert!(o.find_prefix("唱歌进程pid: ") < o.find("正在唱歌呢 0"));
+    assert!(o.find_prefix("跳舞进程pid: ") < o.find("正在跳舞呢 0"));
+    assert_eq!(o.lines.len(), 13, "{}", o.text());
 }
 
 #[test]
 fn process_args_reach_the_child() {
     let o = run("process_args");
-    let parent = num(o.rest_of("Parent process ")[0]);
-    let start = o.find("Process will start.");
-    let test = o.find_prefix("Run child process test (");
-    let egon = o.find_prefix("Run child process egon (");
-    let end = o.find("Process end.");
-    assert!(start < test && test < egon && egon < end, "{}", o.text());
-    assert!(o.lines[egon].ends_with("), age 18..."), "{}", o.text());
-    assert_ne!(num(&o.lines[test]), parent);
+    let l = &o.lines;
+    assert_eq!(l.len(), 6, "{}", o.text());
+    let parent = l[0]
+        .strip_prefix("Parent process ")
+        .and_then(|r| r.strip_suffix('.'))
+        .map(num)
+        .expect("Parent process N.");
+    assert_eq!(l[1], "Process will start.");
+    let test = l[2]
+        .strip_prefix("Run child process test (")
+        .and_then(|r| r.strip_suffix(")..."))
+        .map(num)
+        .expect("Run child process test (N)...");
+    assert_ne!(test, parent);
+    assert_eq!(l[3], "Process end.");
+    // Beyond the tutorial's four lines: the kwargs, across spawn.
+    assert_eq!(l[4], "== kwargs ==");
+    assert!(
+        l[5].starts_with("Run child process egon (") && l[5].ends_with("), age 18..."),
+        "{}",
+        o.text()
+    );
 }
 
-#[test]
-fn process_subclass_runs_four_named_processes() {
-    let o = run("process_subclass");
+/// Four `{name} piaoing` / `{name} piao end` pairs, each in order, and `主`: 9 lines.
+fn four_piaos(o: &Output, names: [&str; 4]) {
     o.find("主");
-    for name in ["egon", "alex", "wupeiqi", "yuanhao"] {
+    for name in names {
         let start = o.find(&format!("{name} piaoing"));
         let end = o.find(&format!("{name} piao end"));
         assert!(start < end, "{}", o.text());
@@ -77,16 +111,39 @@ fn process_subclass_runs_four_named_processes() {
 }
 
 #[test]
+fn process_subclass_runs_four_named_processes() {
+    four_piaos(
+        &run("process_subclass"),
+        ["egon", "alex", "wupeiqi", "yuanhao"],
+    );
+}
+
+#[test]
+fn piao_starts_four_processes_with_arguments() {
+    // The tutorial's way 1 spells the third name `wupeqi`.
+    four_piaos(&run("piao"), ["egon", "alex", "wupeqi", "yuanhao"]);
+}
+
+#[test]
 fn join_order_without_with_and_with_timeout() {
     let o = run("join_order");
     // 1. No join: the parent's code ends before the child does.
     let s1 = o.find("== 1. 不调用 join ==");
+    assert_eq!(o.lines[s1 + 1], "父进程启动", "{}", o.text());
     let parent_end = o.find_after(s1, "父进程结束");
+    let child_start = o.find_after(s1, "子进程启动");
     let child_end = o.find_after(s1, "子进程结束");
-    assert!(parent_end < child_end, "{}", o.text());
+    assert!(
+        child_start < child_end && parent_end < child_end,
+        "{}",
+        o.text()
+    );
+    assert_eq!(child_end, s1 + 4, "part 1 is the tutorial's four lines");
     // 2. join(): the parent waits for the child.
     let s2 = o.find("== 2. join() ==");
-    assert!(child_end < s2);
+    assert_eq!(s2, s1 + 5);
+    assert_eq!(o.lines[s2 + 1], "父进程启动");
+    assert_eq!(o.lines[s2 + 2], "子进程启动");
     let child_end = o.find_after(s2, "子进程结束");
     let parent_end = o.find_after(s2, "父进程结束");
     assert!(child_end < parent_end, "{}", o.text());
@@ -105,12 +162,33 @@ fn join_order_without_with_and_with_timeout() {
 #[test]
 fn globals_not_shared_parent_and_sibling_keep_100() {
     let o = run("globals_not_shared");
-    let child = o.find("101");
-    let parent = o.find("父进程结束--100");
-    assert!(child < parent);
-    o.find("兄弟进程1: num 从 100 改为 101");
-    o.find("兄弟进程2: num 从 100 改为 101"); // not from 101: sibling 1's change is not seen
-    o.find("父进程: num 仍是 100");
+    // The tutorial's five lines. The parent prints its end at once, so its line may come
+    // before or after the child's; the child's three are in order.
+    let exercise = o.find("== 兄弟进程也不共享全局变量 ==");
+    assert_eq!(o.lines[0], "父进程开始", "{}", o.text());
+    same_lines(
+        &o,
+        &o.lines[..exercise],
+        &[
+            "父进程开始",
+            "父进程结束--100",
+            "开始执行子进程",
+            "101",
+            "子进程结束",
+        ],
+    );
+    assert!(o.find("开始执行子进程") < o.find("101") && o.find("101") < o.find("子进程结束"));
+    // The exercise: siblings do not share it either.
+    assert_eq!(
+        &o.lines[exercise + 1..],
+        [
+            "兄弟进程1: num 从 100 改为 101",
+            "兄弟进程2: num 从 100 改为 101", // not from 101: sibling 1's change is not seen
+            "父进程: num 仍是 100",
+        ],
+        "{}",
+        o.text()
+    );
 }
 
 #[test]
@@ -129,6 +207,7 @@ fn fork_raw_returns_twice() {
     assert_eq!(its_parent, parent);
     assert_eq!(created, child);
     assert_eq!(o.lines.len(), 2);
+    assert!(o.lines.iter().all(|l| l.ends_with(").")), "{}", o.text());
 }
 
 #[test]
@@ -138,18 +217,23 @@ fn start_methods_fork_keeps_the_number_spawn_draws_again() {
     let mut spawn_differed = false;
     for _ in 0..3 {
         let o = run("start_methods");
-        let parse = |label: &str| -> (u64, u64) {
-            let i = o.find_where(label, |l| l.ends_with(label));
-            let (pid, n) = o.lines[i]
-                .trim_start_matches("pid:")
-                .split_once(", num is ")
-                .expect("pid:.., num is ..");
-            (num(pid), num(n.split_whitespace().next().unwrap()))
+        assert_eq!(o.lines.len(), 9, "{}", o.text());
+        // Per method: its label, the parent's line, the child's line, as Python prints.
+        let block = |method: &str| -> [(u64, u64); 2] {
+            let at = o.find(&format!("== {method} =="));
+            [1, 2].map(|k| {
+                let (pid, n) = o.lines[at + k]
+                    .strip_prefix("pid:")
+                    .and_then(|l| l.split_once(", num is "))
+                    .unwrap_or_else(|| panic!("pid:N, num is N\n{}", o.text()));
+                (num(pid), num(n))
+            })
         };
-        let (parent_pid, parent) = parse("(父进程)");
-        let (fork_pid, fork) = parse("(fork 子进程)");
-        let (spawn_pid, spawn) = parse("(spawn 子进程)");
-        let (server_pid, _) = parse("(forkserver 子进程)");
+        let [(parent_pid, parent), (fork_pid, fork)] = block("fork");
+        let [spawn_parent, (spawn_pid, spawn)] = block("spawn");
+        let [server_parent, (server_pid, _)] = block("forkserver");
+        assert_eq!(spawn_parent, (parent_pid, parent));
+        assert_eq!(server_parent, (parent_pid, parent));
         assert_eq!(fork, parent, "a forked child is a copy\n{}", o.text());
         assert_eq!(
             HashSet::from([parent_pid, fork_pid, spawn_pid, server_pid]).len(),
@@ -261,4 +345,86 @@ fn lock_counter_is_right_with_the_lock() {
     let (with, expected) = parse("加锁:   ");
     assert_eq!(with, expected, "{}", o.text());
     assert_eq!(expected, 400_000);
+}
+
+#[test]
+fn single_task_runs_one_loop_then_the_other() {
+    let o = run("single_task");
+    let want = [
+        "good day", "good day", "good day", "hot day", "hot day", "hot day",
+    ];
+    assert_eq!(o.lines, want, "{}", o.text());
+}
+
+#[test]
+fn first_process_runs_both_loops_at_once() {
+    let o = run("first_process");
+    assert_eq!(o.lines[0], "主（父）进程启动", "{}", o.text());
+    let mut want = vec!["good day"; 5];
+    want.extend(["hot day"; 4]);
+    same_lines(&o, &o.lines[1..], &want);
+}
+
+#[test]
+fn dance_song_runs_both_at_once() {
+    let o = run("dance_song");
+    let mut want = vec!["跳舞"; 5];
+    want.extend(["唱歌"; 5]);
+    same_lines(&o, &o.lines, &want);
+}
+
+#[test]
+fn my_process_prints_its_id_and_itself() {
+    let o = run("my_process");
+    assert_eq!(o.lines[0], "父进程开始运行", "{}", o.text());
+    o.find("父进程结束");
+    let mut parents = HashSet::new();
+    for i in 0..4 {
+        let start = o.find(&format!("子进程{i}开始运行"));
+        // print(self): Python's repr of the running process.
+        let me = o.find_prefix(&format!("<Process name='子进程{i}' parent="));
+        let end = o.find(&format!("子进程{i}结束运行"));
+        assert!(start < me && me < end, "{}", o.text());
+        let parent = o.lines[me]
+            .split_once(" parent=")
+            .and_then(|(_, r)| r.strip_suffix(" started>"))
+            .map(num)
+            .unwrap_or_else(|| panic!("{}", o.lines[me]));
+        parents.insert(parent);
+    }
+    assert_eq!(parents.len(), 1, "one parent for all four: {parents:?}");
+    assert_eq!(o.lines.len(), 14, "{}", o.text());
+}
+
+#[test]
+fn pool_foo_runs_five_tasks_on_four_workers() {
+    let o = run("pool_foo");
+    let parent = o.lines[0]
+        .strip_prefix("Parent process ")
+        .and_then(|r| r.strip_suffix('.'))
+        .map(num)
+        .unwrap_or_else(|| panic!("{}", o.text()));
+    o.find("Waiting for all subprocesses done...");
+    assert_eq!(o.find("All subprocesses done."), o.lines.len() - 1);
+    let mut pids = HashSet::new();
+    for x in 0..5u64 {
+        let run_line = o.find_prefix(&format!("Run task {x} (pid:"));
+        let pid = o.lines[run_line]
+            .strip_prefix(&format!("Run task {x} (pid:"))
+            .and_then(|r| r.strip_suffix(")..."))
+            .map(num)
+            .unwrap_or_else(|| panic!("{}", o.lines[run_line]));
+        let result = o.find(&format!("Task {x} result is: {}", x * x));
+        assert!(run_line < result, "{}", o.text());
+        assert_ne!(pid, parent);
+        pids.insert(pid);
+    }
+    assert!(pids.len() <= 4, "at most 4 workers: {pids:?}");
+    assert_eq!(o.lines.len(), 13, "{}", o.text());
+}
+
+#[test]
+fn memory_isolated_parent_keeps_100() {
+    let o = run("memory_isolated");
+    same_lines(&o, &o.lines, &["主进程内:  100", "子进程内:  0"]);
 }

@@ -150,9 +150,3 @@ pub fn num(s: &str) -> u64 {
         .parse()
         .unwrap_or_else(|_| panic!("no number in {s:?}"))
 }
-
-/// `"pid: 12, ppid: 7"` -> (12, 7).
-pub fn pid_pair(s: &str) -> (u64, u64) {
-    let (a, b) = s.split_once(", ppid: ").expect("pid, ppid");
-    (num(a), num(b))
-}
