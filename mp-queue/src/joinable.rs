@@ -272,14 +272,16 @@ impl<T: Message> JoinableQueue<T> {
             mine.fetch_add(1, Ordering::SeqCst);
         }
         self.word(UNFINISHED).fetch_add(1, Ordering::SeqCst);
+        // Undone on drop, so that a put that panics (in the value's own `Serialize`) takes
+        // its task back as a failed one does: this process lives on, so no `settle_dead`
+        // would.
+        let mut held = HeldForPut {
+            q: self,
+            mine,
+            put: false,
+        };
         let r = put(&self.q);
-        if r.is_err() {
-            self.settle(1);
-        }
-        if let Some(mine) = mine {
-            decrement(mine, 1);
-        }
-        decrement(self.word(TAKEN), 1);
+        held.put = r.is_ok();
         r
     }
 
@@ -592,6 +594,26 @@ impl<T: Message> JoinableQueue<T> {
         }
         self.word(TAKEN).fetch_add(1, Ordering::SeqCst);
         Ok(record)
+    }
+}
+
+/// A task `counted` holds while its put runs: on drop, given back to this process and
+/// to `TAKEN`, and settled too unless it was put.
+struct HeldForPut<'a, T> {
+    q: &'a JoinableQueue<T>,
+    mine: Option<&'a ipc_core::ring::UserWord>,
+    put: bool,
+}
+
+impl<T> Drop for HeldForPut<'_, T> {
+    fn drop(&mut self) {
+        if !self.put {
+            self.q.settle(1);
+        }
+        if let Some(mine) = self.mine {
+            decrement(mine, 1);
+        }
+        decrement(self.q.word(TAKEN), 1);
     }
 }
 

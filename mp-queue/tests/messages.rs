@@ -586,3 +586,49 @@ fn a_producer_killed_holding_a_reservation_loses_only_that_message() {
     assert_eq!(q.get_timeout(t).unwrap(), b"after");
     assert!(q.empty());
 }
+
+/// A value whose `Serialize` panics at 13: rkyv calls user code inside `put`.
+#[derive(Debug, PartialEq)]
+struct Boom(u32);
+
+impl rkyv::Archive for Boom {
+    type Archived = rkyv::Archived<u32>;
+    type Resolver = ();
+    fn resolve(&self, (): (), out: rkyv::Place<Self::Archived>) {
+        self.0.resolve((), out);
+    }
+}
+
+impl<S: rkyv::rancor::Fallible + ?Sized> rkyv::Serialize<S> for Boom {
+    fn serialize(&self, _: &mut S) -> Result<(), S::Error> {
+        assert_ne!(self.0, 13, "Boom's Serialize panics at 13");
+        Ok(())
+    }
+}
+
+impl<D: rkyv::rancor::Fallible + ?Sized> rkyv::Deserialize<Boom, D> for rkyv::rend::u32_le {
+    fn deserialize(&self, _: &mut D) -> Result<Boom, D::Error> {
+        Ok(Boom(self.to_native()))
+    }
+}
+
+/// A `put` that panics in the value's own `Serialize` (caught, as a pool worker does)
+/// leaves no task counted: `join` does not wait for a task that was never put, and the
+/// queue goes on.
+#[test]
+fn a_put_that_panics_in_serialize_leaves_no_task_behind() {
+    let _serial = serial();
+    let q: JoinableQueue<Boom> = JoinableQueue::new().unwrap();
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| q.put(Boom(13))));
+    std::panic::set_hook(quiet);
+    assert!(r.is_err(), "Serialize panicked");
+    assert_eq!(q.unfinished(), 0, "the panicked put took its task back");
+    assert!(q.join_timeout(Duration::ZERO));
+    assert!(q.task_done().is_err(), "nor does it count as taken");
+    q.put(Boom(7)).unwrap();
+    assert_eq!(q.get().unwrap(), Boom(7));
+    q.task_done().unwrap();
+    assert!(q.join_timeout(Duration::ZERO));
+}
