@@ -12,9 +12,10 @@ use ipc_core::OpenError;
 use crate::error::{Error, GetError, PutError};
 use crate::message::{self, Encode, Message};
 
-/// How long to wait: not at all, until a deadline, or forever.
+/// How long to wait: not at all, until a deadline, or forever. `pub` in a private module:
+/// it appears in `Iter`'s sealed `Source` trait, which no other crate can name.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Wait {
+pub enum Wait {
     No,
     Until(Option<Instant>),
 }

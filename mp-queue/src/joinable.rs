@@ -1,4 +1,4 @@
-//! `JoinableQueue<T>` (task accounting with `task_done` / `join`) and `SimpleQueue<T>`.
+//! `JoinableQueue<T>`: a `Queue` with task accounting (`task_done` / `join`).
 
 use std::fmt;
 use std::sync::atomic::Ordering;
@@ -10,9 +10,9 @@ use ipc_core::segment::SegmentHandle;
 
 use crate::endpoint::Wait;
 use crate::error::{Error, GetError, PutError, TaskDoneError};
+use crate::iter::{Iter, Source};
 use crate::message::{self, Message};
-use crate::queue::sealed::Source;
-use crate::queue::{Iter, Queue, QueueBuilder, TAG_JOINABLE, TAG_QUEUE};
+use crate::queue::{Queue, QueueBuilder, TAG_JOINABLE};
 
 /// User words of the ring: unfinished tasks (put, not yet `task_done`), tasks held (items
 /// taken and not yet `task_done`, and puts still running), and how many processes sleep
@@ -46,9 +46,10 @@ const DEAD_POLL: Duration = Duration::from_millis(50);
 ///   in that window is not refused; a producer killed between the first two counts of
 ///   its `put` leaves one such `task_done` accepted for good;
 /// - a `task_done` made by another process than the one that took the item settles the
-///   task, but the taker's own count keeps it: the taker may then call `task_done` once
-///   more without an error, and if it dies first the task is settled again, so `join`
-///   may return one task early. A process
+///   task, but the taker's own count keeps it: a `task_done` once too many from the
+///   taker is then refused only when no task is open (Python's own rule), and if the
+///   taker dies first the task is settled again, so `join` may return one task early.
+///   A process
 ///   killed inside `task_done` or between its two counts when taking has the same
 ///   effect (the counts are ordered to settle early rather than never). And if the
 ///   process making that `task_done` is itself in the middle of a `put`, the `put`'s
@@ -409,8 +410,9 @@ impl<T: Message> JoinableQueue<T> {
     }
 
     /// Takes items as they come, waiting for each, until the queue is drained and no
-    /// writer is left: crossbeam's `iter`, as [`Queue::iter`]. Each item taken is a task:
-    /// call [`task_done`](Self::task_done) for it.
+    /// writer is left: crossbeam's `iter`, as [`Queue::iter`]. Each `Ok` item is a task:
+    /// call [`task_done`](Self::task_done) for it. An `Err(GetError::Invalid)` item is
+    /// settled already (no caller could process it), as with [`get`](Self::get).
     ///
     /// # Examples
     ///
@@ -435,8 +437,8 @@ impl<T: Message> JoinableQueue<T> {
     /// });
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn iter(&self) -> Iter<'_, Self> {
-        Iter::new(self, true)
+    pub fn iter(&self) -> Iter<'_, T, Self> {
+        Iter::new(self, Wait::Until(None))
     }
 
     /// Takes the items that are ready now, without waiting: crossbeam's `try_iter`.
@@ -455,8 +457,8 @@ impl<T: Message> JoinableQueue<T> {
     /// assert!(q.join_timeout(std::time::Duration::ZERO)); // all done
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn try_iter(&self) -> Iter<'_, Self> {
-        Iter::new(self, false)
+    pub fn try_iter(&self) -> Iter<'_, T, Self> {
+        Iter::new(self, Wait::No)
     }
 
     /// Takes the next item in place (see [`Queue::get_ref`]); it counts as taken, so call
@@ -664,14 +666,18 @@ impl<T> JoinableQueue<T> {
                 // `settle_dead` takes a dead process's whole count out of `TAKEN`, also
                 // the one task it had counted as its own and not yet in `TAKEN` (killed
                 // between the two counts of `take` or `counted`): `TAKEN` can then read 0
-                // while a live process holds a task. Its own count proves it does.
-                return match mine.map(|w| decrement(w, 1)) {
-                    Some(1) => {
-                        self.settle(1);
-                        Ok(())
-                    }
-                    _ => Err(TaskDoneError),
-                };
+                // while a live process holds a task. Its own count says it does; and a
+                // task must be open, which is all Python asks. Settled before this
+                // process's count goes down: killed in between, the task is settled again
+                // (`join` early), never left to nobody.
+                let held = mine.is_some_and(|w| w.load(Ordering::SeqCst) > 0);
+                if !held || self.settle(1) == 0 {
+                    return Err(TaskDoneError);
+                }
+                if let Some(mine) = mine {
+                    decrement(mine, 1);
+                }
+                return Ok(());
             }
             match taken.compare_exchange(n, n - 1, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => break,
@@ -708,7 +714,8 @@ impl<T> JoinableQueue<T> {
     }
 
     /// Settles `n` unfinished tasks (never below zero), waking joiners when none is left.
-    fn settle(&self, n: u32) {
+    /// Returns how many it settled.
+    fn settle(&self, n: u32) -> u32 {
         let unfinished = self.word(UNFINISHED);
         let by = decrement(unfinished, n);
         // SYNC: SeqCst decrement above, then SeqCst load of the joiners: a joiner either
@@ -719,6 +726,7 @@ impl<T> JoinableQueue<T> {
         {
             futex::wake(unfinished, u32::MAX);
         }
+        by
     }
 
     /// Tasks put and not yet settled by `task_done`.
@@ -971,319 +979,19 @@ impl<T> JoinableQueue<T> {
     }
 }
 
-/// The minimal queue: `put`, `get`, `empty`, `close`. Python's
-/// `multiprocessing.SimpleQueue`.
-///
-/// # Examples
-///
-/// ```
-/// use mp_queue::SimpleQueue;
-///
-/// let q: SimpleQueue<(u8, String)> = SimpleQueue::new()?;
-/// q.put((1, "one".into()))?;
-/// assert!(!q.empty());
-/// assert_eq!(q.get()?, (1, "one".to_string()));
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-pub struct SimpleQueue<T> {
-    q: Queue<T>,
-}
-
-impl<T> fmt::Debug for SimpleQueue<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SimpleQueue")
-            .field("queue", &self.q)
-            .finish()
-    }
-}
-
-impl<T: Message> Clone for SimpleQueue<T> {
-    /// Another handle on the same queue, as [`Queue`'s `clone`](Queue::clone): panics if
-    /// the process is out of file descriptors or cannot take a slot; use
-    /// [`try_clone`](Self::try_clone) to handle that.
-    fn clone(&self) -> Self {
-        SimpleQueue { q: self.q.clone() }
-    }
-}
-
-impl<T: Message> SimpleQueue<T> {
-    /// A simple queue with the default options.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<String> = SimpleQueue::new()?;
-    /// q.put("hi".to_string())?;
-    /// assert_eq!(q.get()?, "hi");
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn new() -> Result<Self, Error> {
-        Ok(SimpleQueue { q: Queue::new()? })
-    }
-
-    /// A simple queue with `builder`'s options (a larger capacity for large messages,
-    /// say), named when `prefix` is given, as [`JoinableQueue::with`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::{Queue, SimpleQueue};
-    ///
-    /// let q: SimpleQueue<Vec<u8>> = SimpleQueue::with(Queue::builder().capacity(4 << 20), None)?;
-    /// q.put(vec![7; 2 << 20])?; // 2 MiB: more than the default 1 MiB holds
-    /// assert_eq!(q.get()?.len(), 2 << 20);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn with(builder: QueueBuilder, prefix: Option<&str>) -> Result<Self, Error> {
-        Ok(SimpleQueue {
-            q: Queue::tagged(builder.create_ring(prefix)?, TAG_QUEUE)?,
-        })
-    }
-
-    /// Attaches from a handle in a spawned child.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// let text = q.handle().to_string(); // "fd:size", for a spawned child
-    /// // In the child, which inherited the fd (here, the same process):
-    /// let child_side: SimpleQueue<u32> = SimpleQueue::from_handle(text.parse()?)?;
-    /// child_side.put(3)?;
-    /// assert_eq!(q.get()?, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn from_handle(handle: SegmentHandle) -> Result<Self, Error> {
-        Ok(SimpleQueue {
-            q: Queue::attach(Ring::from_handle(handle)?, TAG_QUEUE)?,
-        })
-    }
-
-    /// A simple queue that unrelated programs open by [`name`](Self::name) with
-    /// [`SimpleQueue::open`] (see [`QueueBuilder::create_named`]).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::create_named("doc-simple")?;
-    /// let other: SimpleQueue<u32> = SimpleQueue::open(q.name().unwrap())?; // in another program
-    /// other.put(3)?;
-    /// assert_eq!(q.get()?, 3);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn create_named(prefix: &str) -> Result<Self, Error> {
-        Ok(SimpleQueue {
-            q: QueueBuilder::default().create_named(prefix)?,
-        })
-    }
-
-    /// Opens a named simple queue (or a named [`Queue`] of the same `T`).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::{Queue, SimpleQueue};
-    ///
-    /// let q: Queue<u32> = Queue::builder().create_named("doc-simple-open")?;
-    /// let s: SimpleQueue<u32> = SimpleQueue::open(q.name().unwrap())?;
-    /// q.put(1)?;
-    /// assert_eq!(s.get()?, 1);
-    /// assert!(SimpleQueue::<u32>::open("/no-such-queue").is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn open(name: &str) -> Result<Self, Error> {
-        Ok(SimpleQueue {
-            q: Queue::open(name)?,
-        })
-    }
-
-    /// Another handle on the same queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::{GetError, SimpleQueue};
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// let writer = q.try_clone()?; // a writer of its own
-    /// q.close();
-    /// writer.put(1)?;
-    /// drop(writer); // the last writer
-    /// assert_eq!(q.get()?, 1);
-    /// assert_eq!(q.get(), Err(GetError::Closed));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn try_clone(&self) -> Result<Self, Error> {
-        Ok(SimpleQueue {
-            q: self.q.try_clone()?,
-        })
-    }
-
-    /// Puts `value`, waiting for room.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::{PutError, SimpleQueue};
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// q.put(1)?;
-    /// q.close();
-    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn put(&self, value: T) -> Result<(), PutError<T>> {
-        self.q.put(value)
-    }
-
-    /// Takes the next item, waiting; [`GetError::Closed`] once drained with no writer left.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::{GetError, SimpleQueue};
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// q.put(1)?;
-    /// q.close(); // the only writer
-    /// assert_eq!(q.get()?, 1);
-    /// assert_eq!(q.get(), Err(GetError::Closed));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn get(&self) -> Result<T, GetError> {
-        self.q.get()
-    }
-
-    /// Takes items as they come, waiting for each, until the queue is drained and no
-    /// writer is left, as [`Queue::iter`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// q.put(1)?;
-    /// q.put(2)?;
-    /// q.close(); // the only writer
-    /// let got: Vec<u32> = q.iter().collect::<Result<_, _>>()?;
-    /// assert_eq!(got, [1, 2]);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn iter(&self) -> Iter<'_, Self> {
-        Iter::new(self, true)
-    }
-}
-
 impl<T: Message> Source for JoinableQueue<T> {
     type Item = T;
-    fn take(&self, wait: bool) -> Result<T, GetError> {
-        self.get_wait(if wait { Wait::Until(None) } else { Wait::No })
+    fn pull(&self, wait: Wait) -> Result<T, GetError> {
+        self.get_wait(wait)
     }
 }
 
 impl<'a, T: Message> IntoIterator for &'a JoinableQueue<T> {
     type Item = Result<T, GetError>;
-    type IntoIter = Iter<'a, JoinableQueue<T>>;
+    type IntoIter = Iter<'a, T, JoinableQueue<T>>;
 
     /// [`JoinableQueue::iter`].
-    fn into_iter(self) -> Iter<'a, JoinableQueue<T>> {
+    fn into_iter(self) -> Self::IntoIter {
         self.iter()
-    }
-}
-
-impl<T: Message> Source for SimpleQueue<T> {
-    type Item = T;
-    fn take(&self, wait: bool) -> Result<T, GetError> {
-        self.q.take(wait)
-    }
-}
-
-impl<'a, T: Message> IntoIterator for &'a SimpleQueue<T> {
-    type Item = Result<T, GetError>;
-    type IntoIter = Iter<'a, SimpleQueue<T>>;
-
-    /// [`SimpleQueue::iter`].
-    fn into_iter(self) -> Iter<'a, SimpleQueue<T>> {
-        self.iter()
-    }
-}
-
-impl<T> SimpleQueue<T> {
-    /// True when no item is in the queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// assert!(q.empty());
-    /// q.put(1)?;
-    /// assert!(!q.empty());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn empty(&self) -> bool {
-        self.q.empty()
-    }
-
-    /// The name of a named queue.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::create_named("doc-simple-name")?;
-    /// assert!(q.name().unwrap().starts_with("/doc-simple-name-"));
-    /// assert_eq!(SimpleQueue::<u32>::new()?.name(), None);
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn name(&self) -> Option<&str> {
-        self.q.name()
-    }
-
-    /// Ends putting through this handle.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::{GetError, PutError, SimpleQueue};
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// q.put(1)?;
-    /// q.close();
-    /// assert_eq!(q.put(2), Err(PutError::Closed(2)));
-    /// assert_eq!(q.get()?, 1); // this handle can still get
-    /// assert_eq!(q.get(), Err(GetError::Closed));
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn close(&self) {
-        self.q.close();
-    }
-
-    /// The handle for a spawned child.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use mp_queue::SimpleQueue;
-    ///
-    /// let q: SimpleQueue<u32> = SimpleQueue::new()?;
-    /// let h = q.handle();
-    /// assert_eq!(h.to_string(), format!("{}:{}", h.fd, h.size));
-    /// let same: SimpleQueue<u32> = SimpleQueue::from_handle(h)?; // as a spawned child does
-    /// same.put(1)?;
-    /// assert!(!q.empty());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn handle(&self) -> SegmentHandle {
-        self.q.handle()
     }
 }

@@ -22,7 +22,8 @@
 //! in place, no copy), `put_many` / `get_many`, `qsize` / `empty` / `full`, and
 //! `close`. Every waiting call also comes as `_deadline`, taking an `Instant`, as
 //! crossbeam's (`put_deadline`, `get_deadline`, ...), and [`Queue::iter`] /
-//! [`Queue::try_iter`] (or `for item in &q`) take items until every writer is gone.
+//! [`Queue::try_iter`] (or `for item in &q`) take items until every writer is gone
+//! (an [`Iter`]; every queue kind has them).
 //! [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the minimal
 //! form; [`ByteQueue`] carries raw frames without serialization.
 //!
@@ -123,19 +124,32 @@
 //!   128 with a power of two, whose 4 spare places double the rounding.
 //! - Measured figures, beside crossbeam, a Unix pipe, `ipc-channel` and Python, are in
 //!   the workspace's BENCHMARKS.md, with the commands that made them.
+//!
+//! # Where things live
+//! One file per type: `queue.rs` (`Queue`, its builder, `Ref`, and what the kinds share:
+//! tags, `get_many`'s loop), `byte_queue.rs`, `joinable.rs` (task counts, and settling a
+//! dead process's), `simple.rs`, `pipe.rs` (`Connection`: one ring per direction),
+//! `iter.rs`. Beneath them, `endpoint.rs` holds a handle's roles on its ring (a writer's
+//! and a reader's presence) and `message.rs` puts and reads rkyv records in ring slots.
 
+mod byte_queue;
 mod endpoint;
 mod error;
+mod iter;
 mod joinable;
 mod message;
 mod pipe;
 mod queue;
+mod simple;
 
+pub use byte_queue::ByteQueue;
 pub use error::{Error, GetError, PutError, RecvIntoError, TaskDoneError};
 pub use ipc_core::ring::{ReadGuard, WriteSlot};
 pub use ipc_core::segment::SegmentHandle;
-pub use joinable::{JoinableQueue, SimpleQueue};
+pub use iter::Iter;
+pub use joinable::JoinableQueue;
 pub use message::{access, Encode, Message, Scratch, SlotWriter};
 pub use pipe::{pipe, pipe_with_capacity, Connection, ConnectionHandle, PIPE_CAPACITY};
-pub use queue::{ByteQueue, Iter, Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
+pub use queue::{Queue, QueueBuilder, Ref, DEFAULT_CAPACITY};
 pub use rkyv;
+pub use simple::SimpleQueue;

@@ -259,6 +259,23 @@ fn a_worker_killed_between_its_two_counts_does_not_cost_a_live_workers_task_done
     assert!(q.task_done().is_err(), "one call too many is still refused");
 }
 
+/// A `task_done` made in another process than the one that took the item settles the
+/// task (Python allows that); the taker's own `task_done` after it finds no task open and
+/// is refused, as Python's ValueError.
+#[test]
+fn task_done_from_another_process_leaves_the_takers_call_one_too_many() {
+    let _serial = serial();
+    let _w = watchdog("task_done_elsewhere", 30);
+    let q: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    q.put(1).unwrap();
+    assert_eq!(q.get().unwrap(), 1); // taken here
+    let other = fork(|| i32::from(q.task_done().is_err()));
+    assert_eq!(reap(other), Ok(0));
+    assert_eq!(q.unfinished(), 0);
+    assert!(q.task_done().is_err(), "no task is open");
+    q.join();
+}
+
 /// A worker that holds a task while alive is waited for, however long: `join` settles
 /// only the tasks of processes that are gone. (A minimum duration, not a timing.)
 #[test]
