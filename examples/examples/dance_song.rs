@@ -34,7 +34,8 @@ fn song() {
 // 一边唱歌一边跳舞~~
 fn main() -> Result<(), mp_process::StartError> {
     let _mp = mp_process::init(); // joins the children when main returns, as Python does
-                                  // 创建跳舞进程
+
+    // 创建跳舞进程
     let mut process_dance = Process::new(dance);
     // 开启跳舞进程
     process_dance.start()?;

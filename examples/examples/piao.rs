@@ -26,7 +26,8 @@ fn piao(name: String) {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let _mp = mp_process::init(); // joins the children when main returns, as Python does
-                                  // 实例化得到四个对象
+
+    // 实例化得到四个对象
     let mut p1 = Process::entry(piao, &"egon".to_string())?;
     let mut p2 = Process::entry(piao, &"alex".to_string())?;
     let mut p3 = Process::entry(piao, &"wupeqi".to_string())?;

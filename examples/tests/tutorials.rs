@@ -38,6 +38,16 @@ fn same_lines(o: &Output, lines: &[String], want: &[&str]) {
     assert_eq!(got, want, "{}", o.text());
 }
 
+/// The pid in the first line, `Parent process N.` (the tutorials' English examples).
+fn parent_process_line(o: &Output) -> u64 {
+    o.lines
+        .first()
+        .and_then(|l| l.strip_prefix("Parent process "))
+        .and_then(|r| r.strip_suffix('.'))
+        .map(num)
+        .unwrap_or_else(|| panic!("no `Parent process N.` first\n{}", o.text()))
+}
+
 #[test]
 fn sing_dance_interleaves_five_and_five() {
     let o = run("sing_dance");
@@ -77,11 +87,7 @@ fn process_args_reach_the_child() {
     let o = run("process_args");
     let l = &o.lines;
     assert_eq!(l.len(), 6, "{}", o.text());
-    let parent = l[0]
-        .strip_prefix("Parent process ")
-        .and_then(|r| r.strip_suffix('.'))
-        .map(num)
-        .expect("Parent process N.");
+    let parent = parent_process_line(&o);
     assert_eq!(l[1], "Process will start.");
     let test = l[2]
         .strip_prefix("Run child process test (")
@@ -127,18 +133,16 @@ fn piao_starts_four_processes_with_arguments() {
 #[test]
 fn join_order_without_with_and_with_timeout() {
     let o = run("join_order");
-    // 1. No join: the parent's code ends before the child does.
+    // 1. No join: the tutorial's four lines. The parent's end does not wait for the
+    // child, but when it prints beside the child's lines is the scheduler's call.
     let s1 = o.find("== 1. 不调用 join ==");
     assert_eq!(o.lines[s1 + 1], "父进程启动", "{}", o.text());
-    let parent_end = o.find_after(s1, "父进程结束");
-    let child_start = o.find_after(s1, "子进程启动");
-    let child_end = o.find_after(s1, "子进程结束");
-    assert!(
-        child_start < child_end && parent_end < child_end,
-        "{}",
-        o.text()
+    same_lines(
+        &o,
+        &o.lines[s1 + 1..s1 + 5],
+        &["父进程启动", "父进程结束", "子进程启动", "子进程结束"],
     );
-    assert_eq!(child_end, s1 + 4, "part 1 is the tutorial's four lines");
+    assert!(o.find_after(s1, "子进程启动") < o.find_after(s1, "子进程结束"));
     // 2. join(): the parent waits for the child.
     let s2 = o.find("== 2. join() ==");
     assert_eq!(s2, s1 + 5);
@@ -399,11 +403,7 @@ fn my_process_prints_its_id_and_itself() {
 #[test]
 fn pool_foo_runs_five_tasks_on_four_workers() {
     let o = run("pool_foo");
-    let parent = o.lines[0]
-        .strip_prefix("Parent process ")
-        .and_then(|r| r.strip_suffix('.'))
-        .map(num)
-        .unwrap_or_else(|| panic!("{}", o.text()));
+    let parent = parent_process_line(&o);
     o.find("Waiting for all subprocesses done...");
     assert_eq!(o.find("All subprocesses done."), o.lines.len() - 1);
     let mut pids = HashSet::new();

@@ -180,6 +180,12 @@ pub fn shutdown() {
 ///
 /// let me = current_process();
 /// assert_eq!(me.to_string(), "<_MainProcess name='MainProcess' parent=None started>");
+/// let mut p = Process::builder().name("Bob's\tjob").target(|| {
+///     let shown = current_process().to_string(); // quoted as Python's repr quotes it
+///     assert!(shown.starts_with(r#"<Process name="Bob's\tjob" parent="#), "{shown}");
+/// });
+/// p.start()?;
+/// assert_eq!(p.join(), Some(0));
 /// let parent = std::process::id();
 /// let mut p = Process::builder().name("worker").daemon(true).target(move || {
 ///     let want = format!("<Process name='worker' parent={parent} started daemon>");
@@ -197,6 +203,37 @@ pub struct ProcessInfo {
     parent: Option<u32>,
 }
 
+/// A string as Python's `repr` writes it: in single quotes, or double ones when it holds
+/// a `'` and no `"`; backslash, the quote, `\n`, `\r`, `\t` and other control
+/// characters escaped.
+fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || (0x7f..0xa0).contains(&(c as u32)) => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 impl std::fmt::Display for ProcessInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let class = if self.parent.is_some() {
@@ -204,7 +241,7 @@ impl std::fmt::Display for ProcessInfo {
         } else {
             "_MainProcess"
         };
-        write!(f, "<{class} name='{}' parent=", self.name)?;
+        write!(f, "<{class} name={} parent=", py_repr(&self.name))?;
         match self.parent {
             Some(pid) => write!(f, "{pid}")?,
             None => f.write_str("None")?,

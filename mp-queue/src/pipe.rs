@@ -268,7 +268,9 @@ impl<T: Message> Connection<T> {
 
     /// Takes this end's roles on the rings of [`open`](Self::open) or
     /// [`from_handle`](Self::from_handle), once both are known to be pipe rings: a role
-    /// taken and dropped again would count as a peer that came and went.
+    /// taken and dropped again would count as a peer that came and went. (Taking the
+    /// second role can still fail after the first, out of file descriptors: the peer then
+    /// sees that.)
     fn attach(send: Option<Ring>, recv: Option<Ring>) -> Result<Self, Error> {
         if send.is_none() && recv.is_none() {
             return Err(Error::handle(
