@@ -249,6 +249,31 @@ impl PresenceLock {
         })
     }
 
+    /// A presence already released: holds nothing.
+    pub(crate) fn none() -> PresenceLock {
+        PresenceLock {
+            fd: AtomicI32::new(-1),
+        }
+    }
+
+    /// The description's fd, handed over to the caller (-1 if already released).
+    pub(crate) fn into_raw(self) -> RawFd {
+        // SYNC: as `release`: one owner of the fd.
+        let fd = self.fd.swap(-1, Ordering::SeqCst);
+        std::mem::forget(self);
+        fd
+    }
+
+    /// Takes back an fd from [`into_raw`](Self::into_raw).
+    ///
+    /// # Safety
+    /// `fd` came from `into_raw` (or is negative), and nothing else owns it.
+    pub(crate) unsafe fn from_raw(fd: RawFd) -> PresenceLock {
+        PresenceLock {
+            fd: AtomicI32::new(fd),
+        }
+    }
+
     /// Closes the description, once: true for the call that did.
     pub(crate) fn release(&self) -> bool {
         // SYNC: SeqCst, ordered with the claim a producer makes before it checks

@@ -26,6 +26,10 @@
 //!
 //! The server reaps its children and reports each exit status; the parent learns that a
 //! child ended from the child's pidfd and then reads its status from the socket.
+//!
+//! A start is reported (`P`) only once the child holds the rings it was passed
+//! ([`ipc_core::ring::hold_inherited`]), signalled through an `Event` shared with the
+//! children: a parent that drops its copy right after `start` leaves the ring present.
 
 use std::collections::HashMap;
 use std::io;
@@ -262,6 +266,9 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
     if unsafe { libc::getppid() } != parent_pid {
         sys::exit_now(0); // the parent died before we could watch it
     }
+    // Set by each child once it holds what it was passed; None if it cannot be made, and
+    // then starts are reported at once.
+    let ready = ipc_core::sync::Event::new().ok();
     child::ack(&ack, Ok(()));
     drop(ack);
     let mut kids: Vec<(libc::pid_t, OwnedFd)> = Vec::new();
@@ -293,7 +300,7 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
                 _ => sys::exit_now(0), // the parent closed its end
             };
             if r.sender_pid == Some(parent_pid) {
-                let reply = fork_one(&buf[..r.len], r.fds, &mut kids);
+                let reply = fork_one(&buf[..r.len], r.fds, &mut kids, ready.as_ref());
                 if sys::send_with_fds(sock.as_fd(), &reply.0, &reply.1).is_err() {
                     sys::exit_now(1);
                 }
@@ -323,6 +330,7 @@ fn fork_one(
     msg: &[u8],
     fds: Vec<OwnedFd>,
     kids: &mut Vec<(libc::pid_t, OwnedFd)>,
+    ready: Option<&ipc_core::sync::Event>,
 ) -> (Vec<u8>, Vec<RawFd>) {
     let failed = |errno: i32| {
         let mut m = vec![b'F'];
@@ -333,6 +341,9 @@ fn fork_one(
         return failed(libc::EINVAL);
     };
     let server = sys::getpid();
+    if let Some(ready) = ready {
+        ready.clear();
+    }
     // SAFETY: this process is single-threaded (the server loop is all it runs), so the
     // child may do anything.
     let pid = unsafe { libc::fork() };
@@ -340,11 +351,14 @@ fn fork_one(
         return failed(sys::errno().raw_os_error().unwrap_or(libc::EIO));
     }
     if pid == 0 {
-        child_side(fds, &targets, server);
+        child_side(fds, &targets, server, ready);
     }
     drop(fds);
     match sys::pidfd_open(pid) {
         Ok(pidfd) => {
+            if let Some(ready) = ready {
+                await_ready(ready, &pidfd);
+            }
             let raw = pidfd.as_raw_fd();
             kids.push((pid, pidfd));
             let mut m = vec![b'P'];
@@ -372,8 +386,26 @@ fn parse_request(msg: &[u8]) -> Option<Vec<i32>> {
     )
 }
 
-/// In the freshly forked child: install the descriptors, forget the server's, run.
-fn child_side(fds: Vec<OwnedFd>, targets: &[i32], server: libc::pid_t) -> ! {
+/// Waits until the child has set `ready` (it holds what it was passed), has exited, or
+/// the spawn hook's own time limit has passed.
+fn await_ready(ready: &ipc_core::sync::Event, pidfd: &OwnedFd) {
+    let deadline = std::time::Instant::now() + spawn::HOOK_TIMEOUT;
+    while !ready.wait_timeout(ipc_core::sync::POLL) {
+        let now = std::time::Instant::now();
+        if now >= deadline || sys::wait_readable(pidfd.as_fd(), Some(now)).unwrap_or(true) {
+            return;
+        }
+    }
+}
+
+/// In the freshly forked child: install the descriptors, forget the server's, hold the
+/// rings among them, tell the server, run.
+fn child_side(
+    fds: Vec<OwnedFd>,
+    targets: &[i32],
+    server: libc::pid_t,
+    ready: Option<&ipc_core::sync::Event>,
+) -> ! {
     // SAFETY: restores the default disposition the server changed.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let payload = sys::read_all_at0(fds[0].as_fd())
@@ -381,6 +413,13 @@ fn child_side(fds: Vec<OwnedFd>, targets: &[i32], server: libc::pid_t) -> ! {
         .and_then(|b| Payload::from_bytes(&b).ok());
     let raw: Vec<RawFd> = fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
     install(&raw, targets);
+    // At their own numbers now; the Event's mapping outlives its closed descriptor.
+    for &fd in targets.iter().filter(|&&t| t > 2) {
+        ipc_core::ring::hold_inherited(fd);
+    }
+    if let Some(ready) = ready {
+        ready.set();
+    }
     match payload {
         Some(p) => child::run_payload(p, server),
         None => {

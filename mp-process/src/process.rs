@@ -263,6 +263,13 @@ impl Builder {
     /// handle (`fd:size`) passed in the arguments stays valid in the child. The
     /// descriptor must stay open until `start` returns.
     ///
+    /// A ring's descriptor (a queue's, a pipe's) makes the child count as its writer and
+    /// reader from its start, before `start` returns
+    /// ([`hold_inherited`](ipc_core::ring::hold_inherited)): the parent may drop its own
+    /// handle at once, as Python's examples close their copy, and the queue's reader does
+    /// not see `Closed` before the child has put. The child's roles narrow to its handle's
+    /// once it attaches.
+    ///
     /// # Examples
     ///
     /// ```

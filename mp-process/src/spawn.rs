@@ -299,6 +299,11 @@ pub(crate) fn child_hook() {
     };
     match payload.kind {
         KIND_ENTRY => {
+            // Before the parent hears we started: the rings we were given count us as
+            // present from now on, so the parent may drop its own copies at once.
+            for &fd in &payload.fds {
+                ipc_core::ring::hold_inherited(fd);
+            }
             child::ack(&ack, Ok(()));
             drop(ack);
             child::run_payload(payload, parent)

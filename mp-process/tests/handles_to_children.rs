@@ -6,7 +6,7 @@ use std::time::Duration;
 use ipc_core::sync::{Lock, Value};
 use ipc_core::testing::watchdog;
 use mp_process::{Process, StartMethod};
-use mp_queue::{pipe, Connection, Queue};
+use mp_queue::{pipe, Connection, GetError, Queue};
 
 mp_process::hook!();
 
@@ -36,6 +36,19 @@ fn double_back(h: String) {
 fn release_lock(h: String) {
     let l = Lock::from_handle(h.parse().unwrap()).unwrap();
     l.release().unwrap(); // as Python: any process may release a Lock
+}
+
+/// Attaches only after a while: by then the parent has dropped its own copy.
+fn late_sender(h: String) {
+    std::thread::sleep(Duration::from_millis(300));
+    let c: Connection<u32> = Connection::from_handle(h.parse().unwrap()).unwrap();
+    c.send(7).unwrap();
+}
+
+fn late_writer(h: String) {
+    std::thread::sleep(Duration::from_millis(300));
+    let q: Queue<u32> = Queue::from_handle(h.parse().unwrap()).unwrap();
+    q.put(7).unwrap();
 }
 
 fn child(m: StartMethod, entry: fn(String), handle: String, fds: &[i32]) -> Process {
@@ -114,4 +127,32 @@ fn a_forked_child_uses_an_inherited_queue() {
     p.start().unwrap();
     assert_eq!((0..100).map(|_| q.get().unwrap()).sum::<u64>(), 4950);
     assert_eq!(p.join(), Some(0));
+}
+
+/// Python's idiom: start the child, then close the parent's copy of what it was given.
+/// The child counts as present from the start (its hook holds the rings it inherited),
+/// not only once its code attaches: the parent sees its message, then `Closed` when it
+/// exits, never `Closed` first.
+#[test]
+fn a_handle_dropped_right_after_start_is_held_by_the_child() {
+    let _w = watchdog("dropped_after_start", 120);
+    let wait = Duration::from_secs(30);
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let (mine, theirs) = pipe::<u32>(true).unwrap();
+        let h = theirs.handle();
+        let fds = [h.send.unwrap().fd, h.recv.unwrap().fd];
+        let p = child(m, late_sender, h.to_string(), &fds);
+        drop(theirs);
+        assert_eq!(mine.recv_timeout(wait), Ok(7), "{m:?}");
+        assert_eq!(p.join(), Some(0));
+        assert_eq!(mine.recv_timeout(wait), Err(GetError::Closed), "{m:?}");
+
+        let q: Queue<u32> = Queue::new().unwrap();
+        let h = q.handle();
+        let p = child(m, late_writer, h.to_string(), &[h.fd]);
+        q.close(); // this process only reads
+        assert_eq!(q.get_timeout(wait), Ok(7), "{m:?}");
+        assert_eq!(p.join(), Some(0));
+        assert_eq!(q.get_timeout(wait), Err(GetError::Closed), "{m:?}");
+    }
 }

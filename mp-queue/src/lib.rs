@@ -59,12 +59,11 @@
 //!   that inherits the fd, and attach with [`Queue::from_handle`]. The fd is close-on-exec,
 //!   so it must be passed on on purpose: mp-process's `Builder::pass_fd` does that for
 //!   the child it starts. The parent's queue must be open while the child starts; from
-//!   then on the child holds its own copy of the fd. Presence (what makes a peer see
-//!   `Closed` when every writer or reader is gone) goes with an attached handle, not with
-//!   the fd: the child is present only once `from_handle` has run. So the parent keeps
-//!   its handle until the child has attached (until it has answered, say) when that
-//!   handle may be the last writer or reader; dropping it at once after `start`, as
-//!   Python's examples close their copy, can let the peer see `Closed` first.
+//!   then on the child holds its own copy of the fd, and counts as a writer and a reader
+//!   of it (for `Closed`) from its start, so the parent may drop or close its own handle
+//!   right after `start`, as Python's examples close their copy. The child's roles narrow
+//!   to its handle's once `from_handle` has run. (A child started some other way counts
+//!   only once `from_handle` has run: keep the parent's handle until then.)
 //! - **by name**: [`QueueBuilder::create_named`] and [`Queue::open`] let unrelated
 //!   programs meet; [`Connection::create_named`] / [`Connection::open`] for pipes.
 //!

@@ -207,9 +207,9 @@ impl<T: Message> Connection<T> {
     /// direction is left out, so a closed end's handle names neither ring and
     /// `from_handle` refuses it (Python refuses to pass a closed `Connection`).
     ///
-    /// The child counts as this end only once `from_handle` has run in it: keep this end
-    /// open until then (until the child has answered, say), or its peer may see
-    /// [`GetError::Closed`] in between (see the crate docs, "Reaching another process").
+    /// A child that mp-process starts with these fds (`pass_fd`) counts as present from
+    /// its start, so this end may be dropped right after `start`, as Python's examples
+    /// close their copy; see the crate docs, "Reaching another process".
     ///
     /// # Examples
     ///

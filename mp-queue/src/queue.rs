@@ -852,9 +852,8 @@ impl<T> Queue<T> {
     }
 
     /// The fd and size a spawned child needs for [`Queue::from_handle`]; its `Display` is
-    /// `fd:size`, parsed back by `str::parse`. The child counts as a writer (and a
-    /// reader) only once `from_handle` has run in it: see the crate docs, "Reaching
-    /// another process", before dropping the last handle right after starting it.
+    /// `fd:size`, parsed back by `str::parse`. For when the parent may drop its handle,
+    /// see the crate docs, "Reaching another process".
     ///
     /// # Examples
     ///

@@ -206,6 +206,10 @@ struct Shared {
     probe: OwnedFd,
     /// `pid:32 | slot:32` of this process's registration (0: none).
     me: StdAtomicU64,
+    /// Producer and consumer presence this process held for the ring since it was started
+    /// with it (see [`hold_inherited`]), until it takes each role or calls
+    /// [`Ring::release_inherited`]; released already in most rings.
+    inherited: [PresenceLock; 2],
     seg: Segment,
 }
 
@@ -264,25 +268,39 @@ impl Ring {
         // nobody else can see the segment before `mark_initialized`.
         let raw = unsafe { RawRing::init(base, lay) };
         seg.mark_initialized();
-        Self::wrap(seg, raw)
+        Self::wrap(seg, raw, None)
     }
 
     fn attach(seg: Segment) -> Result<Ring, OpenError> {
+        Self::attach_holding(seg, None)
+    }
+
+    /// Attaches, keeping `inherited` presence (see [`hold_inherited`]) until released.
+    fn attach_holding(
+        seg: Segment,
+        inherited: Option<[PresenceLock; 2]>,
+    ) -> Result<Ring, OpenError> {
         let base = std::ptr::NonNull::new(seg.payload_ptr())
             .ok_or(OpenError::InvalidConfig("null segment"))?;
         // SAFETY: the payload is 64-byte aligned and `payload_len` bytes long, mapped for
         // as long as `seg`, which `Shared` keeps beside the `RawRing`.
         let raw = unsafe { RawRing::attach(base, seg.payload_len())? };
-        Self::wrap(seg, raw)
+        Self::wrap(seg, raw, inherited)
     }
 
-    fn wrap(seg: Segment, raw: RawRing) -> Result<Ring, OpenError> {
+    fn wrap(
+        seg: Segment,
+        raw: RawRing,
+        inherited: Option<[PresenceLock; 2]>,
+    ) -> Result<Ring, OpenError> {
         let probe = liveness::reopen(seg.fd())?;
         Ok(Ring {
             shared: Arc::new(Shared {
                 raw,
                 probe,
                 me: StdAtomicU64::new(0),
+                inherited: inherited
+                    .unwrap_or_else(|| [PresenceLock::none(), PresenceLock::none()]),
                 seg,
             }),
         })
@@ -309,7 +327,10 @@ impl Ring {
         Self::attach(Segment::open_named(name, RING_KIND)?)
     }
 
-    /// Attaches from a handle passed to a spawned child (see [`Ring::handle`]).
+    /// Attaches from a handle passed to a spawned child (see [`Ring::handle`]). In a child
+    /// started with the ring's fd by a starter that called [`hold_inherited`] (mp-process
+    /// does), the ring keeps the presence the child held since its start until this handle
+    /// takes its roles ([`release_inherited`](Self::release_inherited)).
     ///
     /// # Examples
     ///
@@ -326,7 +347,35 @@ impl Ring {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Ring, OpenError> {
-        Self::attach(Segment::from_handle(handle, RING_KIND)?)
+        let seg = Segment::from_handle(handle, RING_KIND)?;
+        Self::attach_holding(seg, inherit::take(handle.fd))
+    }
+
+    /// Lets go of the presence this process held for the ring since it was started with
+    /// it (see [`hold_inherited`]): once this handle has taken the roles it keeps.
+    /// [`producer`](Self::producer) and [`consumer`](Self::consumer) let go of their own
+    /// role's already; a handle that takes one role calls this for the other. Does nothing
+    /// for a ring this process was not started with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ipc_core::ring::{hold_inherited, Ring};
+    ///
+    /// let ring = Ring::builder().capacity(4096).create()?;
+    /// drop(ring.producer()?); // a producer came and went
+    /// assert!(hold_inherited(ring.handle().fd)); // as in a child started with the ring
+    /// let mine = Ring::from_handle(ring.handle())?; // adopts what the start held
+    /// let _rx = mine.consumer()?; // a reader only
+    /// assert!(mine.producers_present()); // still held as a producer, until:
+    /// mine.release_inherited();
+    /// assert!(!mine.producers_present());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn release_inherited(&self) {
+        for presence in &self.shared.inherited {
+            presence.release();
+        }
     }
 
     /// The fd and size a spawned child needs for [`Ring::from_handle`].
@@ -384,6 +433,7 @@ impl Ring {
     /// ```
     pub fn producer(&self) -> Result<Producer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Producer)?;
+        self.shared.inherited[Role::Producer as usize].release();
         self.shared
             .raw
             .ever()
@@ -414,6 +464,7 @@ impl Ring {
     /// ```
     pub fn consumer(&self) -> Result<Consumer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Consumer)?;
+        self.shared.inherited[Role::Consumer as usize].release();
         self.shared
             .raw
             .ever()
@@ -955,8 +1006,10 @@ impl From<RegisterError> for PopError {
 }
 
 mod handles;
+mod inherit;
 mod presence;
 pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
+pub use inherit::hold_inherited;
 pub use presence::{PresenceCache, PRESENCE_TTL_MS};
 
 /// `Ring`, `Producer`, `Consumer` and `ReadGuard` may be shared between threads (a guard
