@@ -364,3 +364,21 @@ fn a_re_executed_child_attaches_from_an_inherited_handle() {
     let child = run_child(format!("handle={h}"), Some(h.fd));
     round_trip_with(&ring, child);
 }
+
+/// A ring attached by a process that was started holding it (`hold_inherited`) and that
+/// takes one role lets go of the other: its own inherited producer presence must not keep
+/// its consumer from seeing `Closed`.
+#[test]
+fn taking_one_role_lets_go_of_the_inherited_other() {
+    let ring = Ring::builder().capacity(4096).create().unwrap();
+    let tx = ring.producer().unwrap();
+    assert!(ipc_core::ring::hold_inherited(ring.handle().fd));
+    let mine = Ring::from_handle(ring.handle()).unwrap();
+    let rx = mine.consumer().unwrap();
+    drop(tx);
+    let soon = std::time::Instant::now() + std::time::Duration::from_millis(500);
+    assert!(
+        matches!(rx.pop_deadline(Some(soon)), Err(ipc_core::PopError::Closed)),
+        "no producer is left"
+    );
+}

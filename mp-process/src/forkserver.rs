@@ -27,9 +27,11 @@
 //! The server reaps its children and reports each exit status; the parent learns that a
 //! child ended from the child's pidfd and then reads its status from the socket.
 //!
-//! A start is reported (`P`) only once the child holds the rings it was passed
-//! ([`ipc_core::ring::hold_inherited`]), signalled through an `Event` shared with the
-//! children: a parent that drops its copy right after `start` leaves the ring present.
+//! A start is reported (`P`) only once the child holds the rings among the descriptors it
+//! was passed ([`ipc_core::ring::hold_inherited`]), so a parent may drop its own handle
+//! right after `start`. The child says so on a pipe of that start's own, installed beside
+//! the passed descriptors; the server waits for it at most [`READY_LIMIT`], and a child
+//! that dies first closes the pipe.
 
 use std::collections::HashMap;
 use std::io;
@@ -266,9 +268,6 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
     if unsafe { libc::getppid() } != parent_pid {
         sys::exit_now(0); // the parent died before we could watch it
     }
-    // Set by each child once it holds what it was passed; None if it cannot be made, and
-    // then starts are reported at once.
-    let ready = ipc_core::sync::Event::new().ok();
     child::ack(&ack, Ok(()));
     drop(ack);
     let mut kids: Vec<(libc::pid_t, OwnedFd)> = Vec::new();
@@ -300,7 +299,7 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
                 _ => sys::exit_now(0), // the parent closed its end
             };
             if r.sender_pid == Some(parent_pid) {
-                let reply = fork_one(&buf[..r.len], r.fds, &mut kids, ready.as_ref());
+                let reply = fork_one(&buf[..r.len], r.fds, &mut kids);
                 if sys::send_with_fds(sock.as_fd(), &reply.0, &reply.1).is_err() {
                     sys::exit_now(1);
                 }
@@ -328,9 +327,8 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
 /// Handles one start request; returns the reply and keeps the child's pidfd in `kids`.
 fn fork_one(
     msg: &[u8],
-    fds: Vec<OwnedFd>,
+    mut fds: Vec<OwnedFd>,
     kids: &mut Vec<(libc::pid_t, OwnedFd)>,
-    ready: Option<&ipc_core::sync::Event>,
 ) -> (Vec<u8>, Vec<RawFd>) {
     let failed = |errno: i32| {
         let mut m = vec![b'F'];
@@ -341,9 +339,15 @@ fn fork_one(
         return failed(libc::EINVAL);
     };
     let server = sys::getpid();
-    if let Some(ready) = ready {
-        ready.clear();
-    }
+    // The child's "ready" pipe: its write end goes to the child at the number after every
+    // target. Without a pipe, the start is reported at once.
+    let passed = targets.len();
+    let mut targets = targets;
+    let ready = sys::pipe().ok().map(|(r, w)| {
+        fds.push(w);
+        targets.push(targets.iter().copied().max().unwrap_or(2).max(2) + 1);
+        r
+    });
     // SAFETY: this process is single-threaded (the server loop is all it runs), so the
     // child may do anything.
     let pid = unsafe { libc::fork() };
@@ -351,14 +355,15 @@ fn fork_one(
         return failed(sys::errno().raw_os_error().unwrap_or(libc::EIO));
     }
     if pid == 0 {
-        child_side(fds, &targets, server, ready);
+        child_side(fds, &targets, passed, server);
     }
     drop(fds);
+    if let Some(r) = ready {
+        // A byte once the child holds its rings, or end-of-file if it died first.
+        let _ = sys::wait_readable(r.as_fd(), ipc_core::deadline_after(READY_LIMIT));
+    }
     match sys::pidfd_open(pid) {
         Ok(pidfd) => {
-            if let Some(ready) = ready {
-                await_ready(ready, &pidfd);
-            }
             let raw = pidfd.as_raw_fd();
             kids.push((pid, pidfd));
             let mut m = vec![b'P'];
@@ -386,26 +391,15 @@ fn parse_request(msg: &[u8]) -> Option<Vec<i32>> {
     )
 }
 
-/// Waits until the child has set `ready` (it holds what it was passed), has exited, or
-/// the spawn hook's own time limit has passed.
-fn await_ready(ready: &ipc_core::sync::Event, pidfd: &OwnedFd) {
-    let deadline = std::time::Instant::now() + spawn::HOOK_TIMEOUT;
-    while !ready.wait_timeout(ipc_core::sync::POLL) {
-        let now = std::time::Instant::now();
-        if now >= deadline || sys::wait_readable(pidfd.as_fd(), Some(now)).unwrap_or(true) {
-            return;
-        }
-    }
-}
+/// How long the server waits for a child to say it holds its rings before it reports
+/// the start anyway: the child does a few system calls first, so only a host stalled for
+/// that long makes the start be reported before the child holds them.
+const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// In the freshly forked child: install the descriptors, forget the server's, hold the
-/// rings among them, tell the server, run.
-fn child_side(
-    fds: Vec<OwnedFd>,
-    targets: &[i32],
-    server: libc::pid_t,
-    ready: Option<&ipc_core::sync::Event>,
-) -> ! {
+/// In the freshly forked child: install the descriptors (the first `passed` are the
+/// parent's; one more is the ready pipe), forget the server's, hold the rings among the
+/// parent's, tell the server, run.
+fn child_side(fds: Vec<OwnedFd>, targets: &[i32], passed: usize, server: libc::pid_t) -> ! {
     // SAFETY: restores the default disposition the server changed.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
     let payload = sys::read_all_at0(fds[0].as_fd())
@@ -413,12 +407,15 @@ fn child_side(
         .and_then(|b| Payload::from_bytes(&b).ok());
     let raw: Vec<RawFd> = fds.into_iter().map(IntoRawFd::into_raw_fd).collect();
     install(&raw, targets);
-    // At their own numbers now; the Event's mapping outlives its closed descriptor.
-    for &fd in targets.iter().filter(|&&t| t > 2) {
+    // At their own numbers now (not the standard streams, nor the payload's -1).
+    for &fd in targets[..passed].iter().filter(|&&t| t > 2) {
         ipc_core::ring::hold_inherited(fd);
     }
-    if let Some(ready) = ready {
-        ready.set();
+    if let Some(&ready) = targets.get(passed) {
+        // SAFETY: `install` put the ready pipe's write end at `ready`, this process's alone.
+        let ready = unsafe { OwnedFd::from_raw_fd(ready) };
+        child::ack(&ready, Ok(()));
+        drop(ready); // closed before the entry runs, which never returns here
     }
     match payload {
         Some(p) => child::run_payload(p, server),

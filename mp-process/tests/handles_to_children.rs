@@ -51,6 +51,19 @@ fn late_writer(h: String) {
     q.put(7).unwrap();
 }
 
+/// Forks a child of its own before it attaches the queue it was given, puts, lets the
+/// queue go, and waits to be terminated.
+fn fork_then_put_then_wait(h: String) {
+    let mut f = Process::builder()
+        .daemon(true)
+        .target(|| std::thread::sleep(Duration::from_secs(60)));
+    f.start().unwrap();
+    let q: Queue<u32> = Queue::from_handle(h.parse().unwrap()).unwrap();
+    q.put(1).unwrap();
+    drop(q);
+    std::thread::sleep(Duration::from_secs(60));
+}
+
 fn child(m: StartMethod, entry: fn(String), handle: String, fds: &[i32]) -> Process {
     let mut b = Process::builder().start_method(m).name("handle-child");
     for &fd in fds {
@@ -154,5 +167,26 @@ fn a_handle_dropped_right_after_start_is_held_by_the_child() {
         assert_eq!(q.get_timeout(wait), Ok(7), "{m:?}");
         assert_eq!(p.join(), Some(0));
         assert_eq!(q.get_timeout(wait), Err(GetError::Closed), "{m:?}");
+    }
+}
+
+/// What the child was started with is its own to hold: a child it forks before attaching
+/// does not keep the queue present once the child has let it go.
+#[test]
+fn a_grandchild_does_not_hold_what_its_parent_was_started_with() {
+    let _w = watchdog("grandchild_does_not_hold", 60);
+    for m in [StartMethod::Spawn, StartMethod::Forkserver] {
+        let q: Queue<u32> = Queue::new().unwrap();
+        let h = q.handle();
+        let p = child(m, fork_then_put_then_wait, h.to_string(), &[h.fd]);
+        q.close(); // this process only reads
+        assert_eq!(q.get_timeout(Duration::from_secs(30)), Ok(1), "{m:?}");
+        assert_eq!(
+            q.get_timeout(Duration::from_secs(20)),
+            Err(GetError::Closed),
+            "{m:?}: the child let the queue go; its own child must not hold it"
+        );
+        p.terminate().unwrap();
+        p.join();
     }
 }

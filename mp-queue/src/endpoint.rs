@@ -38,16 +38,12 @@ pub(crate) struct Endpoint {
 
 impl Endpoint {
     pub(crate) fn new(ring: Ring, send: bool, recv: bool) -> Result<Endpoint, OpenError> {
-        let e = Endpoint {
+        Ok(Endpoint {
             tx: if send { Some(ring.producer()?) } else { None },
             rx: if recv { Some(ring.consumer()?) } else { None },
             ring,
             guess: AtomicUsize::new(0),
-        };
-        // A spawned child held the ring since its start (`Ring::from_handle`); now that
-        // this handle has its roles, it stops counting as the roles it does not take.
-        e.ring.release_inherited();
-        Ok(e)
+        })
     }
 
     /// Another handle on the same ring with the same open roles (and presences of its

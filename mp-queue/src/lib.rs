@@ -62,7 +62,8 @@
 //!   then on the child holds its own copy of the fd, and counts as a writer and a reader
 //!   of it (for `Closed`) from its start, so the parent may drop or close its own handle
 //!   right after `start`, as Python's examples close their copy. The child's roles narrow
-//!   to its handle's once `from_handle` has run. (A child started some other way counts
+//!   to its handle's once `from_handle` has run; a child that never attaches keeps
+//!   readers from seeing `Closed` until it exits. (A child started some other way counts
 //!   only once `from_handle` has run: keep the parent's handle until then.)
 //! - **by name**: [`QueueBuilder::create_named`] and [`Queue::open`] let unrelated
 //!   programs meet; [`Connection::create_named`] / [`Connection::open`] for pipes.

@@ -1,5 +1,5 @@
-//! Presence for rings a started child inherited by descriptor number (`pass_fd`), held
-//! from the child's start until it attaches them.
+//! Presence for rings a started child inherited by descriptor (`pass_fd`), held from the
+//! child's start until it takes its roles on them.
 //!
 //! Presence goes with an attached handle (an open file description holding a lock), not
 //! with the fd. A parent that starts a child with a ring's fd and then drops its own
@@ -8,10 +8,10 @@
 //! peers would read `Closed` in between. So a process starter calls [`hold_inherited`] in
 //! the child for each descriptor it passed, before it tells the parent the child has
 //! started: the child then counts as both producer and consumer of each ring it was
-//! given. [`Ring::from_handle`](super::Ring::from_handle) adopts that presence, and taking
-//! a role (or [`Ring::release_inherited`](super::Ring::release_inherited)) lets it go. A
-//! child that never attaches holds it until it exits, as a forked child holds the handles
-//! it inherited.
+//! given. Attaching the ring ([`Ring::from_handle`](super::Ring::from_handle) or
+//! [`Ring::open_named`](super::Ring::open_named)) adopts that presence, and taking a
+//! role lets it go. A child that never attaches the ring holds it until it exits, or
+//! until [`release_all_inherited`].
 
 use std::io;
 use std::os::fd::RawFd;
@@ -21,33 +21,36 @@ use super::RING_KIND;
 use crate::liveness::{PresenceLock, Role};
 use crate::segment::{Segment, SegmentHandle};
 
-/// One inherited ring: the descriptor number it came at, the file (`st_dev`, `st_ino`) it
-/// named then, and the descriptions holding its producer and consumer presence.
+/// One inherited ring: the file (`st_dev`, `st_ino`) of its segment and the descriptions
+/// holding its producer and consumer presence.
 ///
 /// Atomics in a fixed table rather than a `Mutex<Vec<_>>`: a fork while another thread
 /// held the mutex would leave the child a mutex locked for good (as `RegisterLock` says).
+/// A fork while a thread has a slot `BUSY` leaves that slot to the child as it is: held
+/// until the child exits.
 struct Slot {
-    /// The ring's descriptor number; `FREE`, or `BUSY` while a thread fills or empties it.
-    fd: AtomicI32,
+    /// `FREE`, `BUSY` while a thread fills or empties it, or `HELD`.
+    state: AtomicI32,
     dev: AtomicU64,
     ino: AtomicU64,
     presence: [AtomicI32; 2],
 }
 
-const FREE: i32 = -1;
-const BUSY: i32 = -2;
+const FREE: i32 = 0;
+const BUSY: i32 = 1;
+const HELD: i32 = 2;
 
-/// More rings than any start passes (a forkserver start takes at most 246 descriptors).
-const SLOTS: usize = 256;
+/// Rings held at once, at most; more are not held (`hold_inherited` says false).
+pub const MAX_INHERITED: usize = 256;
 
-static HELD: [Slot; SLOTS] = [const {
+static TABLE: [Slot; MAX_INHERITED] = [const {
     Slot {
-        fd: AtomicI32::new(FREE),
+        state: AtomicI32::new(FREE),
         dev: AtomicU64::new(0),
         ino: AtomicU64::new(0),
         presence: [AtomicI32::new(-1), AtomicI32::new(-1)],
     }
-}; SLOTS];
+}; MAX_INHERITED];
 
 /// `(st_dev, st_ino)` and size of the file `fd` names.
 fn stat(fd: RawFd) -> io::Result<((u64, u64), usize)> {
@@ -61,11 +64,11 @@ fn stat(fd: RawFd) -> io::Result<((u64, u64), usize)> {
     Ok(((st.st_dev, st.st_ino), size))
 }
 
-/// For process starters (mp-process calls it in each child it starts, before the child's
-/// own code runs): if `fd` is a ring's segment, this process counts as a producer and a
-/// consumer of the ring until it attaches it with
-/// [`Ring::from_handle`](super::Ring::from_handle) and takes its roles, or exits. Returns
-/// whether it did; any other descriptor is left alone.
+/// For process starters (mp-process calls it in each child it starts with `pass_fd`,
+/// before the child's own code runs): if `fd` is a ring's segment, this process counts as
+/// a producer and a consumer of the ring until it attaches the ring and takes a role on
+/// it, or exits. Returns whether it holds the ring now. Any descriptor may be given: it
+/// is checked (its header read) and left open either way.
 ///
 /// # Examples
 ///
@@ -75,25 +78,20 @@ fn stat(fd: RawFd) -> io::Result<((u64, u64), usize)> {
 /// let ring = Ring::builder().capacity(4096).create()?;
 /// let h = ring.handle();
 /// assert!(hold_inherited(h.fd)); // as a started child does for what it was passed
-/// let tx = ring.producer()?;
-/// drop(tx); // the last producer handle...
+/// drop(ring.producer()?); // the last producer handle...
 /// assert!(ring.producers_present()); // ...but this process still holds the ring
-/// let attached = Ring::from_handle(h)?; // the child's code attaches it
-/// attached.release_inherited(); // (taking a role does this too)
+/// let attached = Ring::from_handle(h)?; // the child's code attaches it...
+/// let _rx = attached.consumer()?; // ...and takes its role
 /// assert!(!ring.producers_present());
-/// assert!(!hold_inherited(0)); // not a ring
+/// assert!(!hold_inherited(-1)); // not a descriptor
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn hold_inherited(fd: RawFd) -> bool {
     let Ok((file, size)) = stat(fd) else {
         return false;
     };
-    let held = |s: &Slot| {
-        s.fd.load(Ordering::Acquire) == fd
-            && (s.dev.load(Ordering::Relaxed), s.ino.load(Ordering::Relaxed)) == file
-    };
-    if HELD.iter().any(held) {
-        return true; // held already
+    if TABLE.iter().any(|s| holds(s, file)) {
+        return true; // held already (another descriptor of the same ring, say)
     }
     if Segment::from_handle(SegmentHandle { fd, size }, RING_KIND).is_err() {
         return false;
@@ -105,9 +103,10 @@ pub fn hold_inherited(fd: RawFd) -> bool {
         return false;
     };
     // SYNC: the CAS claims a free slot for this thread; the fields are written before the
-    // Release store of `fd` publishes them to `take`'s Acquire CAS.
-    let Some(slot) = HELD.iter().find(|s| {
-        s.fd.compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
+    // Release store of HELD publishes them to `empty`'s Acquire CAS.
+    let Some(slot) = TABLE.iter().find(|s| {
+        s.state
+            .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }) else {
         return false; // full: the presence is dropped, as if never held
@@ -116,41 +115,78 @@ pub fn hold_inherited(fd: RawFd) -> bool {
     slot.ino.store(file.1, Ordering::Relaxed);
     slot.presence[0].store(producer.into_raw(), Ordering::Relaxed);
     slot.presence[1].store(consumer.into_raw(), Ordering::Relaxed);
-    slot.fd.store(fd, Ordering::Release);
+    slot.state.store(HELD, Ordering::Release);
     true
 }
 
-/// The presence [`hold_inherited`] took for `fd`, if `fd` still names that ring.
-pub(super) fn take(fd: RawFd) -> Option<[PresenceLock; 2]> {
-    if fd < 0 {
-        return None;
+/// Lets go of every ring [`hold_inherited`] holds in this process: for a process starter
+/// in a child it forks (mp-process does), which inherits the holder's table and its
+/// descriptions but is not the process the rings were given to.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::ring::{hold_inherited, release_all_inherited, Ring};
+///
+/// let ring = Ring::builder().capacity(4096).create()?;
+/// drop(ring.producer()?);
+/// assert!(hold_inherited(ring.handle().fd));
+/// release_all_inherited();
+/// assert!(!ring.producers_present());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn release_all_inherited() {
+    for slot in &TABLE {
+        drop(empty(slot, None));
     }
-    let (file, _) = stat(fd).ok()?;
-    HELD.iter().find_map(|slot| {
-        // SYNC: the Acquire CAS pairs with the Release store in `hold_inherited`: the
-        // fields read below are the ones written before it. BUSY keeps a concurrent
-        // `hold_inherited` from refilling the slot until they are read.
-        slot.fd
-            .compare_exchange(fd, BUSY, Ordering::Acquire, Ordering::Relaxed)
-            .ok()?;
-        let same = (
+}
+
+/// Whether `slot` holds the ring in `file`.
+fn holds(slot: &Slot, file: (u64, u64)) -> bool {
+    // SYNC: Acquire pairs with the Release store of HELD: the fields are the slot's.
+    slot.state.load(Ordering::Acquire) == HELD
+        && (
             slot.dev.load(Ordering::Relaxed),
             slot.ino.load(Ordering::Relaxed),
-        ) == file;
-        if !same {
-            // Another file now has this number: not ours to adopt; left as it was.
-            slot.fd.store(fd, Ordering::Release);
-            return None;
-        }
-        let roles = [0, 1].map(|r| {
-            let raw = slot.presence[r].swap(-1, Ordering::Relaxed);
-            // SAFETY: `raw` came from `into_raw` in `hold_inherited`, and the swap hands
-            // it to exactly one caller.
-            unsafe { PresenceLock::from_raw(raw) }
-        });
-        // SYNC: Release, so that the next `hold_inherited` to claim the slot writes after
-        // the reads above.
-        slot.fd.store(FREE, Ordering::Release);
-        Some(roles)
-    })
+        ) == file
+}
+
+/// Takes the presence out of `slot` if it holds a ring (the ring in `file`, if given).
+fn empty(slot: &Slot, file: Option<(u64, u64)>) -> Option<[PresenceLock; 2]> {
+    // SYNC: the Acquire CAS pairs with the Release store of HELD in `hold_inherited`: the
+    // fields read below are the ones written before it. BUSY keeps a concurrent
+    // `hold_inherited` from refilling the slot until they are read.
+    slot.state
+        .compare_exchange(HELD, BUSY, Ordering::Acquire, Ordering::Relaxed)
+        .ok()?;
+    let here = (
+        slot.dev.load(Ordering::Relaxed),
+        slot.ino.load(Ordering::Relaxed),
+    );
+    if file.is_some_and(|f| f != here) {
+        slot.state.store(HELD, Ordering::Release); // another ring's: left as it was
+        return None;
+    }
+    let roles = [0, 1].map(|r| {
+        let raw = slot.presence[r].swap(-1, Ordering::Relaxed);
+        // SAFETY: `raw` came from `into_raw` in `hold_inherited`, and the swap hands it
+        // to exactly one caller.
+        unsafe { PresenceLock::from_raw(raw) }
+    });
+    // SYNC: Release, so that the next `hold_inherited` to claim the slot writes after the
+    // reads above.
+    slot.state.store(FREE, Ordering::Release);
+    Some(roles)
+}
+
+/// The presence [`hold_inherited`] took for the ring whose segment `fd` names (any
+/// descriptor of it): for the `Ring` attaching it to keep until it takes a role.
+pub(super) fn take(fd: RawFd) -> Option<[PresenceLock; 2]> {
+    let (file, _) = stat(fd).ok()?;
+    // Held once per ring, but two threads holding it at once may have filled two slots:
+    // the first is adopted, the rest dropped (the same presence, held twice).
+    let mut found = TABLE.iter().filter_map(|s| empty(s, Some(file)));
+    let first = found.next();
+    found.for_each(drop);
+    first
 }

@@ -271,15 +271,10 @@ impl Ring {
         Self::wrap(seg, raw, None)
     }
 
+    /// Attaches, adopting the presence this process held for the ring since it was
+    /// started with it, if it was (see [`hold_inherited`]), until it takes a role.
     fn attach(seg: Segment) -> Result<Ring, OpenError> {
-        Self::attach_holding(seg, None)
-    }
-
-    /// Attaches, keeping `inherited` presence (see [`hold_inherited`]) until released.
-    fn attach_holding(
-        seg: Segment,
-        inherited: Option<[PresenceLock; 2]>,
-    ) -> Result<Ring, OpenError> {
+        let inherited = inherit::take(seg.fd());
         let base = std::ptr::NonNull::new(seg.payload_ptr())
             .ok_or(OpenError::InvalidConfig("null segment"))?;
         // SAFETY: the payload is 64-byte aligned and `payload_len` bytes long, mapped for
@@ -329,8 +324,13 @@ impl Ring {
 
     /// Attaches from a handle passed to a spawned child (see [`Ring::handle`]). In a child
     /// started with the ring's fd by a starter that called [`hold_inherited`] (mp-process
-    /// does), the ring keeps the presence the child held since its start until this handle
-    /// takes its roles ([`release_inherited`](Self::release_inherited)).
+    /// does), the ring keeps the presence the child held since its start until this
+    /// handle takes its first role ([`producer`](Self::producer) or
+    /// [`consumer`](Self::consumer)) or calls
+    /// [`release_inherited`](Self::release_inherited). A handle taking both roles takes
+    /// the second a moment after the first, when the inherited presence is gone: no peer
+    /// of a queue or pipe looks at that moment (queues never ask for consumers; pipe ends
+    /// take one role per ring).
     ///
     /// # Examples
     ///
@@ -347,15 +347,14 @@ impl Ring {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn from_handle(handle: SegmentHandle) -> Result<Ring, OpenError> {
-        let seg = Segment::from_handle(handle, RING_KIND)?;
-        Self::attach_holding(seg, inherit::take(handle.fd))
+        Self::attach(Segment::from_handle(handle, RING_KIND)?)
     }
 
     /// Lets go of the presence this process held for the ring since it was started with
-    /// it (see [`hold_inherited`]): once this handle has taken the roles it keeps.
-    /// [`producer`](Self::producer) and [`consumer`](Self::consumer) let go of their own
-    /// role's already; a handle that takes one role calls this for the other. Does nothing
-    /// for a ring this process was not started with.
+    /// it (see [`hold_inherited`]), which attaching adopted. Taking a role
+    /// ([`producer`](Self::producer), [`consumer`](Self::consumer)) does this already;
+    /// this is for a handle that attaches and takes none. Does nothing for a ring this
+    /// process was not started with.
     ///
     /// # Examples
     ///
@@ -366,8 +365,7 @@ impl Ring {
     /// drop(ring.producer()?); // a producer came and went
     /// assert!(hold_inherited(ring.handle().fd)); // as in a child started with the ring
     /// let mine = Ring::from_handle(ring.handle())?; // adopts what the start held
-    /// let _rx = mine.consumer()?; // a reader only
-    /// assert!(mine.producers_present()); // still held as a producer, until:
+    /// assert!(mine.producers_present()); // held as a producer (and consumer), until:
     /// mine.release_inherited();
     /// assert!(!mine.producers_present());
     /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -433,7 +431,7 @@ impl Ring {
     /// ```
     pub fn producer(&self) -> Result<Producer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Producer)?;
-        self.shared.inherited[Role::Producer as usize].release();
+        self.release_inherited();
         self.shared
             .raw
             .ever()
@@ -464,7 +462,7 @@ impl Ring {
     /// ```
     pub fn consumer(&self) -> Result<Consumer, OpenError> {
         let presence = PresenceLock::acquire(self.shared.seg.fd(), Role::Consumer)?;
-        self.shared.inherited[Role::Consumer as usize].release();
+        self.release_inherited();
         self.shared
             .raw
             .ever()
@@ -1009,7 +1007,7 @@ mod handles;
 mod inherit;
 mod presence;
 pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
-pub use inherit::hold_inherited;
+pub use inherit::{hold_inherited, release_all_inherited, MAX_INHERITED};
 pub use presence::{PresenceCache, PRESENCE_TTL_MS};
 
 /// `Ring`, `Producer`, `Consumer` and `ReadGuard` may be shared between threads (a guard
