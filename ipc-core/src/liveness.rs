@@ -33,6 +33,8 @@ extern "C" fn forget_pid_after_fork() {
     PID.store(0, Ordering::Relaxed);
     // Keyed by pid already, but a descendant may get a recycled ancestor's pid.
     ME_PROCESS.store(0, Ordering::Relaxed);
+    // Rings the parent was started with are the parent's to hold (atomics and `close`).
+    crate::ring::release_all_inherited();
 }
 
 /// The calling process's pid, cached; a `fork` clears the cache in the child.
@@ -253,6 +255,15 @@ impl PresenceLock {
     pub(crate) fn none() -> PresenceLock {
         PresenceLock {
             fd: AtomicI32::new(-1),
+        }
+    }
+
+    /// Holds `other`'s description from now on, in place of (and releasing) this one's.
+    pub(crate) fn replace(&self, other: PresenceLock) {
+        let old = self.fd.swap(other.into_raw(), Ordering::SeqCst);
+        if old >= 0 {
+            // SAFETY: `old` was this lock's own fd, which the swap took out of it.
+            drop(unsafe { OwnedFd::from_raw_fd(old) });
         }
     }
 

@@ -48,6 +48,40 @@ pub(crate) struct SegmentHeader {
 /// Bytes taken by the header; the payload starts here, 64-byte aligned.
 pub const HEADER_SIZE: usize = std::mem::size_of::<SegmentHeader>();
 
+/// The kind of the initialized segment `fd` names, read with `pread` (nothing mapped, so a
+/// file truncated meanwhile gives `None`, not SIGBUS); `None` for anything that is not a
+/// shared-memory file (tmpfs or hugetlbfs: `shm_open` and memfd segments) holding one.
+pub(crate) fn peek_kind(fd: RawFd) -> Option<Kind> {
+    // SAFETY: `statfs` is a plain C struct for which all-zero bytes are valid.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes only into `fs`; a bad `fd` is an error.
+    if unsafe { libc::fstatfs(fd, &mut fs) } < 0 {
+        return None;
+    }
+    if fs.f_type != libc::TMPFS_MAGIC && fs.f_type != libc::HUGETLBFS_MAGIC {
+        return None;
+    }
+    let mut h = [0u8; 28];
+    // SAFETY: reads at most `h.len()` bytes into `h`.
+    let n = unsafe { libc::pread(fd, h.as_mut_ptr().cast(), h.len(), 0) };
+    if n != h.len() as isize {
+        return None;
+    }
+    let u32_at = |i: usize| u32::from_ne_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let magic = u64::from_ne_bytes(h[..8].try_into().ok()?);
+    // The fields' offsets in `SegmentHeader` (asserted below).
+    (magic == MAGIC && u32_at(16) == LAYOUT_VERSION && u32_at(24) == INIT_DONE)
+        .then(|| Kind(u32_at(20)))
+}
+
+const _: () = {
+    use std::mem::offset_of;
+    assert!(offset_of!(SegmentHeader, magic) == 0);
+    assert!(offset_of!(SegmentHeader, version) == 16);
+    assert!(offset_of!(SegmentHeader, kind) == 20);
+    assert!(offset_of!(SegmentHeader, init) == 24);
+};
+
 /// What a segment holds, checked at open so a ring is never opened as something else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Kind(pub u32);

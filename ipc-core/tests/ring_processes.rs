@@ -382,3 +382,26 @@ fn taking_one_role_lets_go_of_the_inherited_other() {
         "no producer is left"
     );
 }
+
+/// `hold_inherited` takes only rings: a pipe, a file, another kind of segment, or a
+/// closed number are left alone, and nothing of theirs is mapped or closed.
+#[test]
+fn hold_inherited_refuses_everything_but_a_ring() {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::File::open("/proc/self/status").unwrap();
+    let (r, w) = std::io::pipe().unwrap();
+    let lock = ipc_core::sync::Lock::new().unwrap();
+    let small = Segment::create(64, Kind(7)).unwrap();
+    for fd in [
+        file.as_raw_fd(),
+        r.as_raw_fd(),
+        w.as_raw_fd(),
+        lock.handle().fd,
+        small.handle().fd,
+        -1,
+        1 << 20,
+    ] {
+        assert!(!ipc_core::ring::hold_inherited(fd), "fd {fd}");
+    }
+    assert!(lock.acquire().is_ok(), "the lock's segment is untouched");
+}

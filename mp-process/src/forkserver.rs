@@ -393,8 +393,9 @@ fn parse_request(msg: &[u8]) -> Option<Vec<i32>> {
 
 /// How long the server waits for a child to say it holds its rings before it reports
 /// the start anyway: the child does a few system calls first, so only a host stalled for
-/// that long makes the start be reported before the child holds them.
-const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// that long makes the start be reported before the child holds them. (The server's
+/// other work waits meanwhile; a child that dies first ends the wait at once.)
+const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// In the freshly forked child: install the descriptors (the first `passed` are the
 /// parent's; one more is the ready pipe), forget the server's, hold the rings among the
@@ -411,8 +412,10 @@ fn child_side(fds: Vec<OwnedFd>, targets: &[i32], passed: usize, server: libc::p
     for &fd in targets[..passed].iter().filter(|&&t| t > 2) {
         ipc_core::ring::hold_inherited(fd);
     }
-    if let Some(&ready) = targets.get(passed) {
-        // SAFETY: `install` put the ready pipe's write end at `ready`, this process's alone.
+    // `install` put the ready pipe's write end there, unless it ran out of descriptors
+    // (then the number holds something else, or nothing: not written to).
+    if let Some(&ready) = targets.get(passed).filter(|&&fd| sys::is_fifo(fd)) {
+        // SAFETY: the pipe's write end, installed for this process alone.
         let ready = unsafe { OwnedFd::from_raw_fd(ready) };
         child::ack(&ready, Ok(()));
         drop(ready); // closed before the entry runs, which never returns here

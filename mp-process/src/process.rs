@@ -270,8 +270,8 @@ impl Builder {
     /// not see `Closed` before the child has put. The child's roles narrow to its
     /// handle's once it attaches the ring and takes a role. Until then (for good, if it
     /// never does) it keeps readers of that queue or pipe from seeing `Closed` until it
-    /// exits; children it forks do not inherit that. (A forkserver child that takes more
-    /// than 2 s to get going may be reported started a moment before it holds them.)
+    /// exits; children it forks let go of their copies at once. (A forkserver child that
+    /// takes more than 10 s to get going is reported started before it holds them.)
     ///
     /// # Examples
     ///
@@ -588,9 +588,6 @@ impl Process {
         // StartMethod for what a child of a multi-threaded parent may touch.
         let pid = unsafe { libc::fork() };
         if pid == 0 {
-            // Rings this process was started with are this process's to hold, not its
-            // children's: the child's copies would keep them present after we let go.
-            ipc_core::ring::release_all_inherited();
             state::S.me.set_prebuilt(me);
             child::run_as_child(self.daemon.then_some(parent), body);
         }

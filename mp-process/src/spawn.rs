@@ -301,7 +301,7 @@ pub(crate) fn child_hook() {
         KIND_ENTRY => {
             // Before the parent hears we started: the rings we were given count us as
             // present from now on, so the parent may drop its own copies at once.
-            for &fd in &payload.fds {
+            for &fd in payload.fds.iter().filter(|&&fd| fd > 2) {
                 ipc_core::ring::hold_inherited(fd);
             }
             child::ack(&ack, Ok(()));

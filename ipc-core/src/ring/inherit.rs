@@ -15,11 +15,11 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use super::RING_KIND;
 use crate::liveness::{PresenceLock, Role};
-use crate::segment::{Segment, SegmentHandle};
+use crate::segment::peek_kind;
 
 /// One inherited ring: the file (`st_dev`, `st_ino`) of its segment and the descriptions
 /// holding its producer and consumer presence.
@@ -27,7 +27,8 @@ use crate::segment::{Segment, SegmentHandle};
 /// Atomics in a fixed table rather than a `Mutex<Vec<_>>`: a fork while another thread
 /// held the mutex would leave the child a mutex locked for good (as `RegisterLock` says).
 /// A fork while a thread has a slot `BUSY` leaves that slot to the child as it is: held
-/// until the child exits.
+/// until the child exits. Every other slot a forked child lets go of at once (the fork
+/// handler in `liveness.rs`): the rings were given to its parent, not to it.
 struct Slot {
     /// `FREE`, `BUSY` while a thread fills or empties it, or `HELD`.
     state: AtomicI32,
@@ -43,6 +44,9 @@ const HELD: i32 = 2;
 /// Rings held at once, at most; more are not held (`hold_inherited` says false).
 pub const MAX_INHERITED: usize = 256;
 
+/// Slots `HELD`, or about to be: `take` skips the table while it is 0 (most processes).
+static COUNT: AtomicUsize = AtomicUsize::new(0);
+
 static TABLE: [Slot; MAX_INHERITED] = [const {
     Slot {
         state: AtomicI32::new(FREE),
@@ -52,23 +56,23 @@ static TABLE: [Slot; MAX_INHERITED] = [const {
     }
 }; MAX_INHERITED];
 
-/// `(st_dev, st_ino)` and size of the file `fd` names.
-fn stat(fd: RawFd) -> io::Result<((u64, u64), usize)> {
+/// `(st_dev, st_ino)` of the file `fd` names.
+fn file_of(fd: RawFd) -> io::Result<(u64, u64)> {
     // SAFETY: `stat` is a plain C struct for which all-zero bytes are valid.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: fstat writes only into `st`; a closed or foreign `fd` is an error, not UB.
     if unsafe { libc::fstat(fd, &mut st) } < 0 {
         return Err(io::Error::last_os_error());
     }
-    let size = usize::try_from(st.st_size).map_err(|_| io::Error::other("negative size"))?;
-    Ok(((st.st_dev, st.st_ino), size))
+    Ok((st.st_dev, st.st_ino))
 }
 
 /// For process starters (mp-process calls it in each child it starts with `pass_fd`,
 /// before the child's own code runs): if `fd` is a ring's segment, this process counts as
 /// a producer and a consumer of the ring until it attaches the ring and takes a role on
-/// it, or exits. Returns whether it holds the ring now. Any descriptor may be given: it
-/// is checked (its header read) and left open either way.
+/// it, or exits (or forks: see [`release_all_inherited`]). Returns whether it holds the
+/// ring now. Any descriptor may be given: only a shared-memory file (tmpfs, hugetlbfs)
+/// has its header read, with `pread`, and nothing is mapped or closed.
 ///
 /// # Examples
 ///
@@ -84,31 +88,37 @@ fn stat(fd: RawFd) -> io::Result<((u64, u64), usize)> {
 /// let _rx = attached.consumer()?; // ...and takes its role
 /// assert!(!ring.producers_present());
 /// assert!(!hold_inherited(-1)); // not a descriptor
+/// assert!(!hold_inherited(0)); // not a ring
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn hold_inherited(fd: RawFd) -> bool {
-    let Ok((file, size)) = stat(fd) else {
+    if peek_kind(fd) != Some(RING_KIND) {
+        return false;
+    }
+    let Ok(file) = file_of(fd) else {
         return false;
     };
     if TABLE.iter().any(|s| holds(s, file)) {
         return true; // held already (another descriptor of the same ring, say)
     }
-    if Segment::from_handle(SegmentHandle { fd, size }, RING_KIND).is_err() {
-        return false;
-    }
+    // So that a fork lets go of it (see `release_all_inherited`).
+    crate::liveness::current_pid();
     let (Ok(producer), Ok(consumer)) = (
         PresenceLock::acquire(fd, Role::Producer),
         PresenceLock::acquire(fd, Role::Consumer),
     ) else {
         return false;
     };
+    COUNT.fetch_add(1, Ordering::SeqCst);
     // SYNC: the CAS claims a free slot for this thread; the fields are written before the
-    // Release store of HELD publishes them to `empty`'s Acquire CAS.
+    // Release store of HELD publishes them to `empty`'s Acquire CAS. `COUNT` went up
+    // first (SeqCst), so a `take` that reads it as 0 ran before this ring was held.
     let Some(slot) = TABLE.iter().find(|s| {
         s.state
             .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
     }) else {
+        COUNT.fetch_sub(1, Ordering::SeqCst);
         return false; // full: the presence is dropped, as if never held
     };
     slot.dev.store(file.0, Ordering::Relaxed);
@@ -119,9 +129,10 @@ pub fn hold_inherited(fd: RawFd) -> bool {
     true
 }
 
-/// Lets go of every ring [`hold_inherited`] holds in this process: for a process starter
-/// in a child it forks (mp-process does), which inherits the holder's table and its
-/// descriptions but is not the process the rings were given to.
+/// Lets go of every ring [`hold_inherited`] holds in this process. A forked child does
+/// this at once (a fork handler, registered by `hold_inherited`): it inherits the
+/// holder's table and descriptions, but the rings were given to its parent, not to it.
+/// Async-signal-safe: atomics and `close` only.
 ///
 /// # Examples
 ///
@@ -136,6 +147,9 @@ pub fn hold_inherited(fd: RawFd) -> bool {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn release_all_inherited() {
+    if COUNT.load(Ordering::SeqCst) == 0 {
+        return;
+    }
     for slot in &TABLE {
         drop(empty(slot, None));
     }
@@ -153,6 +167,11 @@ fn holds(slot: &Slot, file: (u64, u64)) -> bool {
 
 /// Takes the presence out of `slot` if it holds a ring (the ring in `file`, if given).
 fn empty(slot: &Slot, file: Option<(u64, u64)>) -> Option<[PresenceLock; 2]> {
+    // Looked at first without taking the slot: taking another ring's slot, even for a
+    // moment, would make a `take` of that ring running now pass it by.
+    if file.is_some_and(|f| !holds(slot, f)) {
+        return None;
+    }
     // SYNC: the Acquire CAS pairs with the Release store of HELD in `hold_inherited`: the
     // fields read below are the ones written before it. BUSY keeps a concurrent
     // `hold_inherited` from refilling the slot until they are read.
@@ -176,13 +195,17 @@ fn empty(slot: &Slot, file: Option<(u64, u64)>) -> Option<[PresenceLock; 2]> {
     // SYNC: Release, so that the next `hold_inherited` to claim the slot writes after the
     // reads above.
     slot.state.store(FREE, Ordering::Release);
+    COUNT.fetch_sub(1, Ordering::SeqCst);
     Some(roles)
 }
 
 /// The presence [`hold_inherited`] took for the ring whose segment `fd` names (any
 /// descriptor of it): for the `Ring` attaching it to keep until it takes a role.
 pub(super) fn take(fd: RawFd) -> Option<[PresenceLock; 2]> {
-    let (file, _) = stat(fd).ok()?;
+    if COUNT.load(Ordering::SeqCst) == 0 {
+        return None;
+    }
+    let file = file_of(fd).ok()?;
     // Held once per ring, but two threads holding it at once may have filled two slots:
     // the first is adopted, the rest dropped (the same presence, held twice).
     let mut found = TABLE.iter().filter_map(|s| empty(s, Some(file)));

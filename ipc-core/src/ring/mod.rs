@@ -268,34 +268,35 @@ impl Ring {
         // nobody else can see the segment before `mark_initialized`.
         let raw = unsafe { RawRing::init(base, lay) };
         seg.mark_initialized();
-        Self::wrap(seg, raw, None)
+        Self::wrap(seg, raw)
     }
 
     /// Attaches, adopting the presence this process held for the ring since it was
     /// started with it, if it was (see [`hold_inherited`]), until it takes a role.
     fn attach(seg: Segment) -> Result<Ring, OpenError> {
-        let inherited = inherit::take(seg.fd());
         let base = std::ptr::NonNull::new(seg.payload_ptr())
             .ok_or(OpenError::InvalidConfig("null segment"))?;
         // SAFETY: the payload is 64-byte aligned and `payload_len` bytes long, mapped for
         // as long as `seg`, which `Shared` keeps beside the `RawRing`.
         let raw = unsafe { RawRing::attach(base, seg.payload_len())? };
-        Self::wrap(seg, raw, inherited)
+        let ring = Self::wrap(seg, raw)?;
+        // Last: an attach that failed leaves the presence where it was, for a retry.
+        if let Some(roles) = inherit::take(ring.shared.seg.fd()) {
+            for (mine, held) in ring.shared.inherited.iter().zip(roles) {
+                mine.replace(held);
+            }
+        }
+        Ok(ring)
     }
 
-    fn wrap(
-        seg: Segment,
-        raw: RawRing,
-        inherited: Option<[PresenceLock; 2]>,
-    ) -> Result<Ring, OpenError> {
+    fn wrap(seg: Segment, raw: RawRing) -> Result<Ring, OpenError> {
         let probe = liveness::reopen(seg.fd())?;
         Ok(Ring {
             shared: Arc::new(Shared {
                 raw,
                 probe,
                 me: StdAtomicU64::new(0),
-                inherited: inherited
-                    .unwrap_or_else(|| [PresenceLock::none(), PresenceLock::none()]),
+                inherited: [PresenceLock::none(), PresenceLock::none()],
                 seg,
             }),
         })
