@@ -62,6 +62,7 @@ unsafe impl<T: Plain> Sync for Cells<T> {}
 
 impl<T: Plain> Cells<T> {
     fn create(kind: Kind, len: usize, prefix: Option<&str>, init: &[T]) -> Result<Self, OpenError> {
+        Self::check_type()?;
         if std::mem::align_of::<T>() > DATA_OFFSET {
             return Err(OpenError::InvalidConfig("element alignment above 64"));
         }
@@ -91,7 +92,17 @@ impl<T: Plain> Cells<T> {
         Self::attach_header(Mapped::at(Arc::new(seg), 0)?)
     }
 
+    /// A zero-sized `T` is refused: its length could not be checked against the segment's
+    /// size, so a corrupted one (up to 2^64) would make every walk over the cells endless.
+    fn check_type() -> Result<(), OpenError> {
+        if std::mem::size_of::<T>() == 0 {
+            return Err(OpenError::InvalidConfig("zero-sized element type"));
+        }
+        Ok(())
+    }
+
     fn attach_header(header: Mapped<Header>) -> Result<Self, OpenError> {
+        Self::check_type()?;
         let size = header.elem_size.load(Ordering::Relaxed) as usize;
         let align = header.elem_align.load(Ordering::Relaxed) as usize;
         if size != std::mem::size_of::<T>() || align != std::mem::align_of::<T>() {
@@ -107,9 +118,9 @@ impl<T: Plain> Cells<T> {
                 size: header.segment().payload_len(),
                 need: DATA_OFFSET,
             })?
-            / size.max(1);
+            / size;
         let len = usize::try_from(header.len.load(Ordering::Relaxed)).unwrap_or(usize::MAX);
-        if len > room && size != 0 {
+        if len > room {
             return Err(OpenError::TooSmall {
                 size: header.segment().payload_len(),
                 need: len.saturating_mul(size).saturating_add(DATA_OFFSET),
@@ -608,10 +619,12 @@ impl<T: Plain> fmt::Debug for ArrayGuard<'_, T> {
 
 impl<T: Plain> Array<T> {
     /// `len` zeroed elements in a nameless segment (Python's `Array(typecode, size)`).
+    /// A zero-sized element type is refused ([`OpenError::InvalidConfig`]).
     ///
     /// ```
     /// let a = ipc_core::sync::Array::<i64>::zeroed(4)?;
     /// assert_eq!(a.to_vec(), [0; 4]);
+    /// assert!(ipc_core::sync::Array::<[u32; 0]>::zeroed(4).is_err());
     /// # Ok::<(), ipc_core::OpenError>(())
     /// ```
     pub fn zeroed(len: usize) -> Result<Self, OpenError> {
