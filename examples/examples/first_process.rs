@@ -1,5 +1,5 @@
 //! Tutorial: the same two tasks at once, `run` in a child process (the first `Process`
-//! example of 进程).
+//! example of the first `# 进程` tutorial).
 //!
 //! ```text
 //! cargo run --example first_process            # about 5 s

@@ -1,8 +1,8 @@
-//! Tutorial: which processes does the sing-and-dance program run? Each prints its pid
-//! (Python's `os.getpid()`) (Python's `net04_getpid.py`).
+//! Tutorial: which processes does the sing-and-dance program run? Each prints its pid, as
+//! `os.getpid()` (Python's `net04_getpid.py`, in 5 多进程).
 //!
 //! ```text
-//! cargo run --example getpid            # 5 s; meanwhile try `ps -f | grep getpid`
+//! cargo run --example getpid            # 5 s; meanwhile, in another terminal: ps aux | grep [g]etpid
 //! cargo run --example getpid -- --quick
 //! ```
 //!

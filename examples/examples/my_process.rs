@@ -1,5 +1,5 @@
 //! Tutorial: another way to make a process, a `Process` subclass with its own `__init__`
-//! arguments (`MyProcess` with an `id`, in 进程).
+//! arguments (`MyProcess` with an `id`, in the first `# 进程` tutorial).
 //!
 //! ```text
 //! cargo run --example my_process            # about 2 s
@@ -35,13 +35,11 @@ fn main() -> Result<(), mp_process::StartError> {
     let _mp = mp_process::init(); // joins the children when main returns, as Python does
     println!("父进程开始运行");
     // 创建子进程
-    let mut ps = Vec::new();
     for i in 0..4 {
         let mut p = Process::builder()
             .name(format!("子进程{i}"))
             .run(MyProcess { id: i });
-        p.start()?;
-        ps.push(p); // kept, as Python keeps every started process until it ends
+        p.start()?; // dropping `p` next round neither waits for nor stops the child
     }
     println!("父进程结束");
     Ok(())

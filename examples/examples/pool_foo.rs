@@ -9,7 +9,8 @@
 //! What it teaches: `apply_async` queues a task and returns at once, so `Waiting for all
 //! subprocesses done...` comes while the first four run; `close` says no more tasks will
 //! come and `join` waits for every task and worker. The tutorial's code is Python 2
-//! (`print '...'`); the lines are the same. Its shown output has task 4 run in the pid
+//! (`print '...'`); the lines are the same, though their order may differ from the
+//! tutorial's shown run. Its shown output has task 4 run in the pid
 //! that ran task 1: 5 tasks, 4 workers.
 
 use examples::pause;

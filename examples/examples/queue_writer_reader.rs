@@ -1,6 +1,7 @@
 //! Tutorial: processes talk through a `Queue`. A writer puts letters with random pauses,
 //! a reader loops on `get`; the parent joins the writer and terminates the reader. Then
-//! the second tutorial's variant: 4 numbered messages, and both processes are joined.
+//! the variant in 进程间通信 of the fork tutorial (the second `# 进程`): 4 numbered
+//! messages, and both processes are joined.
 //!
 //! ```text
 //! cargo run --example queue_writer_reader            # about 7 s

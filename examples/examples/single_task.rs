@@ -1,4 +1,4 @@
-//! Tutorial: one task at a time (the first example of 进程). The main program's loop
+//! Tutorial: one task at a time (the first example of the first `# 进程` tutorial). The main program's loop
 //! must end before `run` can begin.
 //!
 //! ```text

@@ -1,6 +1,6 @@
 //! Tutorial: "multiprocessing depends on the platform". A random number drawn at start-up
-//! is the same in a forked child (Linux's default) and differs in a spawned one (Windows
-//! has no fork, so Python there always spawns).
+//! is the same in a forked child (Linux's default before Python 3.14) and differs in a
+//! spawned one (Windows has no fork, so Python there always spawns).
 //!
 //! ```text
 //! cargo run --example start_methods
@@ -18,7 +18,7 @@ use examples::Rng;
 use mp_process::{Process, StartMethod};
 
 // num = random.randint(0, 100): drawn the first time it is read, which in the parent is
-// at start-up (first thing in main). A forked child inherits the drawn value; a spawned
+// at start-up (right after `init()` in main). A forked child inherits the drawn value; a spawned
 // child never ran the parent's main, so it draws again when show_num first reads it.
 static NUM: LazyLock<u64> = LazyLock::new(|| Rng::new().range(0, 101));
 

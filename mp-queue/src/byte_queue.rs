@@ -450,8 +450,8 @@ impl ByteQueue {
     }
 
     /// Waits for one message, then takes up to `max` in all without waiting again, each
-    /// into a new `Vec` appended to `out`; returns how many (as [`Queue::get_many`](crate::Queue::get_many); `max`
-    /// 0: none, at once).
+    /// into a new `Vec` appended to `out`; returns how many (as
+    /// [`Queue::get_many`](crate::Queue::get_many); `max` 0: none, at once).
     ///
     /// # Examples
     ///
@@ -531,8 +531,8 @@ impl ByteQueue {
     }
 
     /// Takes messages as they come, waiting for each, until the queue is drained and no
-    /// writer is left: crossbeam's `iter`, as [`Queue::iter`](crate::Queue::iter). Each is copied out; for
-    /// zero-copy reads loop on [`get_ref`](Self::get_ref).
+    /// writer is left: crossbeam's `iter`, as [`Queue::iter`](crate::Queue::iter). Each is
+    /// copied out; for zero-copy reads loop on [`get_ref`](Self::get_ref).
     ///
     /// # Examples
     ///

@@ -7,13 +7,15 @@ use std::marker::PhantomData;
 use crate::endpoint::Wait;
 use crate::error::GetError;
 
-/// The items of a queue, from `iter` (waiting for each, until `Closed`) or `try_iter`
-/// (what is ready now) on a [`Queue`](crate::Queue), [`ByteQueue`](crate::ByteQueue),
-/// [`JoinableQueue`](crate::JoinableQueue) or [`SimpleQueue`](crate::SimpleQueue). `T` is
-/// the item type, as crossbeam's `Iter<'a, T>`; `Q` the queue, a `Queue<T>` unless said.
+/// The items of a queue, from `iter` (waiting for each, until `Closed`) on a
+/// [`Queue`](crate::Queue), [`ByteQueue`](crate::ByteQueue),
+/// [`JoinableQueue`](crate::JoinableQueue) or [`SimpleQueue`](crate::SimpleQueue), or from
+/// `try_iter` (what is ready now) on the first three. `T` is the item type, as
+/// crossbeam's `Iter<'a, T>`; `Q` the queue, a `Queue<T>` unless said.
 ///
 /// Each item is a `Result`: a record that fails validation is an `Err` and the iteration
-/// goes on; any other error ends it after yielding it once.
+/// goes on. `Closed` (and `Empty`, for `try_iter`) ends it quietly; any other error is
+/// yielded once, then it ends.
 ///
 /// # Examples
 ///

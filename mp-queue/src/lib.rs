@@ -21,9 +21,9 @@
 //! `put(block=False)`), `get`, `get_timeout`, `try_get`, [`get_ref`](Queue::get_ref) (read
 //! in place, no copy), `put_many` / `get_many`, `qsize` / `empty` / `full`, and
 //! `close`. Every waiting call also comes as `_deadline`, taking an `Instant`, as
-//! crossbeam's (`put_deadline`, `get_deadline`, ...), and [`Queue::iter`] /
-//! [`Queue::try_iter`] (or `for item in &q`) take items until every writer is gone
-//! (an [`Iter`]; every queue kind has them).
+//! crossbeam's (`put_deadline`, `get_deadline`, ...). [`Queue::iter`] (or
+//! `for item in &q`) takes items until every writer is gone, [`Queue::try_iter`] what is
+//! ready now (an [`Iter`]; every queue kind has `iter`, all but `SimpleQueue` `try_iter`).
 //! [`JoinableQueue<T>`] adds `task_done` / `join`; [`SimpleQueue<T>`] is the minimal
 //! form; [`ByteQueue`] carries raw frames without serialization.
 //!
@@ -129,8 +129,9 @@
 //! One file per type: `queue.rs` (`Queue`, its builder, `Ref`, and what the kinds share:
 //! tags, `get_many`'s loop), `byte_queue.rs`, `joinable.rs` (task counts, and settling a
 //! dead process's), `simple.rs`, `pipe.rs` (`Connection`: one ring per direction),
-//! `iter.rs`. Beneath them, `endpoint.rs` holds a handle's roles on its ring (a writer's
-//! and a reader's presence) and `message.rs` puts and reads rkyv records in ring slots.
+//! `iter.rs` (`Iter` and the sealed trait it takes from), `error.rs` (the error types).
+//! Beneath them, `endpoint.rs` holds a handle's roles on its ring (a writer's and a
+//! reader's presence) and `message.rs` puts and reads rkyv records in ring slots.
 
 mod byte_queue;
 mod endpoint;

@@ -575,10 +575,11 @@ impl<T: Message> Queue<T> {
     }
 
     /// Waits for one item, then takes up to `max - 1` more that are ready, appending all
-    /// to `out`. Returns how many were taken (`max` 0: none, at once). "Ready" is what [`qsize`](Self::qsize) counts
-    /// once the first item is in: items put while the batch is taken wait for the next
-    /// call, so a batch seldom ends by looking at a record a producer is still writing
-    /// (it can when `qsize` counted a put in progress, or another consumer took some).
+    /// to `out`. Returns how many were taken (`max` 0: none, at once). "Ready" is what
+    /// [`qsize`](Self::qsize) counts once the first item is in: items put while the batch
+    /// is taken wait for the next call, so a batch seldom ends by looking at a record a
+    /// producer is still writing (it can when `qsize` counted a put in progress, or
+    /// another consumer took some).
     ///
     /// # Examples
     ///
