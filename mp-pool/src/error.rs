@@ -75,6 +75,9 @@ pub enum PoolError {
     StillRunning,
     /// A worker process or the pool's shared memory could not be set up.
     Start(String),
+    /// A call of more chunks than a job can count (2^32 - 1): a larger `chunksize`
+    /// makes fewer.
+    TooManyChunks(u64),
 }
 
 impl fmt::Display for PoolError {
@@ -85,6 +88,11 @@ impl fmt::Display for PoolError {
             }
             PoolError::StillRunning => f.write_str("join needs close (or terminate) first"),
             PoolError::Start(m) => write!(f, "cannot start the pool: {m}"),
+            PoolError::TooManyChunks(n) => write!(
+                f,
+                "{n} chunks in one call; at most {} (use a larger chunksize)",
+                u32::MAX - 1
+            ),
         }
     }
 }

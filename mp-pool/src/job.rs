@@ -13,8 +13,6 @@ use crate::task::{SliceArgs, Trampoline};
 
 /// What the pool needs from a call, whatever its argument and result types.
 pub(crate) trait Job: Send + Sync {
-    /// How many chunks.
-    fn chunks(&self) -> u32;
     /// Writes chunk `index` (its header, then its items) into `ring`, without waiting.
     fn write(&self, index: u32, header: &[u8], ring: &ByteQueue) -> Result<(), PutError<()>>;
     /// The trampoline and function, as offsets.
@@ -66,10 +64,6 @@ where
     A: Message + Send + 'static,
     R: Message + Send + 'static,
 {
-    fn chunks(&self) -> u32 {
-        self.len.div_ceil(self.chunksize) as u32
-    }
-
     fn write(&self, index: u32, header: &[u8], ring: &ByteQueue) -> Result<(), PutError<()>> {
         let items = self.items.lock();
         ring.try_put_framed(header, &SliceArgs(&items[self.range(index)]))

@@ -39,7 +39,14 @@
 //! - A replacement that cannot start (out of processes or file descriptors) is tried
 //!   again every second; while the pool has no worker at all, the work waiting for one
 //!   fails with [`TaskError::Failed`] instead of waiting for good.
-//! - A result callback that panics is reported on stderr; the pool goes on.
+//! - A result callback that panics is reported on stderr; the pool goes on. One that
+//!   waits, without a timeout, for a result of its own pool panics saying why (it runs
+//!   on the thread that delivers results, so it would wait for good).
+//! - An argument's `Serialize` or a result's `Deserialize` that panics fails that
+//!   chunk's items with [`TaskError::Failed`]; the pool goes on.
+//! - A result ring that stays corrupted (a second of errors), or a supervisor thread
+//!   that panics, ends the pool: every unfinished item fails with [`TaskError::Failed`],
+//!   rather than waiting for results that can no longer come.
 //!
 //! What does not stay small, as in Python: an `initializer` that panics makes every
 //! worker exit at its start, and the pool starts new ones for good (every 10 ms). And

@@ -302,8 +302,18 @@ impl Pool {
             processes,
         });
         for _ in 0..processes {
-            let w = shared.start_worker()?;
-            shared.state.lock().workers.push(w);
+            match shared.start_worker() {
+                Ok(w) => shared.state.lock().workers.push(w),
+                Err(e) => {
+                    // Dropping a `Process` neither stops nor reaps it: the ones started
+                    // so far are stopped here.
+                    for w in std::mem::take(&mut shared.state.lock().workers) {
+                        let _ = w.process.kill();
+                        w.process.join();
+                    }
+                    return Err(e);
+                }
+            }
         }
         let s = Arc::clone(&shared);
         let (done_tx, supervisor_done) = mpsc::channel::<()>();
@@ -418,7 +428,9 @@ impl Pool {
     /// `error_callback` may also run in the thread that calls this (a record too large
     /// for the worker's ring), or in the one that terminates or drops the pool, so it
     /// must not take a lock those threads hold. A callback that panics is reported on
-    /// stderr; the result is delivered all the same and the pool goes on.
+    /// stderr; the result is delivered all the same and the pool goes on. A callback may
+    /// submit more work, but not wait, without a timeout, for a result of this pool: it
+    /// would wait for the thread it runs on, so it panics saying so.
     ///
     /// # Examples
     ///
@@ -465,7 +477,7 @@ impl Pool {
         A: Message + Send + 'static,
         R: Message + Send + 'static,
     {
-        let store = Store::with_callbacks(1, callback, error_callback);
+        let store = Store::with_callbacks(1, callback, error_callback, self.pool_id());
         self.submit(
             task::run_map::<A, R>,
             f as usize,
@@ -665,12 +677,14 @@ impl Pool {
         I: IntoIterator<Item = A>,
     {
         let items: Vec<A> = items.into_iter().collect();
-        let store = Store::new(items.len(), !ordered);
+        let cs = chunksize.unwrap_or(1);
+        chunk_count(items.len(), cs)?; // before a store of that many results
+        let store = Store::new(items.len(), !ordered, self.pool_id());
         self.submit(
             task::run_map::<A, R>,
             f as usize,
             items,
-            chunksize.unwrap_or(1),
+            cs,
             Arc::clone(&store),
         )?;
         Ok(Imap {
@@ -825,7 +839,8 @@ impl Pool {
         R: Message + Send + 'static,
     {
         let cs = chunksize.unwrap_or_else(|| self.default_chunksize(items.len()));
-        let store = Store::new(items.len(), false);
+        chunk_count(items.len(), cs)?; // before a store of that many results
+        let store = Store::new(items.len(), false, self.pool_id());
         self.submit(tramp, func, items, cs, Arc::clone(&store))?;
         Ok(MapResult { store })
     }
@@ -845,6 +860,7 @@ impl Pool {
         if items.is_empty() {
             return self.check_running();
         }
+        let n = chunk_count(items.len(), chunksize)?;
         let job: Arc<dyn Job> = Arc::new(ItemsJob::new(items, chunksize, tramp, func, store));
         let later = {
             let mut st = self.shared.state.lock();
@@ -853,7 +869,6 @@ impl Pool {
             }
             let id = st.next_job;
             st.next_job = st.next_job.wrapping_add(1) % u32::MAX; // u32::MAX is never a job: EXIT
-            let n = job.chunks();
             st.jobs.insert(id, job);
             st.remaining.insert(id, n);
             st.pending.extend((0..n).map(|i| chunk_id(id, i)));
@@ -863,6 +878,11 @@ impl Pool {
         };
         run_later(later);
         Ok(())
+    }
+
+    /// This pool's identity for its results: see `Store::not_on_own_supervisor`.
+    fn pool_id(&self) -> usize {
+        Arc::as_ptr(&self.shared) as usize
     }
 
     fn check_running(&self) -> Result<(), PoolError> {
@@ -915,27 +935,7 @@ impl Pool {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn terminate(&self) {
-        let (jobs, workers) = {
-            let mut st = self.shared.state.lock();
-            st.running = Running::Terminated;
-            st.pending.clear();
-            st.remaining.clear();
-            let jobs: Vec<Arc<dyn Job>> = st.jobs.drain().map(|(_, j)| j).collect();
-            let workers: Vec<Worker> = st.workers.drain(..).collect();
-            (jobs, workers)
-        };
-        for w in &workers {
-            let _ = w.process.terminate();
-        }
-        for w in &workers {
-            if w.process.join_timeout(Duration::from_secs(2)).is_none() {
-                let _ = w.process.kill();
-                w.process.join();
-            }
-        }
-        for j in jobs {
-            j.fail_rest(&TaskError::Terminated);
-        }
+        self.shared.shut_down(&TaskError::Terminated);
     }
 
     /// [`PoolError::StillRunning`] before `close`/`terminate`.
@@ -1040,4 +1040,14 @@ impl Drop for Pool {
             let _ = self.join();
         }
     }
+}
+
+/// The chunks of `len` items in `chunksize`s: a chunk's index is a `u32` in its id, and
+/// `u32::MAX` is no job's, so a call may have fewer than that.
+fn chunk_count(len: usize, chunksize: usize) -> Result<u32, PoolError> {
+    let n = len.div_ceil(chunksize.max(1)) as u64;
+    u32::try_from(n)
+        .ok()
+        .filter(|&n| n < u32::MAX)
+        .ok_or(PoolError::TooManyChunks(n))
 }

@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,8 @@ pub(crate) struct Store<R> {
     inner: Mutex<Inner<R>>,
     cv: Condvar,
     total: usize,
+    /// The pool whose supervisor fills it (its address): waiting on that thread deadlocks.
+    pool: usize,
 }
 
 /// One item's place in a [`Store`].
@@ -60,7 +63,7 @@ struct Inner<R> {
 
 impl<R> Store<R> {
     /// A store for `total` items; `unordered` keeps their arrival order (`imap_unordered`).
-    pub(crate) fn new(total: usize, unordered: bool) -> Arc<Store<R>> {
+    pub(crate) fn new(total: usize, unordered: bool, pool: usize) -> Arc<Store<R>> {
         Arc::new(Store {
             inner: Mutex::new(Inner {
                 items: (0..total).map(|_| Slot::Pending).collect(),
@@ -73,6 +76,7 @@ impl<R> Store<R> {
             }),
             cv: Condvar::new(),
             total,
+            pool,
         })
     }
 
@@ -80,8 +84,9 @@ impl<R> Store<R> {
         total: usize,
         callback: Option<Callback<R>>,
         error_callback: Option<ErrorCallback>,
+        pool: usize,
     ) -> Arc<Store<R>> {
-        let s = Store::new(total, false);
+        let s = Store::new(total, false, pool);
         {
             let mut i = s.inner.lock();
             i.callback = callback;
@@ -157,12 +162,27 @@ impl<R> Store<R> {
         Ok(inner.failed == 0)
     }
 
+    /// Refuses, with a panic that says why, to wait for good on the thread that would
+    /// have to deliver what is waited for: a result callback of this store's pool.
+    fn not_on_own_supervisor(&self) {
+        if crate::supervisor::IN_SUPERVISOR.get() == self.pool {
+            panic!(
+                "mp-pool: a result callback waited, without a timeout, for a result of its \
+                 own pool; callbacks run on the thread that delivers the results, so it \
+                 would wait for good"
+            );
+        }
+    }
+
     /// Waits until every item is done or `deadline` passes; true if done.
     fn wait_all(&self, deadline: Option<Instant>) -> bool {
         let mut inner = self.inner.lock();
         while inner.done < self.total {
             match deadline {
-                None => self.cv.wait(&mut inner),
+                None => {
+                    self.not_on_own_supervisor(); // (a panic releases the lock)
+                    self.cv.wait(&mut inner)
+                }
                 Some(d) => {
                     if self.cv.wait_until(&mut inner, d).timed_out() && inner.done < self.total {
                         return false;
@@ -222,7 +242,11 @@ fn run_callbacks<R>(
         }
     }));
     if ran.is_err() {
-        eprintln!("mp-pool: a result callback panicked; its result is delivered all the same");
+        // Not `eprintln!`, which panics when stderr is a closed pipe.
+        let _ = writeln!(
+            std::io::stderr(),
+            "mp-pool: a result callback panicked; its result is delivered all the same"
+        );
     }
 }
 
@@ -652,6 +676,13 @@ impl<R> Imap<R> {
             inner.waiting_for_next += 1;
             timed_out = match deadline {
                 None => {
+                    if crate::supervisor::IN_SUPERVISOR.get() == store.pool {
+                        inner.waiting_for_next -= 1;
+                        drop(inner);
+                        store.not_on_own_supervisor();
+                        inner = store.inner.lock();
+                        inner.waiting_for_next += 1;
+                    }
                     store.cv.wait(&mut inner);
                     false
                 }

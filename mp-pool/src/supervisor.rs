@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::io::Write;
 use std::os::fd::RawFd;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +27,16 @@ pub(crate) const START_RETRY: Duration = Duration::from_secs(1);
 
 /// Most results the supervisor settles under one lock.
 pub(crate) const RESULT_BATCH: usize = 64;
+
+/// Errors in a row from the result ring (one a [`TICK`]) after which the pool gives up.
+const BROKEN_LIMIT: u32 = 100;
+
+thread_local! {
+    /// The pool (its `Shared`'s address) whose supervisor this thread is, or 0. It runs
+    /// that pool's result callbacks: one that waits for a result of the pool would wait
+    /// for itself.
+    pub(crate) static IN_SUPERVISOR: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
 
 pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
@@ -182,16 +193,28 @@ impl Shared {
             };
             let (tramp, func) = job.code();
             let header = task::task_header(self.key, id, tramp, func);
-            let written = job.write(index, &header, &st.workers[wi].tasks);
+            // The arguments' `Serialize` is user code: a panic there fails this chunk, not
+            // the thread dispatching (the supervisor, or a submitter holding the lock).
+            let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                job.write(index, &header, &st.workers[wi].tasks)
+            }));
+            let written = written.map_err(|_| {
+                TaskError::Failed("serializing the chunk's arguments panicked".to_owned())
+            });
             match written {
-                Ok(()) => {
+                Err(e) => {
+                    st.pending.pop_front();
+                    Self::chunk_done(st, job_id);
+                    later.push((job, index, e));
+                }
+                Ok(Ok(())) => {
                     st.pending.pop_front();
                     let w = &mut st.workers[wi];
                     w.in_flight.push_back((id, Instant::now()));
                     w.sent += 1;
                 }
-                Err(PutError::Full(())) => return, // this worker's ring is full of bytes: later
-                Err(e) => {
+                Ok(Err(PutError::Full(()))) => return, // this worker's ring is full: later
+                Ok(Err(e)) => {
                     st.pending.pop_front();
                     let e = match e {
                         PutError::TooLarge { len, max, .. } => TaskError::TooLarge { len, max },
@@ -215,10 +238,50 @@ impl Shared {
         }
     }
 
+    /// Stops the workers and fails every unfinished item with `why`: `terminate`, or a
+    /// supervisor that cannot go on.
+    pub(crate) fn shut_down(&self, why: &TaskError) {
+        let (jobs, workers) = {
+            let mut st = self.state.lock();
+            st.running = Running::Terminated;
+            st.pending.clear();
+            st.remaining.clear();
+            let jobs: Vec<Arc<dyn Job>> = st.jobs.drain().map(|(_, j)| j).collect();
+            let workers: Vec<Worker> = st.workers.drain(..).collect();
+            (jobs, workers)
+        };
+        for w in &workers {
+            let _ = w.process.terminate();
+        }
+        for w in &workers {
+            if w.process.join_timeout(Duration::from_secs(2)).is_none() {
+                let _ = w.process.kill();
+                w.process.join();
+            }
+        }
+        for j in jobs {
+            j.fail_rest(why);
+        }
+    }
+
     /// The supervisor thread: results, dead workers, and the end of the pool.
     pub(crate) fn supervise(&self) {
+        /// A supervisor that unwinds (a panic in code of ours) takes the pool down with
+        /// it: every unfinished item fails, rather than waiting for a thread that is gone.
+        struct Guard<'a>(&'a Shared);
+        impl Drop for Guard<'_> {
+            fn drop(&mut self) {
+                if std::thread::panicking() {
+                    let why = "the pool's supervisor thread panicked".to_owned();
+                    self.0.shut_down(&TaskError::Failed(why));
+                }
+            }
+        }
+        let _guard = Guard(self);
+        IN_SUPERVISOR.set(self as *const Shared as usize);
         let mut last_check = Instant::now();
         let mut batch = Vec::with_capacity(RESULT_BATCH);
+        let mut broken = 0u32;
         loop {
             match self.results.get_ref_timeout(TICK) {
                 Ok(rec) => {
@@ -232,9 +295,20 @@ impl Shared {
                     }
                     self.on_results(&batch);
                     batch.clear(); // frees the records' space in the ring
+                    broken = 0;
                 }
-                Err(GetError::Timeout | GetError::Empty) => {}
-                Err(_) => std::thread::sleep(TICK), // corrupted ring: keep supervising workers
+                Err(GetError::Timeout | GetError::Empty) => broken = 0,
+                Err(e) => {
+                    // A corrupted result ring: no result can come through it any more
+                    // once it stays so; every item waiting for one fails.
+                    broken += 1;
+                    if broken >= BROKEN_LIMIT {
+                        let why = format!("the pool's result ring is unusable: {e}");
+                        self.shut_down(&TaskError::Failed(why));
+                        return;
+                    }
+                    std::thread::sleep(TICK);
+                }
             }
             if last_check.elapsed() >= TICK {
                 last_check = Instant::now();
@@ -283,7 +357,14 @@ impl Shared {
         }
         for (job, index, status, body) in deliveries {
             match status {
-                STATUS_OK => job.deliver(index, body),
+                STATUS_OK => {
+                    // The results' `Deserialize` (and `Drop`) is user code.
+                    let run = || job.deliver(index, body);
+                    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(run)).is_err() {
+                        let why = "decoding the chunk's results panicked".to_owned();
+                        job.fail(index, TaskError::Failed(why));
+                    }
+                }
                 STATUS_TOO_LARGE => {
                     let (len, max) = mp_queue::access::<(u64, u64)>(body)
                         .map(|t| (t.0.to_native() as usize, t.1.to_native() as usize))
@@ -388,7 +469,9 @@ impl Shared {
             match failure {
                 Some(e) => {
                     if st.start_retry_at.is_none() {
-                        eprintln!(
+                        // Not `eprintln!`, which panics when stderr is a closed pipe.
+                        let _ = writeln!(
+                            std::io::stderr(),
                             "mp-pool: cannot start a replacement worker ({e}); \
                              retrying every {START_RETRY:?}"
                         );
@@ -525,7 +608,7 @@ mod tests {
     /// results are in.
     #[test]
     fn reclaim_counts_each_held_chunk_once() {
-        let store = Store::<u32>::new(4, false);
+        let store = Store::<u32>::new(4, false, 1);
         let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
             vec![1u32, 2, 3, 4],
             1,

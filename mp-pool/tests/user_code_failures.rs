@@ -1,0 +1,135 @@
+//! Beyond Python: user code the pool runs in the parent (the arguments' `Serialize`, the
+//! results' `Deserialize`, result callbacks) that panics or waits where it cannot fails
+//! its own items, with an error that says why, and the pool goes on. Also a call too
+//! large to count.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipc_core::testing::watchdog;
+use mp_pool::{Pool, PoolError, TaskError};
+use mp_queue::rkyv;
+
+mp_process::hook!();
+
+/// A `u32` whose `Serialize` panics at 13 (a put in the parent, when the pool sends it).
+#[derive(Debug, PartialEq)]
+struct SendsBadly(u32);
+
+/// A `u32` whose `Deserialize` panics at 13 (a take in the parent, when a result comes).
+#[derive(Debug, PartialEq)]
+struct ArrivesBadly(u32);
+
+macro_rules! plain_u32 {
+    ($t:ident, $ser_panics:expr, $de_panics:expr) => {
+        impl rkyv::Archive for $t {
+            type Archived = rkyv::rend::u32_le;
+            type Resolver = ();
+            fn resolve(&self, (): (), out: rkyv::Place<Self::Archived>) {
+                self.0.resolve((), out);
+            }
+        }
+        impl<S: rkyv::rancor::Fallible + ?Sized> rkyv::Serialize<S> for $t {
+            fn serialize(&self, _: &mut S) -> Result<(), S::Error> {
+                assert!(!($ser_panics && self.0 == 13), "Serialize panics at 13");
+                Ok(())
+            }
+        }
+        impl<D: rkyv::rancor::Fallible + ?Sized> rkyv::Deserialize<$t, D> for rkyv::rend::u32_le {
+            fn deserialize(&self, _: &mut D) -> Result<$t, D::Error> {
+                let v = self.to_native();
+                assert!(!($de_panics && v == 13), "Deserialize panics at 13");
+                Ok($t(v))
+            }
+        }
+    };
+}
+plain_u32!(SendsBadly, true, false);
+plain_u32!(ArrivesBadly, false, true);
+
+fn twice(x: SendsBadly) -> u32 {
+    x.0 * 2
+}
+
+fn wrap(x: u32) -> ArrivesBadly {
+    ArrivesBadly(x)
+}
+
+fn sqr(x: u64) -> u64 {
+    x * x
+}
+
+fn slow_sqr(x: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(300));
+    x * x
+}
+
+fn nothing(_: ()) {}
+
+/// Quiet: the panics below are expected; their messages would only clutter the output.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let r = f();
+    std::panic::set_hook(hook);
+    r
+}
+
+#[test]
+fn a_panicking_serialize_or_deserialize_fails_its_item_only() {
+    let _w = watchdog("serialize_panics", 60);
+    let pool = Pool::new(2).unwrap();
+    let sent = quietly(|| pool.map(twice, [1, 13, 2].map(SendsBadly), Some(1))).unwrap();
+    assert_eq!(sent[0], Ok(2));
+    assert!(
+        matches!(&sent[1], Err(TaskError::Failed(m)) if m.contains("serializ")),
+        "{:?}",
+        sent[1]
+    );
+    assert_eq!(sent[2], Ok(4));
+    let got = quietly(|| pool.map(wrap, [1, 13, 2], Some(1))).unwrap();
+    assert_eq!(got[0], Ok(ArrivesBadly(1)));
+    assert!(
+        matches!(&got[1], Err(TaskError::Failed(m)) if m.contains("decod")),
+        "{:?}",
+        got[1]
+    );
+    assert_eq!(got[2], Ok(ArrivesBadly(2)));
+    assert_eq!(pool.apply(sqr, 5), Ok(25), "the pool goes on");
+}
+
+/// A callback runs on the thread that delivers results: waiting there, with no timeout,
+/// for another result of the same pool would wait for good. It panics with a message
+/// instead (the panic is reported, as any callback's), and the pool goes on.
+#[test]
+fn a_callback_waiting_for_its_own_pool_gets_a_panic_not_a_deadlock() {
+    let _w = watchdog("callback_waits", 60);
+    let pool = Pool::new(2).unwrap();
+    let slow = Arc::new(pool.apply_async(slow_sqr, 10).unwrap());
+    let in_callback = Arc::clone(&slow);
+    let quick = quietly(|| {
+        let r = pool
+            .apply_async_with(sqr, 3, move |_| in_callback.wait(), |_| ())
+            .unwrap();
+        r.get_timeout(Duration::from_secs(30))
+    });
+    assert_eq!(quick, Ok(9));
+    assert!(slow.wait_timeout(Duration::from_secs(30)));
+    assert_eq!(pool.apply(sqr, 4), Ok(16), "the pool goes on");
+}
+
+/// A call of 2^32 chunks is refused at once (a chunk's index is 32 bits), before any
+/// store for its results is made.
+#[test]
+fn a_call_of_too_many_chunks_is_refused() {
+    let pool = Pool::new(1).unwrap();
+    let items = vec![(); 1 << 32]; // zero-sized: no memory
+    assert!(matches!(
+        pool.map(nothing, items, Some(1)),
+        Err(PoolError::TooManyChunks(n)) if n == 1 << 32
+    ));
+    assert!(matches!(
+        pool.imap(nothing, std::iter::repeat_n((), 1 << 32), None),
+        Err(PoolError::TooManyChunks(_))
+    ));
+}
