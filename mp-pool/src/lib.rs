@@ -48,9 +48,12 @@
 //!   that panics, ends the pool: every unfinished item fails with [`TaskError::Failed`],
 //!   rather than waiting for results that can no longer come.
 //!
-//! What does not stay small, as in Python: an `initializer` that panics makes every
-//! worker exit at its start, and the pool starts new ones for good (every 10 ms). And
-//! panics are caught only with `panic = "unwind"` (the default): built with `panic =
+//! - An `initializer` that panics or exits makes every worker die at its start. Python
+//!   starts new ones for good, and the work waits for good; after two such deaths per
+//!   process in a row, this pool fails the work waiting for a worker with
+//!   [`TaskError::Failed`] (saying so), and tries new workers every second.
+//!
+//! Panics are caught only with `panic = "unwind"` (the default): built with `panic =
 //! "abort"`, a panicking task kills its worker, failing its chunk with `WorkerDied`.
 //!
 //! # Workers and threads

@@ -292,6 +292,7 @@ impl Pool {
                 remaining: HashMap::new(),
                 next_job: 0,
                 ema_ns: f64::INFINITY,
+                early_deaths: 0,
             }),
             results,
             key,

@@ -193,6 +193,11 @@ impl<R> Store<R> {
         true
     }
 
+    #[cfg(test)]
+    pub(crate) fn take_all_for_test(&self) -> Vec<Result<R, TaskError>> {
+        self.take_all()
+    }
+
     fn take_all(&self) -> Vec<Result<R, TaskError>> {
         let mut inner = self.inner.lock();
         inner.items.iter_mut().map(Slot::take).collect()

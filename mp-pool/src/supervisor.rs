@@ -28,6 +28,15 @@ pub(crate) const START_RETRY: Duration = Duration::from_secs(1);
 /// Most results the supervisor settles under one lock.
 pub(crate) const RESULT_BATCH: usize = 64;
 
+/// How long a dead worker's chunks wait for results claimed before its death was seen
+/// (see `drain_claimed`): only a writer stopped in the middle of a record takes longer,
+/// and then the dead worker's finished chunk behind it is failed as if it had not run.
+const DRAIN_LIMIT: Duration = Duration::from_secs(1);
+
+/// Workers per process that may die in a row before taking a task, before the pool
+/// stops waiting for one that lives (see `Shared::on_early_death`).
+const EARLY_DEATHS: usize = 2;
+
 /// Errors in a row from the result ring (one a [`TICK`]) after which the pool gives up.
 const BROKEN_LIMIT: u32 = 100;
 
@@ -69,6 +78,9 @@ pub(crate) struct State {
     pub(crate) next_job: u32,
     /// Mean time a worker spends per chunk (ns): decides how deep to prefetch.
     pub(crate) ema_ns: f64,
+    /// Workers in a row that died before they took a task or gave a result: an
+    /// initializer that fails, or a start that does (see `check_workers`).
+    pub(crate) early_deaths: usize,
 }
 
 pub(crate) struct Worker {
@@ -80,6 +92,8 @@ pub(crate) struct Worker {
     pub(crate) in_flight: VecDeque<(u64, Instant)>,
     pub(crate) last_result: Instant,
     pub(crate) sent: u64,
+    /// Whether it has given a result.
+    pub(crate) answered: bool,
 }
 
 /// Work to finish after the state lock is released (deliveries run user callbacks).
@@ -156,6 +170,7 @@ impl Shared {
             pid,
             tasks,
             in_flight: VecDeque::new(),
+            answered: false,
             last_result: Instant::now(),
             sent: 0,
         })
@@ -391,6 +406,8 @@ impl Shared {
                 let (_, sent_at) = w.in_flight.remove(pos).unwrap_or((chunk, now));
                 let began = sent_at.max(w.last_result);
                 w.last_result = now;
+                w.answered = true;
+                st.early_deaths = 0;
                 let took = now.duration_since(began).as_nanos() as f64;
                 st.ema_ns = if st.ema_ns.is_finite() {
                     0.9 * st.ema_ns + 0.1 * took
@@ -418,8 +435,9 @@ impl Shared {
                 .collect()
         };
         if !dead.is_empty() {
-            // Everything the dead finished is already in the result ring: read it all first.
-            self.drain_results();
+            // Everything the dead finished is already in the result ring, maybe behind a
+            // record another worker is still writing: read all of it first.
+            self.drain_claimed();
             let mut later = Later::new();
             {
                 let mut st = self.state.lock();
@@ -428,7 +446,13 @@ impl Shared {
                 for pid in dead {
                     if let Some(i) = st.workers.iter().position(|w| w.pid == pid) {
                         let w = st.workers.swap_remove(i);
-                        Self::reclaim(&mut st, &w, &mut later);
+                        let took = Self::reclaim(&mut st, &w, &mut later);
+                        if took || w.answered {
+                            st.early_deaths = 0;
+                        } else {
+                            st.early_deaths += 1;
+                            self.on_early_death(&mut st, &w, &mut later);
+                        }
                     }
                 }
                 self.dispatch(&mut st, &mut later); // the survivors take the chunks back
@@ -436,6 +460,31 @@ impl Shared {
             run_later(later);
         }
         self.replace_missing();
+    }
+
+    /// A worker died before it took a task or gave a result. Python starts another for
+    /// good (an initializer that fails does this to every worker); after
+    /// [`EARLY_DEATHS`] per process in a row, this pool treats it as a start that fails
+    /// instead: the work waiting for a worker fails, and starts are tried again every
+    /// [`START_RETRY`].
+    fn on_early_death(&self, st: &mut State, w: &Worker, later: &mut Later) {
+        if st.early_deaths < EARLY_DEATHS * self.processes.max(1) {
+            return;
+        }
+        let code = w.process.exitcode().unwrap_or(0);
+        let why = format!(
+            "every worker exits before it takes a task ({} in a row, the last with code \
+             {code}): the initializer, or the worker's start, fails",
+            st.early_deaths
+        );
+        if st.early_deaths == EARLY_DEATHS * self.processes.max(1) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "mp-pool: {why}; retrying every {START_RETRY:?}"
+            );
+        }
+        st.start_retry_at = Some(Instant::now() + START_RETRY);
+        Self::fail_pending(st, &why, later);
     }
 
     /// Starts the workers the pool lacks: after deaths, and again after a start that
@@ -504,16 +553,31 @@ impl Shared {
         }
     }
 
-    /// Settles every result record that is in the result ring now.
-    fn drain_results(&self) {
+    /// Settles every result record claimed in the result ring before now. Records are
+    /// read in the order they were claimed, so this waits for any still being written
+    /// (by a live worker; a dead writer's the ring turns into padding), for at most
+    /// [`DRAIN_LIMIT`]. Counting the records taken against the count claimed now ends it
+    /// once every earlier claim is behind, even while new results keep coming.
+    fn drain_claimed(&self) {
+        let owed = self.results.qsize();
+        let deadline = Instant::now() + DRAIN_LIMIT;
+        let mut taken = 0;
         loop {
             let batch: Vec<_> = std::iter::from_fn(|| self.results.try_get_ref().ok())
                 .take(RESULT_BATCH)
                 .collect();
-            if batch.is_empty() {
+            if !batch.is_empty() {
+                taken += batch.len();
+                self.on_results(&batch);
+                continue;
+            }
+            if taken >= owed || self.results.empty() || Instant::now() >= deadline {
                 return;
             }
-            self.on_results(&batch);
+            if let Ok(rec) = self.results.get_ref_timeout(TICK) {
+                taken += 1;
+                self.on_results(&[rec]);
+            }
         }
     }
 
@@ -533,7 +597,9 @@ impl Shared {
     /// Only ids the worker holds count, each once: a corrupted record whose id is bogus,
     /// or repeats a real chunk, must neither be sent again nor make `chunk_done` count a
     /// chunk twice (that would forget the job early and leave its result waiting forever).
-    pub(crate) fn reclaim(st: &mut State, w: &Worker, later: &mut Later) {
+    ///
+    /// Returns whether it had taken a chunk.
+    pub(crate) fn reclaim(st: &mut State, w: &Worker, later: &mut Later) -> bool {
         let mut held: Vec<u64> = w.in_flight.iter().map(|&(id, _)| id).collect();
         let mut back = Vec::new();
         while let Ok(rec) = w.tasks.try_get_ref() {
@@ -546,6 +612,7 @@ impl Shared {
             st.pending.push_front(id);
         }
         let exitcode = w.process.exitcode().unwrap_or(0);
+        let took = !held.is_empty();
         for id in held {
             let (job_id, index) = split(id);
             if let Some(job) = st.jobs.get(&job_id).cloned() {
@@ -557,6 +624,7 @@ impl Shared {
                 later.push((job, index, e));
             }
         }
+        took
     }
 }
 
@@ -597,6 +665,7 @@ fn worker_entry(args: WorkerArgs) {
 mod tests {
     use super::*;
     use crate::job::ItemsJob;
+    use crate::pool::Builder;
     use crate::result::Store;
 
     fn inc(x: u32) -> u32 {
@@ -625,6 +694,7 @@ mod tests {
             remaining: HashMap::from([(0, 4)]),
             next_job: 1,
             ema_ns: f64::INFINITY,
+            early_deaths: 0,
         };
         let tasks = ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap();
         let (c0, c1, c2, c3) = (
@@ -648,6 +718,7 @@ mod tests {
             in_flight: [c0, c1, c2].into_iter().map(|c| (c, now)).collect(),
             last_result: now,
             sent: 3,
+            answered: false,
         };
         let mut later = Later::new();
         Shared::reclaim(&mut st, &w, &mut later);
@@ -670,5 +741,71 @@ mod tests {
         Shared::chunk_done(&mut st, 0);
         assert!(st.jobs.is_empty() && st.remaining.is_empty());
         assert_eq!(store.done(), 1, "only the running chunk's item was settled");
+    }
+
+    /// A worker that died after its result for one chunk was written, while a live
+    /// worker's record ahead of it in the ring was still being written: the dead worker's
+    /// finished chunk is delivered, not failed; only the chunk it was running fails.
+    #[test]
+    fn a_dead_workers_result_behind_a_live_writer_is_delivered() {
+        let store = Store::<u32>::new(2, false, 1);
+        let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
+            vec![1u32, 2],
+            1,
+            task::run_map::<u32, u32>,
+            inc as fn(u32) -> u32 as usize,
+            Arc::clone(&store),
+        ));
+        let (c0, c1) = (chunk_id(0, 0), chunk_id(0, 1));
+        let now = Instant::now();
+        let dead = Worker {
+            process: Process::new(|| {}), // never started: not alive
+            pid: 4242,
+            tasks: ByteQueue::new().unwrap(),
+            in_flight: [c0, c1].into_iter().map(|c| (c, now)).collect(),
+            last_result: now,
+            sent: 2,
+            answered: true,
+        };
+        let shared = Shared {
+            state: Mutex::new(State {
+                running: Running::Run,
+                start_retry_at: None,
+                workers: vec![dead],
+                pending: VecDeque::new(),
+                jobs: HashMap::from([(0, job)]),
+                remaining: HashMap::from([(0, 2)]),
+                next_job: 1,
+                ema_ns: f64::INFINITY,
+                early_deaths: 0,
+            }),
+            results: ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap(),
+            key: 1,
+            cfg: Builder::default(),
+            method: StartMethod::Fork,
+            processes: 0,
+        };
+        let live = ByteQueue::from_handle(shared.results.handle()).unwrap();
+        let dying = ByteQueue::from_handle(shared.results.handle()).unwrap();
+        let mut writing = live.reserve(64).unwrap(); // the live worker's record, claimed
+        writing.fill(0xff); // no chunk's id
+        let answer = vec![Ok::<u32, String>(2)];
+        dying
+            .put_framed(&task::result_header(c0, STATUS_OK), &answer, None)
+            .unwrap();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(50));
+                writing.commit(); // not a result record: ignored
+            });
+            shared.check_workers();
+        });
+        assert_eq!(store.done(), 2);
+        let got = store.take_all_for_test();
+        assert_eq!(got[0], Ok(2), "its finished chunk is delivered");
+        assert!(matches!(
+            got[1],
+            Err(TaskError::WorkerDied { pid: 4242, .. })
+        ));
     }
 }

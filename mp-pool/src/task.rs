@@ -76,7 +76,7 @@ pub(crate) fn task_chunk(rec: &[u8]) -> Option<u64> {
     (rec.len() >= TASK_HEADER).then(|| word(rec, 0))
 }
 
-fn result_header(chunk: u64, status: u32) -> [u8; RESULT_HEADER] {
+pub(crate) fn result_header(chunk: u64, status: u32) -> [u8; RESULT_HEADER] {
     let mut h = [0u8; RESULT_HEADER];
     h[0..8].copy_from_slice(&chunk.to_le_bytes());
     h[8..12].copy_from_slice(&status.to_le_bytes());

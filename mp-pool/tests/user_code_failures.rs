@@ -133,3 +133,28 @@ fn a_call_of_too_many_chunks_is_refused() {
         Err(PoolError::TooManyChunks(_))
     ));
 }
+
+fn exits_at_once() {
+    std::process::exit(3);
+}
+
+/// An initializer that ends its worker makes every worker die before its first task.
+/// Python starts new ones for good, and the work waits for good; this pool gives up on
+/// the work after a few in a row, saying why, and keeps trying to start workers.
+#[test]
+fn an_initializer_that_ends_every_worker_fails_the_work_not_hangs_it() {
+    let _w = watchdog("initializer_exits", 60);
+    let pool = Pool::builder()
+        .processes(2)
+        .initializer(exits_at_once)
+        .build()
+        .unwrap();
+    let got = pool.map(sqr, [1u64, 2, 3], Some(1)).unwrap();
+    for r in &got {
+        assert!(
+            matches!(r, Err(TaskError::Failed(m)) if m.contains("initializer")),
+            "{r:?}"
+        );
+    }
+    pool.terminate();
+}
