@@ -33,6 +33,10 @@ pub(crate) const RESULT_BATCH: usize = 64;
 /// and then the dead worker's finished chunk behind it is failed as if it had not run.
 const DRAIN_LIMIT: Duration = Duration::from_secs(1);
 
+/// `Worker::sent` of a worker that is given no more chunks: it was told to leave, or its
+/// task ring is broken and it is being replaced.
+const RETIRED: u64 = u64::MAX;
+
 /// Workers per process that may die in a row before taking a task, before the pool
 /// stops waiting for one that lives (see `Shared::on_early_death`).
 const EARLY_DEATHS: usize = 2;
@@ -195,7 +199,7 @@ impl Shared {
             let Some(wi) = (0..st.workers.len())
                 .filter(|&i| {
                     let w = &st.workers[i];
-                    w.in_flight.len() < depth && (max == 0 || w.sent < max)
+                    w.sent != RETIRED && w.in_flight.len() < depth && (max == 0 || w.sent < max)
                 })
                 .min_by_key(|&i| st.workers[i].in_flight.len())
             else {
@@ -228,7 +232,24 @@ impl Shared {
                     w.in_flight.push_back((id, Instant::now()));
                     w.sent += 1;
                 }
-                Ok(Err(PutError::Full(()))) => return, // this worker's ring is full: later
+                Ok(Err(PutError::Full(()))) if !st.workers[wi].in_flight.is_empty() => {
+                    return; // this worker's ring is full of bytes: later
+                }
+                Ok(Err(PutError::Full(()))) => {
+                    // Full while its worker holds nothing: the ring is broken
+                    // (corrupted). The worker is retired and killed, so that
+                    // `check_workers` starts another with a fresh ring; the chunk waits
+                    // for a worker that can take it.
+                    let w = &mut st.workers[wi];
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "mp-pool: worker {}'s task ring is full while it holds no task; \
+                         replacing it",
+                        w.pid
+                    );
+                    w.sent = RETIRED;
+                    let _ = w.process.kill();
+                }
                 Ok(Err(e)) => {
                     st.pending.pop_front();
                     let e = match e {
@@ -339,7 +360,7 @@ impl Shared {
                 for w in &st.workers {
                     let _ = w.tasks.put(&task::task_header(0, EXIT, 0, 0));
                 }
-                st.workers.iter_mut().for_each(|w| w.sent = u64::MAX);
+                st.workers.iter_mut().for_each(|w| w.sent = RETIRED);
                 return;
             }
         }

@@ -22,6 +22,7 @@
 //! `STATUS_OK` a `Vec<Result<R, String>>` (one per item; `Err` holds a panic message),
 //! for `STATUS_FAILED` a `String`, for `STATUS_TOO_LARGE` a `(u64, u64)` (len, max).
 
+use std::io::Write;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use mp_process::code::address_of;
@@ -172,18 +173,29 @@ fn run_items<A: Message, R: Message>(
     match out.put_framed(&result_header(chunk, STATUS_OK), &outcomes, None) {
         Ok(()) => {}
         Err(PutError::TooLarge { len, max, .. }) => {
-            let _ = out.put_framed(
-                &result_header(chunk, STATUS_TOO_LARGE),
-                &(len as u64, max as u64),
-                None,
-            );
+            let too_large = (len as u64, max as u64);
+            if let Err(e) =
+                out.put_framed(&result_header(chunk, STATUS_TOO_LARGE), &too_large, None)
+            {
+                answer_lost(&format!("cannot send a chunk's result size: {e}"));
+            }
         }
         Err(e) => send_failure(out, chunk, &format!("cannot send the result: {e}")),
     }
 }
 
 fn send_failure(out: &ByteQueue, chunk: u64, msg: &str) {
-    let _ = out.put_framed(&result_header(chunk, STATUS_FAILED), &msg.to_string(), None);
+    let r = out.put_framed(&result_header(chunk, STATUS_FAILED), &msg.to_string(), None);
+    if let Err(e) = r {
+        answer_lost(&format!("cannot send a chunk's failure: {e}"));
+    }
+}
+
+/// This worker cannot answer for a chunk it took: it exits (code 4), and the pool fails
+/// that chunk with `WorkerDied` and gives its untaken chunks to other workers.
+fn answer_lost(why: &str) -> ! {
+    let _ = writeln!(std::io::stderr(), "mp-pool worker: {why}; exiting");
+    mp_process::exit(4)
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
@@ -229,7 +241,10 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
             return; // the pool is gone
         };
         if rec.len() < TASK_HEADER {
-            continue; // not a task record: nothing to answer to
+            // Not a task record, so no chunk to answer for; but one the pool sent is
+            // unanswered now. Exiting lets the pool settle it (`reclaim`) rather than
+            // wait for its answer for good.
+            answer_lost("a task record too short to be one (corrupted shared memory)");
         }
         let (chunk, tramp, func, check) =
             (word(&rec, 0), word(&rec, 8), word(&rec, 16), word(&rec, 24));
@@ -237,13 +252,9 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
             return;
         }
         if check != check_word(key, chunk, tramp, func) {
-            drop(rec);
-            send_failure(
-                &results,
-                chunk,
-                "the task record failed its integrity check (corrupted shared memory)",
-            );
-            continue;
+            // Its chunk id cannot be trusted either: an answer under it could settle
+            // another chunk, and leave this one waiting.
+            answer_lost("a task record failed its integrity check (corrupted shared memory)");
         }
         // SAFETY: the check word matched, so (corruption aside, which it catches, and a
         // hostile writer aside, which is out of scope: see the module docs) the pool wrote
