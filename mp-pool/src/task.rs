@@ -267,3 +267,38 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipc_core::testing::{fork, reap};
+
+    /// A worker given a record it cannot answer for truthfully (too short to be a task, or
+    /// failing its check word, whose chunk id is then not to be trusted) exits with code
+    /// 4, for the pool to settle the chunk it took, instead of leaving it unanswered.
+    #[test]
+    fn a_worker_exits_on_a_record_it_cannot_answer_for() {
+        let _w = ipc_core::testing::watchdog("worker_exits", 30); // it waited for good
+        let bad_check = task_header(1, 7, 0, 0); // made under key 1, read under key 2
+        for record in [&b"short"[..], &bad_check[..]] {
+            let tasks = ByteQueue::new().unwrap();
+            let results = ByteQueue::new().unwrap();
+            tasks.put(record).unwrap();
+            let child = fork(|| {
+                worker_loop(WorkerSetup {
+                    tasks: tasks.try_clone().unwrap(),
+                    results: results.try_clone().unwrap(),
+                    key: 2,
+                    initializer: None,
+                    maxtasks: 0,
+                });
+                0
+            });
+            assert_eq!(reap(child), Ok(4));
+            assert!(
+                results.empty(),
+                "nothing answered under a chunk id not trusted"
+            );
+        }
+    }
+}
