@@ -34,7 +34,16 @@ extern "C" fn forget_pid_after_fork() {
     // Keyed by pid already, but a descendant may get a recycled ancestor's pid.
     ME_PROCESS.store(0, Ordering::Relaxed);
     // Rings the parent was started with are the parent's to hold (atomics and `close`).
-    crate::ring::release_all_inherited();
+    crate::ring::after_fork_child();
+}
+
+/// Before a fork: no change to the table of inherited rings runs across it.
+extern "C" fn before_fork() {
+    crate::ring::before_fork();
+}
+
+extern "C" fn after_fork_parent() {
+    crate::ring::after_fork_parent();
 }
 
 /// The calling process's pid, cached; a `fork` clears the cache in the child.
@@ -58,9 +67,15 @@ fn cache_pid() -> u32 {
         .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
         .is_ok()
     {
-        // SAFETY: registers a handler that only performs an atomic store, which is
-        // async-signal-safe and so allowed in a child after fork.
-        let rc = unsafe { libc::pthread_atfork(None, None, Some(forget_pid_after_fork)) };
+        // SAFETY: registers handlers that only perform atomic operations, `sched_yield`
+        // and `close`, which are async-signal-safe and so allowed in a child after fork.
+        let rc = unsafe {
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_parent),
+                Some(forget_pid_after_fork),
+            )
+        };
         // Without the handler a forked child would keep the parent's cached pid: cache
         // nothing then (and let a later call try to register again).
         // SYNC: the Release store pairs with the Acquire load below in other threads:

@@ -405,3 +405,36 @@ fn hold_inherited_refuses_everything_but_a_ring() {
     }
     assert!(lock.acquire().is_ok(), "the lock's segment is untouched");
 }
+
+/// Forks while another thread holds and adopts inherited rings: the child lets go of
+/// what the parent held (a fork handler), and must find exactly the descriptors the
+/// table names. A fork copies descriptors and memory at two moments, so without the
+/// table's lock the child could close a descriptor it never got (and abort, in a debug
+/// build) or another file's.
+#[test]
+fn forks_racing_inherited_presence_leave_children_sound() {
+    let _w = watchdog("fork_vs_inherit", 120);
+    let ring = Ring::builder().capacity(4096).create().unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                assert!(ipc_core::ring::hold_inherited(ring.handle().fd));
+                let mine = Ring::from_handle(ring.handle()).unwrap();
+                drop(mine.consumer().unwrap());
+            }
+        });
+        /// Stops the other thread however this one ends (a failed assert too).
+        struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+        impl Drop for Stop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _stop = Stop(&stop);
+        for _ in 0..300 {
+            let child = fork(|| 0);
+            assert_eq!(reap(child), Ok(0));
+        }
+    });
+}

@@ -15,7 +15,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::RING_KIND;
 use crate::liveness::{PresenceLock, Role};
@@ -24,11 +24,13 @@ use crate::segment::peek_kind;
 /// One inherited ring: the file (`st_dev`, `st_ino`) of its segment and the descriptions
 /// holding its producer and consumer presence.
 ///
-/// Atomics in a fixed table rather than a `Mutex<Vec<_>>`: a fork while another thread
-/// held the mutex would leave the child a mutex locked for good (as `RegisterLock` says).
-/// A fork while a thread has a slot `BUSY` leaves that slot to the child as it is: held
-/// until the child exits. Every other slot a forked child lets go of at once (the fork
-/// handler in `liveness.rs`): the rings were given to its parent, not to it.
+/// A forked child lets go of every slot at once (the fork handlers in `liveness.rs`):
+/// the rings were given to its parent, not to it. That needs the table and the
+/// descriptors to agree in the child, and a fork copies the descriptor table and the
+/// memory at two different moments: a thread opening or closing a slot's descriptors in
+/// between would leave the child a slot naming descriptors it does not have, or another
+/// file's. So every change to the table, with the opening and closing of its
+/// descriptors, holds [`TableLock`], and a fork takes it too (`before_fork`).
 struct Slot {
     /// `FREE`, `BUSY` while a thread fills or empties it, or `HELD`.
     state: AtomicI32,
@@ -43,6 +45,55 @@ const HELD: i32 = 2;
 
 /// Rings held at once, at most; more are not held (`hold_inherited` says false).
 pub const MAX_INHERITED: usize = 256;
+
+/// Held while the table changes, and across a fork. A spin lock on one word, not a
+/// `Mutex`: the child releases the parent's hold itself (`after_fork_child`), and the
+/// holds are a few system calls long.
+struct TableLock;
+
+static TABLE_LOCK: AtomicU32 = AtomicU32::new(0);
+
+impl TableLock {
+    fn take() -> TableLock {
+        // SYNC: Acquire pairs with the Release store in `drop`: the next holder sees the
+        // table as the last one left it.
+        while TABLE_LOCK
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            std::thread::yield_now();
+        }
+        TableLock
+    }
+}
+
+impl Drop for TableLock {
+    fn drop(&mut self) {
+        TABLE_LOCK.store(0, Ordering::Release);
+    }
+}
+
+/// `pthread_atfork`'s prepare handler: no table change runs across the fork.
+pub(crate) fn before_fork() {
+    std::mem::forget(TableLock::take());
+}
+
+/// `pthread_atfork`'s parent handler.
+pub(crate) fn after_fork_parent() {
+    TABLE_LOCK.store(0, Ordering::Release);
+}
+
+/// `pthread_atfork`'s child handler: lets go of every ring the parent held (see
+/// [`release_all_inherited`]), with the lock the prepare handler took still held.
+/// Async-signal-safe: atomics and `close` only.
+pub(crate) fn after_fork_child() {
+    if COUNT.load(Ordering::SeqCst) != 0 {
+        for slot in &TABLE {
+            drop(empty(slot, None));
+        }
+    }
+    TABLE_LOCK.store(0, Ordering::Release);
+}
 
 /// Slots `HELD`, or about to be: `take` skips the table while it is 0 (most processes).
 static COUNT: AtomicUsize = AtomicUsize::new(0);
@@ -98,11 +149,13 @@ pub fn hold_inherited(fd: RawFd) -> bool {
     let Ok(file) = file_of(fd) else {
         return false;
     };
+    // So that a fork lets go of it (see `release_all_inherited`); before the lock, which
+    // the fork handlers this registers take.
+    crate::liveness::current_pid();
+    let _table = TableLock::take();
     if TABLE.iter().any(|s| holds(s, file)) {
         return true; // held already (another descriptor of the same ring, say)
     }
-    // So that a fork lets go of it (see `release_all_inherited`).
-    crate::liveness::current_pid();
     let (Ok(producer), Ok(consumer)) = (
         PresenceLock::acquire(fd, Role::Producer),
         PresenceLock::acquire(fd, Role::Consumer),
@@ -130,9 +183,8 @@ pub fn hold_inherited(fd: RawFd) -> bool {
 }
 
 /// Lets go of every ring [`hold_inherited`] holds in this process. A forked child does
-/// this at once (a fork handler, registered by `hold_inherited`): it inherits the
+/// this at once (fork handlers, registered by `hold_inherited`): it inherits the
 /// holder's table and descriptions, but the rings were given to its parent, not to it.
-/// Async-signal-safe: atomics and `close` only.
 ///
 /// # Examples
 ///
@@ -150,6 +202,7 @@ pub fn release_all_inherited() {
     if COUNT.load(Ordering::SeqCst) == 0 {
         return;
     }
+    let _table = TableLock::take();
     for slot in &TABLE {
         drop(empty(slot, None));
     }
@@ -166,6 +219,7 @@ fn holds(slot: &Slot, file: (u64, u64)) -> bool {
 }
 
 /// Takes the presence out of `slot` if it holds a ring (the ring in `file`, if given).
+/// The caller holds the [`TableLock`].
 fn empty(slot: &Slot, file: Option<(u64, u64)>) -> Option<[PresenceLock; 2]> {
     // Looked at first without taking the slot: taking another ring's slot, even for a
     // moment, would make a `take` of that ring running now pass it by.
@@ -206,8 +260,9 @@ pub(super) fn take(fd: RawFd) -> Option<[PresenceLock; 2]> {
         return None;
     }
     let file = file_of(fd).ok()?;
-    // Held once per ring, but two threads holding it at once may have filled two slots:
-    // the first is adopted, the rest dropped (the same presence, held twice).
+    let _table = TableLock::take();
+    // Held once per ring (`hold_inherited` checks under the lock), but dropped all the
+    // same if some other path held it twice: the first is adopted.
     let mut found = TABLE.iter().filter_map(|s| empty(s, Some(file)));
     let first = found.next();
     found.for_each(drop);

@@ -1008,6 +1008,7 @@ mod handles;
 mod inherit;
 mod presence;
 pub use handles::{Consumer, Producer, ReadGuard, WriteSlot};
+pub(crate) use inherit::{after_fork_child, after_fork_parent, before_fork};
 pub use inherit::{hold_inherited, release_all_inherited, MAX_INHERITED};
 pub use presence::{PresenceCache, PRESENCE_TTL_MS};
 
