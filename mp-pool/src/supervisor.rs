@@ -380,7 +380,7 @@ impl Shared {
                 };
                 // Only a chunk some worker holds is settled: a corrupted or repeated id
                 // must not end a job whose real results are still coming.
-                if !Self::answered(&mut st, chunk, now) {
+                if !Self::answered(&mut st, chunk, now, &mut later) {
                     continue;
                 }
                 let (job_id, index) = split(chunk);
@@ -421,24 +421,44 @@ impl Shared {
 
     /// Takes `chunk` off its worker's in-flight list and updates the time per chunk; false
     /// if no worker holds it.
-    fn answered(st: &mut State, chunk: u64, now: Instant) -> bool {
-        for w in st.workers.iter_mut() {
-            if let Some(pos) = w.in_flight.iter().position(|&(c, _)| c == chunk) {
-                let (_, sent_at) = w.in_flight.remove(pos).unwrap_or((chunk, now));
-                let began = sent_at.max(w.last_result);
-                w.last_result = now;
-                w.answered = true;
-                st.early_deaths = 0;
-                let took = now.duration_since(began).as_nanos() as f64;
-                st.ema_ns = if st.ema_ns.is_finite() {
-                    0.9 * st.ema_ns + 0.1 * took
-                } else {
-                    took
-                };
-                return true;
+    ///
+    /// A worker answers its chunks in the order it was given them, so chunks it was
+    /// given before this one and has not answered had their answers lost (a corrupted
+    /// record's id): they fail, rather than wait for an answer that will not come.
+    fn answered(st: &mut State, chunk: u64, now: Instant, later: &mut Later) -> bool {
+        let Some((wi, pos)) = st.workers.iter().enumerate().find_map(|(i, w)| {
+            let pos = w.in_flight.iter().position(|&(c, _)| c == chunk)?;
+            Some((i, pos))
+        }) else {
+            return false;
+        };
+        let lost: Vec<u64> = st.workers[wi]
+            .in_flight
+            .drain(..pos)
+            .map(|(c, _)| c)
+            .collect();
+        for id in lost {
+            let (job_id, index) = split(id);
+            if let Some(job) = st.jobs.get(&job_id).cloned() {
+                Self::chunk_done(st, job_id);
+                let why = "its answer was lost: the worker's answer to a later chunk came \
+                           first (corrupted shared memory)";
+                later.push((job, index, TaskError::Failed(why.to_owned())));
             }
         }
-        false
+        let w = &mut st.workers[wi];
+        let (_, sent_at) = w.in_flight.pop_front().unwrap_or((chunk, now));
+        let began = sent_at.max(w.last_result);
+        w.last_result = now;
+        w.answered = true;
+        st.early_deaths = 0;
+        let took = now.duration_since(began).as_nanos() as f64;
+        st.ema_ns = if st.ema_ns.is_finite() {
+            0.9 * st.ema_ns + 0.1 * took
+        } else {
+            took
+        };
+        true
     }
 
     /// Reaps dead workers: their finished results are read first, their untaken chunks
@@ -828,5 +848,49 @@ mod tests {
             got[1],
             Err(TaskError::WorkerDied { pid: 4242, .. })
         ));
+    }
+
+    /// A worker answers in order: an answer to its second chunk while the first is still
+    /// unanswered means the first's answer was lost (a corrupted id). The first fails
+    /// then, instead of waiting for good; the second is delivered.
+    #[test]
+    fn a_later_answer_from_the_same_worker_fails_the_lost_earlier_one() {
+        let store = Store::<u32>::new(2, false, 1);
+        let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
+            vec![1u32, 2],
+            1,
+            task::run_map::<u32, u32>,
+            inc as fn(u32) -> u32 as usize,
+            Arc::clone(&store),
+        ));
+        let (c0, c1) = (chunk_id(0, 0), chunk_id(0, 1));
+        let now = Instant::now();
+        let mut st = State {
+            running: Running::Run,
+            start_retry_at: None,
+            workers: vec![Worker {
+                process: Process::new(|| {}),
+                pid: 4242,
+                tasks: ByteQueue::new().unwrap(),
+                in_flight: [c0, c1].into_iter().map(|c| (c, now)).collect(),
+                last_result: now,
+                sent: 2,
+                answered: false,
+            }],
+            pending: VecDeque::new(),
+            jobs: HashMap::from([(0, job)]),
+            remaining: HashMap::from([(0, 2)]),
+            next_job: 1,
+            ema_ns: f64::INFINITY,
+            early_deaths: 0,
+        };
+        let mut later = Later::new();
+        assert!(Shared::answered(&mut st, c1, now, &mut later));
+        assert!(st.workers[0].in_flight.is_empty());
+        assert_eq!(later.len(), 1, "the earlier chunk fails");
+        assert_eq!(later[0].1, 0);
+        assert!(matches!(&later[0].2, TaskError::Failed(m) if m.contains("lost")));
+        assert_eq!(st.remaining[&0], 1, "the later one is for the caller to settle");
+        assert!(!Shared::answered(&mut st, c0, now, &mut later), "no longer held");
     }
 }
