@@ -432,19 +432,8 @@ impl Shared {
         }) else {
             return false;
         };
-        let lost: Vec<u64> = st.workers[wi]
-            .in_flight
-            .drain(..pos)
-            .map(|(c, _)| c)
-            .collect();
-        for id in lost {
-            let (job_id, index) = split(id);
-            if let Some(job) = st.jobs.get(&job_id).cloned() {
-                Self::chunk_done(st, job_id);
-                let why = "its answer was lost: the worker's answer to a later chunk came \
-                           first (corrupted shared memory)";
-                later.push((job, index, TaskError::Failed(why.to_owned())));
-            }
+        if pos > 0 {
+            Self::answers_lost(st, wi, pos, later);
         }
         let w = &mut st.workers[wi];
         let (_, sent_at) = w.in_flight.pop_front().unwrap_or((chunk, now));
@@ -459,6 +448,25 @@ impl Shared {
             took
         };
         true
+    }
+
+    /// Fails the first `n` chunks worker `wi` holds: their answers were lost.
+    #[cold]
+    fn answers_lost(st: &mut State, wi: usize, n: usize, later: &mut Later) {
+        let lost: Vec<u64> = st.workers[wi]
+            .in_flight
+            .drain(..n)
+            .map(|(c, _)| c)
+            .collect();
+        for id in lost {
+            let (job_id, index) = split(id);
+            if let Some(job) = st.jobs.get(&job_id).cloned() {
+                Self::chunk_done(st, job_id);
+                let why = "its answer was lost: the worker's answer to a later chunk came \
+                           first (corrupted shared memory)";
+                later.push((job, index, TaskError::Failed(why.to_owned())));
+            }
+        }
     }
 
     /// Reaps dead workers: their finished results are read first, their untaken chunks
@@ -890,7 +898,13 @@ mod tests {
         assert_eq!(later.len(), 1, "the earlier chunk fails");
         assert_eq!(later[0].1, 0);
         assert!(matches!(&later[0].2, TaskError::Failed(m) if m.contains("lost")));
-        assert_eq!(st.remaining[&0], 1, "the later one is for the caller to settle");
-        assert!(!Shared::answered(&mut st, c0, now, &mut later), "no longer held");
+        assert_eq!(
+            st.remaining[&0], 1,
+            "the later one is for the caller to settle"
+        );
+        assert!(
+            !Shared::answered(&mut st, c0, now, &mut later),
+            "no longer held"
+        );
     }
 }
