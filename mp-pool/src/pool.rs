@@ -302,19 +302,19 @@ impl Pool {
             cfg,
             processes,
         });
-        for _ in 0..processes {
-            match shared.start_worker() {
-                Ok(w) => shared.state.lock().workers.push(w),
-                Err(e) => {
-                    // Dropping a `Process` neither stops nor reaps it: the ones started
-                    // so far are stopped here.
-                    for w in std::mem::take(&mut shared.state.lock().workers) {
-                        let _ = w.process.kill();
-                        w.process.join();
-                    }
-                    return Err(e);
-                }
+        // Dropping a `Process` neither stops nor reaps it: a start that fails stops the
+        // workers started so far.
+        let abandon = |e: PoolError| {
+            let workers = std::mem::take(&mut shared.state.lock().workers);
+            for w in workers {
+                let _ = w.process.kill();
+                w.process.join();
             }
+            e
+        };
+        for _ in 0..processes {
+            let w = shared.start_worker().map_err(abandon)?;
+            shared.state.lock().workers.push(w);
         }
         let s = Arc::clone(&shared);
         let (done_tx, supervisor_done) = mpsc::channel::<()>();
@@ -324,7 +324,11 @@ impl Pool {
                 let _done = done_tx; // dropped when this thread ends, however it ends
                 s.supervise()
             })
-            .map_err(|e| PoolError::Start(format!("cannot start the supervisor thread: {e}")))?;
+            .map_err(|e| {
+                abandon(PoolError::Start(format!(
+                    "cannot start the supervisor thread: {e}"
+                )))
+            })?;
         Ok(Pool {
             shared,
             supervisor: Some(supervisor),

@@ -98,6 +98,8 @@ pub(crate) struct Worker {
     pub(crate) sent: u64,
     /// Whether it has given a result.
     pub(crate) answered: bool,
+    /// Whether the pool killed it (a broken task ring): its death is not the worker's.
+    pub(crate) killed: bool,
 }
 
 /// Work to finish after the state lock is released (deliveries run user callbacks).
@@ -175,6 +177,7 @@ impl Shared {
             tasks,
             in_flight: VecDeque::new(),
             answered: false,
+            killed: false,
             last_result: Instant::now(),
             sent: 0,
         })
@@ -248,6 +251,7 @@ impl Shared {
                         w.pid
                     );
                     w.sent = RETIRED;
+                    w.killed = true;
                     let _ = w.process.kill();
                 }
                 Ok(Err(e)) => {
@@ -462,8 +466,8 @@ impl Shared {
             let (job_id, index) = split(id);
             if let Some(job) = st.jobs.get(&job_id).cloned() {
                 Self::chunk_done(st, job_id);
-                let why = "its answer was lost: the worker's answer to a later chunk came \
-                           first (corrupted shared memory)";
+                let why = "its answer was lost, or a corrupted record named another chunk: \
+                           the worker's answer to a later chunk came first";
                 later.push((job, index, TaskError::Failed(why.to_owned())));
             }
         }
@@ -476,11 +480,14 @@ impl Shared {
         // Not alive, rather than "has an exit code": a worker whose status was lost (SIGCHLD
         // ignored, or reaped by a foreign `waitpid`) has none, and is dead all the same.
         let dead: Vec<i32> = {
-            let st = self.state.lock();
+            let mut st = self.state.lock();
             st.workers
-                .iter()
+                .iter_mut()
                 .filter(|w| !w.process.is_alive())
-                .map(|w| w.pid)
+                .map(|w| {
+                    w.sent = RETIRED; // no chunk for it while its results are read
+                    w.pid
+                })
                 .collect()
         };
         if !dead.is_empty() {
@@ -498,7 +505,7 @@ impl Shared {
                         let took = Self::reclaim(&mut st, &w, &mut later);
                         if took || w.answered {
                             st.early_deaths = 0;
-                        } else {
+                        } else if !w.killed {
                             st.early_deaths += 1;
                             self.on_early_death(&mut st, &w, &mut later);
                         }
@@ -517,7 +524,10 @@ impl Shared {
     /// instead: the work waiting for a worker fails, and starts are tried again every
     /// [`START_RETRY`].
     fn on_early_death(&self, st: &mut State, w: &Worker, later: &mut Later) {
-        if st.early_deaths < EARLY_DEATHS * self.processes.max(1) {
+        // A live worker that has answered can still take the work.
+        if st.early_deaths < EARLY_DEATHS * self.processes.max(1)
+            || st.workers.iter().any(|w| w.answered)
+        {
             return;
         }
         let code = w.process.exitcode().unwrap_or(0);
@@ -615,17 +625,25 @@ impl Shared {
             let batch: Vec<_> = std::iter::from_fn(|| self.results.try_get_ref().ok())
                 .take(RESULT_BATCH)
                 .collect();
+            taken += batch.len();
             if !batch.is_empty() {
-                taken += batch.len();
                 self.on_results(&batch);
-                continue;
             }
-            if taken >= owed || self.results.empty() || Instant::now() >= deadline {
+            if taken >= owed || Instant::now() >= deadline {
                 return;
             }
-            if let Ok(rec) = self.results.get_ref_timeout(TICK) {
-                taken += 1;
-                self.on_results(&[rec]);
+            if batch.is_empty() {
+                if self.results.empty() {
+                    return;
+                }
+                match self.results.get_ref_timeout(TICK) {
+                    Ok(rec) => {
+                        taken += 1;
+                        self.on_results(&[rec]);
+                    }
+                    Err(GetError::Timeout | GetError::Empty) => {}
+                    Err(_) => return, // a corrupted ring: `supervise` deals with it
+                }
             }
         }
     }
@@ -768,6 +786,7 @@ mod tests {
             last_result: now,
             sent: 3,
             answered: false,
+            killed: false,
         };
         let mut later = Later::new();
         Shared::reclaim(&mut st, &w, &mut later);
@@ -815,6 +834,7 @@ mod tests {
             last_result: now,
             sent: 2,
             answered: true,
+            killed: false,
         };
         let shared = Shared {
             state: Mutex::new(State {
@@ -884,6 +904,7 @@ mod tests {
                 last_result: now,
                 sent: 2,
                 answered: false,
+                killed: false,
             }],
             pending: VecDeque::new(),
             jobs: HashMap::from([(0, job)]),

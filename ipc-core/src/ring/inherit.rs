@@ -185,6 +185,7 @@ pub fn hold_inherited(fd: RawFd) -> bool {
 /// Lets go of every ring [`hold_inherited`] holds in this process. A forked child does
 /// this at once (fork handlers, registered by `hold_inherited`): it inherits the
 /// holder's table and descriptions, but the rings were given to its parent, not to it.
+/// It takes the table's lock, so it must not be called from a signal handler.
 ///
 /// # Examples
 ///
