@@ -72,6 +72,13 @@
 //! Workers start with [`mp_process::get_start_method`] unless
 //! [`Builder::start_method`] says otherwise; spawn and forkserver need the hook
 //! (`mp_process::init()` first in `main`, or `mp_process::hook!()` in tests).
+//!
+//! # Where things live
+//! `pool.rs` is the public face (`Pool`, `Builder`, Python's methods); `job.rs` a
+//! submitted call as chunks; `supervisor.rs` the parent's side: the shared state, the
+//! thread that reads results, refills workers and replaces the dead, and starting
+//! workers; `task.rs` the record format between pool and workers and the worker's loop;
+//! `result.rs` where results land (`AsyncResult`, `MapResult`, `Imap`); `error.rs`.
 
 mod error;
 mod job;

@@ -60,7 +60,15 @@
 //! A fork child inherits everything. A spawned or forkserver child gets its arguments
 //! plus the descriptors given to [`Builder::pass_fd`], at the same numbers: pass an
 //! `ipc_core` segment or ring by its handle (`fd:size`) in the arguments and its fd with
-//! `pass_fd`; the child maps it with `from_handle`.
+//! `pass_fd`; the child maps it with `from_handle`. A queue's or pipe's ring passed so
+//! counts as held by the child from its start (`ipc_core::ring::hold_inherited`).
+//!
+//! # Where things live
+//! `process.rs` is `Process`, its `Builder` and `Run`; `handle.rs` a started child as
+//! the parent sees it; `child.rs` the child's side of every start method; `spawn.rs`
+//! (re-exec, and the hook that `init` runs) and `forkserver.rs` their start methods;
+//! `entry.rs` entry functions and their arguments across `exec`; `state.rs` the
+//! process-wide state a child must not inherit as-is; `sys.rs` the Linux calls.
 
 // The hook's examples are about `main` itself.
 #![allow(clippy::needless_doctest_main)]
