@@ -59,9 +59,10 @@ fn sqr(x: u64) -> u64 {
     x * x
 }
 
-fn slow_sqr(x: u64) -> u64 {
-    std::thread::sleep(Duration::from_secs(2));
-    x * x
+/// Waits until the named event is set (at most 30 s), then answers.
+fn when_released(event: String) -> u64 {
+    let released = ipc_core::sync::Event::open_named(&event).unwrap();
+    u64::from(released.wait_timeout(Duration::from_secs(30)))
 }
 
 fn nothing(_: ()) {}
@@ -100,7 +101,10 @@ fn a_callback_waiting_for_its_own_pool_gets_a_panic_not_a_deadlock() {
     static REFUSED: AtomicBool = AtomicBool::new(false);
     let _w = watchdog("callback_waits", 60);
     let pool = Pool::new(2).unwrap();
-    let slow = Arc::new(pool.apply_async(slow_sqr, 10).unwrap());
+    // A result that comes only when the test says so: the callback surely waits for it.
+    let release = ipc_core::sync::Event::create_named("mp-pool-callback-waits").unwrap();
+    let name = release.name().unwrap().to_owned();
+    let slow = Arc::new(pool.apply_async(when_released, name).unwrap());
     let in_callback = Arc::clone(&slow);
     let quick = pool
         .apply_async_with(
@@ -119,7 +123,10 @@ fn a_callback_waiting_for_its_own_pool_gets_a_panic_not_a_deadlock() {
         REFUSED.load(Ordering::SeqCst),
         "the wait was refused, with a panic"
     );
+    release.set();
     assert!(slow.wait_timeout(Duration::from_secs(30)));
+    let slow = Arc::into_inner(slow).expect("the callback's clone is gone");
+    assert_eq!(slow.get(), Ok(1), "released, not timed out");
     assert_eq!(pool.apply(sqr, 4), Ok(16), "the pool goes on");
 }
 
