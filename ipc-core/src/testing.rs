@@ -148,6 +148,56 @@ pub fn kill(pid: libc::pid_t) -> bool {
     unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
 }
 
+/// Sets this process's soft limit on open descriptors to the lowest number free now, so
+/// that no descriptor can be opened; returns the limit it replaced, for
+/// [`set_fd_limit`] to put back. Process-wide: for a test binary of its own, or a child.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::testing::{fork, limit_fds_to_those_open, reap, set_fd_limit};
+///
+/// let child = fork(|| {
+///     let old = limit_fds_to_those_open();
+///     let refused = std::fs::File::open("/dev/null").is_err();
+///     set_fd_limit(old);
+///     let allowed = std::fs::File::open("/dev/null").is_ok();
+///     i32::from(!(refused && allowed))
+/// });
+/// assert_eq!(reap(child), Ok(0));
+/// ```
+pub fn limit_fds_to_those_open() -> libc::rlim_t {
+    // SAFETY: dup of stdin, closed at once: its number is the lowest one free.
+    let fd = unsafe { libc::dup(0) };
+    assert!(fd >= 0, "dup(0): {}", std::io::Error::last_os_error());
+    // SAFETY: the descriptor just duplicated, owned here.
+    unsafe { libc::close(fd) };
+    set_fd_limit(fd as libc::rlim_t)
+}
+
+/// Sets this process's soft limit on open descriptors to `n`; returns the old limit.
+///
+/// # Examples
+///
+/// ```
+/// let old = ipc_core::testing::set_fd_limit(4096);
+/// assert_eq!(ipc_core::testing::set_fd_limit(old), 4096);
+/// ```
+pub fn set_fd_limit(n: libc::rlim_t) -> libc::rlim_t {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read and write a local rlimit.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        let old = lim.rlim_cur;
+        lim.rlim_cur = n;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        old
+    }
+}
+
 /// A small xorshift generator: repeatable randomness for tests, not quality.
 #[derive(Debug, Clone)]
 pub struct Rng(pub u64);

@@ -324,27 +324,9 @@ fn a_condition_wait_after_proc_was_unreadable_returns() {
     let _w = watchdog("proc_unreadable", 30);
     let cond = ipc_core::sync::Condition::<Lock>::create().unwrap();
     let child = fork(|| {
-        // The lowest free fd number: with the limit there, no fd can be opened.
-        // SAFETY: dup of stdin, closed at once; getrlimit/setrlimit on a local struct.
-        let free = unsafe {
-            let fd = libc::dup(0);
-            libc::close(fd);
-            fd as libc::rlim_t
-        };
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: as above.
-        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
-        let old = lim.rlim_cur;
-        lim.rlim_cur = free;
-        // SAFETY: as above.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        let old = ipc_core::testing::limit_fds_to_those_open(); // no fd can be opened
         let mut guard = cond.acquire().unwrap(); // no /proc: a word without a start time
-        lim.rlim_cur = old;
-        // SAFETY: as above.
-        unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) };
+        ipc_core::testing::set_fd_limit(old);
         // /proc readable again: the wait releases, times out, and takes the lock back.
         let notified = cond.wait_timeout(&mut guard, Duration::from_millis(20));
         i32::from(notified != Ok(false))

@@ -739,30 +739,57 @@ mod tests {
         x + 1
     }
 
-    /// A dead worker's ring with a bogus id and repeats of a real chunk: each chunk the
-    /// worker held is re-queued or failed exactly once, so the job stays until its real
-    /// results are in.
-    #[test]
-    fn reclaim_counts_each_held_chunk_once() {
-        let store = Store::<u32>::new(4, false, 1);
+    /// A `map(inc, 1..=n)` job of `n` one-item chunks, as job 0, and the store its
+    /// results land in.
+    fn inc_job(n: u32) -> (Arc<Store<u32>>, Arc<dyn Job>) {
+        let store = Store::<u32>::new(n as usize, false, 1);
         let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
-            vec![1u32, 2, 3, 4],
+            (1..=n).collect(),
             1,
             task::run_map::<u32, u32>,
             inc as fn(u32) -> u32 as usize,
             Arc::clone(&store),
         ));
-        let mut st = State {
+        (store, job)
+    }
+
+    /// A pool's state running `job` (job 0, `n` chunks to come) with `workers`.
+    fn state(workers: Vec<Worker>, job: Arc<dyn Job>, n: u32) -> State {
+        State {
             running: Running::Run,
             start_retry_at: None,
-            workers: Vec::new(),
+            workers,
             pending: VecDeque::new(),
             jobs: HashMap::from([(0, job)]),
-            remaining: HashMap::from([(0, 4)]),
+            remaining: HashMap::from([(0, n)]),
             next_job: 1,
             ema_ns: f64::INFINITY,
             early_deaths: 0,
-        };
+        }
+    }
+
+    /// Worker 4242, never started (so not alive), holding `chunks` in this order.
+    fn worker(tasks: ByteQueue, chunks: &[u64], answered: bool) -> Worker {
+        let now = Instant::now();
+        Worker {
+            process: Process::new(|| {}),
+            pid: 4242,
+            tasks,
+            in_flight: chunks.iter().map(|&c| (c, now)).collect(),
+            last_result: now,
+            sent: chunks.len() as u64,
+            answered,
+            killed: false,
+        }
+    }
+
+    /// A dead worker's ring with a bogus id and repeats of a real chunk: each chunk the
+    /// worker held is re-queued or failed exactly once, so the job stays until its real
+    /// results are in.
+    #[test]
+    fn reclaim_counts_each_held_chunk_once() {
+        let (store, job) = inc_job(4);
+        let mut st = state(Vec::new(), job, 4);
         let tasks = ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap();
         let (c0, c1, c2, c3) = (
             chunk_id(0, 0),
@@ -777,17 +804,7 @@ mod tests {
             tasks.try_put(&task::task_header(1, id, 0, 0)).unwrap();
         }
         tasks.try_put(b"short").unwrap();
-        let now = Instant::now();
-        let w = Worker {
-            process: Process::new(|| {}),
-            pid: 4242,
-            tasks,
-            in_flight: [c0, c1, c2].into_iter().map(|c| (c, now)).collect(),
-            last_result: now,
-            sent: 3,
-            answered: false,
-            killed: false,
-        };
+        let w = worker(tasks, &[c0, c1, c2], false);
         let mut later = Later::new();
         Shared::reclaim(&mut st, &w, &mut later);
         assert_eq!(
@@ -816,38 +833,11 @@ mod tests {
     /// finished chunk is delivered, not failed; only the chunk it was running fails.
     #[test]
     fn a_dead_workers_result_behind_a_live_writer_is_delivered() {
-        let store = Store::<u32>::new(2, false, 1);
-        let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
-            vec![1u32, 2],
-            1,
-            task::run_map::<u32, u32>,
-            inc as fn(u32) -> u32 as usize,
-            Arc::clone(&store),
-        ));
+        let (store, job) = inc_job(2);
         let (c0, c1) = (chunk_id(0, 0), chunk_id(0, 1));
-        let now = Instant::now();
-        let dead = Worker {
-            process: Process::new(|| {}), // never started: not alive
-            pid: 4242,
-            tasks: ByteQueue::new().unwrap(),
-            in_flight: [c0, c1].into_iter().map(|c| (c, now)).collect(),
-            last_result: now,
-            sent: 2,
-            answered: true,
-            killed: false,
-        };
+        let dead = worker(ByteQueue::new().unwrap(), &[c0, c1], true);
         let shared = Shared {
-            state: Mutex::new(State {
-                running: Running::Run,
-                start_retry_at: None,
-                workers: vec![dead],
-                pending: VecDeque::new(),
-                jobs: HashMap::from([(0, job)]),
-                remaining: HashMap::from([(0, 2)]),
-                next_job: 1,
-                ema_ns: f64::INFINITY,
-                early_deaths: 0,
-            }),
+            state: Mutex::new(state(vec![dead], job, 2)),
             results: ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap(),
             key: 1,
             cfg: Builder::default(),
@@ -864,7 +854,20 @@ mod tests {
             .unwrap();
         std::thread::scope(|s| {
             s.spawn(|| {
-                std::thread::sleep(Duration::from_millis(50));
+                // Committed only once `check_workers` has seen the death (it retires the
+                // worker first), so its read must wait for this record.
+                let seen = || {
+                    shared
+                        .state
+                        .lock()
+                        .workers
+                        .first()
+                        .is_none_or(|w| w.sent == RETIRED)
+                };
+                while !seen() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                std::thread::sleep(Duration::from_millis(20));
                 writing.commit(); // not a result record: ignored
             });
             shared.check_workers();
@@ -883,36 +886,11 @@ mod tests {
     /// then, instead of waiting for good; the second is delivered.
     #[test]
     fn a_later_answer_from_the_same_worker_fails_the_lost_earlier_one() {
-        let store = Store::<u32>::new(2, false, 1);
-        let job: Arc<dyn Job> = Arc::new(ItemsJob::new(
-            vec![1u32, 2],
-            1,
-            task::run_map::<u32, u32>,
-            inc as fn(u32) -> u32 as usize,
-            Arc::clone(&store),
-        ));
+        let (_store, job) = inc_job(2);
         let (c0, c1) = (chunk_id(0, 0), chunk_id(0, 1));
         let now = Instant::now();
-        let mut st = State {
-            running: Running::Run,
-            start_retry_at: None,
-            workers: vec![Worker {
-                process: Process::new(|| {}),
-                pid: 4242,
-                tasks: ByteQueue::new().unwrap(),
-                in_flight: [c0, c1].into_iter().map(|c| (c, now)).collect(),
-                last_result: now,
-                sent: 2,
-                answered: false,
-                killed: false,
-            }],
-            pending: VecDeque::new(),
-            jobs: HashMap::from([(0, job)]),
-            remaining: HashMap::from([(0, 2)]),
-            next_job: 1,
-            ema_ns: f64::INFINITY,
-            early_deaths: 0,
-        };
+        let w = worker(ByteQueue::new().unwrap(), &[c0, c1], false);
+        let mut st = state(vec![w], job, 2);
         let mut later = Later::new();
         assert!(Shared::answered(&mut st, c1, now, &mut later));
         assert!(st.workers[0].in_flight.is_empty());

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ipc_core::testing::{kill, watchdog};
+use ipc_core::testing::{kill, limit_fds_to_those_open, set_fd_limit, watchdog};
 use mp_pool::{Pool, TaskError};
 
 mp_process::hook!();
@@ -14,37 +14,12 @@ fn triple(x: u32) -> u32 {
     x * 3
 }
 
-fn set_fd_limit(n: libc::rlim_t) -> libc::rlim_t {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: valid pointers to a local rlimit.
-    unsafe {
-        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        let old = lim.rlim_cur;
-        lim.rlim_cur = n;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
-        old
-    }
-}
-
-/// The lowest fd number free now: with the limit set to it, no fd can be opened.
-fn lowest_free_fd() -> libc::rlim_t {
-    // SAFETY: dup of stdin, closed at once.
-    let fd = unsafe { libc::dup(0) };
-    assert!(fd >= 0);
-    // SAFETY: the fd just duplicated.
-    unsafe { libc::close(fd) };
-    fd as libc::rlim_t
-}
-
 #[test]
 fn a_failed_restart_is_retried_and_waiting_work_fails_meanwhile() {
     let _w = watchdog("start_failure", 60);
     let mut pool = Pool::new(1).unwrap();
     assert_eq!(pool.apply(triple, 1), Ok(3));
-    let old = set_fd_limit(lowest_free_fd());
+    let old = limit_fds_to_those_open();
     let dead = pool.worker_pids()[0];
     kill(dead);
     // No worker, and none can start: the task fails, it does not wait for good.
