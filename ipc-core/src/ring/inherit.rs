@@ -15,7 +15,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
-use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::RING_KIND;
 use crate::liveness::{PresenceLock, Role};
@@ -29,19 +29,15 @@ use crate::segment::peek_kind;
 /// descriptors to agree in the child, and a fork copies the descriptor table and the
 /// memory at two different moments: a thread opening or closing a slot's descriptors in
 /// between would leave the child a slot naming descriptors it does not have, or another
-/// file's. So every change to the table, with the opening and closing of its
-/// descriptors, holds [`TableLock`], and a fork takes it too (`before_fork`).
+/// file's. So every read and change of the table, with the opening of its descriptors,
+/// holds [`TableLock`], and a fork takes it too (`before_fork`). The fields are atomics
+/// only to live in a `static`; the lock orders them (Relaxed under it).
 struct Slot {
-    /// `FREE`, `BUSY` while a thread fills or empties it, or `HELD`.
-    state: AtomicI32,
+    held: AtomicBool,
     dev: AtomicU64,
     ino: AtomicU64,
     presence: [AtomicI32; 2],
 }
-
-const FREE: i32 = 0;
-const BUSY: i32 = 1;
-const HELD: i32 = 2;
 
 /// Rings held at once, at most; more are not held (`hold_inherited` says false).
 pub const MAX_INHERITED: usize = 256;
@@ -95,12 +91,12 @@ pub(crate) fn after_fork_child() {
     TABLE_LOCK.store(0, Ordering::Release);
 }
 
-/// Slots `HELD`, or about to be: `take` skips the table while it is 0 (most processes).
+/// Slots held: `take` and `release_all_inherited` skip the table while it is 0 (most processes).
 static COUNT: AtomicUsize = AtomicUsize::new(0);
 
 static TABLE: [Slot; MAX_INHERITED] = [const {
     Slot {
-        state: AtomicI32::new(FREE),
+        held: AtomicBool::new(false),
         dev: AtomicU64::new(0),
         ino: AtomicU64::new(0),
         presence: [AtomicI32::new(-1), AtomicI32::new(-1)],
@@ -162,23 +158,17 @@ pub fn hold_inherited(fd: RawFd) -> bool {
     ) else {
         return false;
     };
-    COUNT.fetch_add(1, Ordering::SeqCst);
-    // SYNC: the CAS claims a free slot for this thread; the fields are written before the
-    // Release store of HELD publishes them to `empty`'s Acquire CAS. `COUNT` went up
-    // first (SeqCst), so a `take` that reads it as 0 ran before this ring was held.
-    let Some(slot) = TABLE.iter().find(|s| {
-        s.state
-            .compare_exchange(FREE, BUSY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }) else {
-        COUNT.fetch_sub(1, Ordering::SeqCst);
+    let Some(slot) = TABLE.iter().find(|s| !s.held.load(Ordering::Relaxed)) else {
         return false; // full: the presence is dropped, as if never held
     };
     slot.dev.store(file.0, Ordering::Relaxed);
     slot.ino.store(file.1, Ordering::Relaxed);
     slot.presence[0].store(producer.into_raw(), Ordering::Relaxed);
     slot.presence[1].store(consumer.into_raw(), Ordering::Relaxed);
-    slot.state.store(HELD, Ordering::Release);
+    slot.held.store(true, Ordering::Relaxed);
+    // SYNC: SeqCst, before the lock's Release: a `take` that reads 0 without the lock
+    // ran before this ring was held (a ring is adopted only once it is held anyway).
+    COUNT.fetch_add(1, Ordering::SeqCst);
     true
 }
 
@@ -209,10 +199,9 @@ pub fn release_all_inherited() {
     }
 }
 
-/// Whether `slot` holds the ring in `file`.
+/// Whether `slot` holds the ring in `file`. The caller holds the [`TableLock`].
 fn holds(slot: &Slot, file: (u64, u64)) -> bool {
-    // SYNC: Acquire pairs with the Release store of HELD: the fields are the slot's.
-    slot.state.load(Ordering::Acquire) == HELD
+    slot.held.load(Ordering::Relaxed)
         && (
             slot.dev.load(Ordering::Relaxed),
             slot.ino.load(Ordering::Relaxed),
@@ -222,34 +211,20 @@ fn holds(slot: &Slot, file: (u64, u64)) -> bool {
 /// Takes the presence out of `slot` if it holds a ring (the ring in `file`, if given).
 /// The caller holds the [`TableLock`].
 fn empty(slot: &Slot, file: Option<(u64, u64)>) -> Option<[PresenceLock; 2]> {
-    // Looked at first without taking the slot: taking another ring's slot, even for a
-    // moment, would make a `take` of that ring running now pass it by.
-    if file.is_some_and(|f| !holds(slot, f)) {
-        return None;
-    }
-    // SYNC: the Acquire CAS pairs with the Release store of HELD in `hold_inherited`: the
-    // fields read below are the ones written before it. BUSY keeps a concurrent
-    // `hold_inherited` from refilling the slot until they are read.
-    slot.state
-        .compare_exchange(HELD, BUSY, Ordering::Acquire, Ordering::Relaxed)
-        .ok()?;
-    let here = (
-        slot.dev.load(Ordering::Relaxed),
-        slot.ino.load(Ordering::Relaxed),
-    );
-    if file.is_some_and(|f| f != here) {
-        slot.state.store(HELD, Ordering::Release); // another ring's: left as it was
+    let wanted = match file {
+        Some(f) => holds(slot, f),
+        None => slot.held.load(Ordering::Relaxed),
+    };
+    if !wanted {
         return None;
     }
     let roles = [0, 1].map(|r| {
         let raw = slot.presence[r].swap(-1, Ordering::Relaxed);
-        // SAFETY: `raw` came from `into_raw` in `hold_inherited`, and the swap hands it
-        // to exactly one caller.
+        // SAFETY: `raw` came from `into_raw` in `hold_inherited`, and the swap (under
+        // the table's lock) hands it to exactly one caller.
         unsafe { PresenceLock::from_raw(raw) }
     });
-    // SYNC: Release, so that the next `hold_inherited` to claim the slot writes after the
-    // reads above.
-    slot.state.store(FREE, Ordering::Release);
+    slot.held.store(false, Ordering::Relaxed);
     COUNT.fetch_sub(1, Ordering::SeqCst);
     Some(roles)
 }
@@ -262,10 +237,6 @@ pub(super) fn take(fd: RawFd) -> Option<[PresenceLock; 2]> {
     }
     let file = file_of(fd).ok()?;
     let _table = TableLock::take();
-    // Held once per ring (`hold_inherited` checks under the lock), but dropped all the
-    // same if some other path held it twice: the first is adopted.
-    let mut found = TABLE.iter().filter_map(|s| empty(s, Some(file)));
-    let first = found.next();
-    found.for_each(drop);
-    first
+    // Held once per ring: `hold_inherited` looks first, under the lock.
+    TABLE.iter().find_map(|s| empty(s, Some(file)))
 }
