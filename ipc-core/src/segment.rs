@@ -159,6 +159,17 @@ fn errno() -> io::Error {
     io::Error::last_os_error()
 }
 
+/// `fstat(2)` of `fd`.
+pub(crate) fn fstat(fd: RawFd) -> io::Result<libc::stat> {
+    // SAFETY: `stat` is a plain C struct for which all-zero bytes are valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstat writes only into `st`; a closed or foreign `fd` is an error, not UB.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(errno());
+    }
+    Ok(st)
+}
+
 fn total_size(payload: usize) -> Result<usize, OpenError> {
     payload
         .checked_add(HEADER_SIZE + 63)
@@ -522,12 +533,7 @@ impl Segment {
     }
 
     fn attach(fd: OwnedFd, kind: Kind) -> Result<Segment, OpenError> {
-        // SAFETY: `stat` is a plain C struct; all-zero bytes are valid.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `fd` is open and `st` is a valid out-pointer.
-        if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {
-            return Err(OpenError::Io(errno()));
-        }
+        let st = fstat(fd.as_raw_fd()).map_err(OpenError::Io)?;
         let file = usize::try_from(st.st_size).unwrap_or(0);
         if file < HEADER_SIZE {
             return Err(OpenError::TooSmall {

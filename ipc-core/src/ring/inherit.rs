@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize
 
 use super::RING_KIND;
 use crate::liveness::{PresenceLock, Role};
-use crate::segment::peek_kind;
+use crate::segment::{fstat, peek_kind};
 
 /// One inherited ring: the file (`st_dev`, `st_ino`) of its segment and the descriptions
 /// holding its producer and consumer presence.
@@ -105,13 +105,7 @@ static TABLE: [Slot; MAX_INHERITED] = [const {
 
 /// `(st_dev, st_ino)` of the file `fd` names.
 fn file_of(fd: RawFd) -> io::Result<(u64, u64)> {
-    // SAFETY: `stat` is a plain C struct for which all-zero bytes are valid.
-    let mut st: libc::stat = unsafe { std::mem::zeroed() };
-    // SAFETY: fstat writes only into `st`; a closed or foreign `fd` is an error, not UB.
-    if unsafe { libc::fstat(fd, &mut st) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok((st.st_dev, st.st_ino))
+    fstat(fd).map(|st| (st.st_dev, st.st_ino))
 }
 
 /// For process starters (mp-process calls it in each child it starts with `pass_fd`,
