@@ -65,6 +65,7 @@ impl TableLock {
 
 impl Drop for TableLock {
     fn drop(&mut self) {
+        // SYNC: Release pairs with the Acquire CAS in `take`.
         TABLE_LOCK.store(0, Ordering::Release);
     }
 }
@@ -76,6 +77,7 @@ pub(crate) fn before_fork() {
 
 /// `pthread_atfork`'s parent handler.
 pub(crate) fn after_fork_parent() {
+    // SYNC: as `TableLock`'s drop (the prepare handler's hold).
     TABLE_LOCK.store(0, Ordering::Release);
 }
 
@@ -88,6 +90,7 @@ pub(crate) fn after_fork_child() {
             drop(empty(slot, None));
         }
     }
+    // SYNC: as `TableLock`'s drop (the prepare handler's hold, copied into the child).
     TABLE_LOCK.store(0, Ordering::Release);
 }
 
