@@ -80,8 +80,11 @@
 //! buggy or confused writer). A process that keeps scribbling over a record while a reader
 //! holds its [`Ref`], or while `get` validates and decodes it, is outside it: shared
 //! memory cannot stop a writer racing a reader. Opening checks the kind of queue (a
-//! `Queue`, a `JoinableQueue`, a pipe...), not `T`: every side must use the same type, or
+//! `Queue`, a `JoinableQueue`, a pipe...) and the size and alignment of `T`'s archive,
+//! so most wrong item types are a clear [`Error`] at `open` / `from_handle`. Types of one
+//! shape pass for each other (`u32` and `i32`): every side must use the same type, or
 //! its records fail validation, or decode as whatever the other type makes of the bytes.
+//! A [`ByteQueue`] is untyped: it reads any queue, and any `Queue<T>` may read it.
 //!
 //! Deriving: with `rkyv = "0.8"` among your own dependencies,
 //! `#[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]` is all it takes.
@@ -127,9 +130,9 @@
 //!
 //! # Where things live
 //! One file per type: `queue.rs` (`Queue`, its builder, `Ref`, and what the kinds share:
-//! tags, `get_many`'s loop), `byte_queue.rs`, `joinable.rs` (task counts, and settling a
-//! dead process's), `simple.rs`, `pipe.rs` (`Connection`: one ring per direction),
-//! `iter.rs` (`Iter` and the sealed trait it takes from), `error.rs` (the error types).
+//! tags and item shapes, `get_many`'s loop), `byte_queue.rs`, `joinable.rs` (task
+//! counts, and settling a dead process's), `simple.rs`, `pipe.rs` (`Connection`: one ring
+//! per direction), `iter.rs` (`Iter` and the sealed trait it takes from), `error.rs` (the error types).
 //! Beneath them, `endpoint.rs` holds a handle's roles on its ring (a writer's and a
 //! reader's presence) and `message.rs` puts and reads rkyv records in ring slots.
 

@@ -12,7 +12,7 @@ use ipc_core::segment::SegmentHandle;
 use crate::endpoint::{Endpoint, Wait};
 use crate::error::{Error, GetError, PutError, RecvIntoError};
 use crate::message::Message;
-use crate::queue::{check_tag, set_tag, QueueBuilder, TAG_PIPE};
+use crate::queue::{check_shape, check_tag, set_shape, set_tag, QueueBuilder, TAG_PIPE};
 
 /// Bytes of shared memory per direction of a pipe.
 pub const PIPE_CAPACITY: usize = 1 << 20;
@@ -58,7 +58,7 @@ pub fn pipe_with_capacity<T: Message>(
     bytes: usize,
 ) -> Result<(Connection<T>, Connection<T>), Error> {
     let ring = || -> Result<Ring, Error> {
-        tagged(QueueBuilder::default().capacity(bytes).create_ring(None)?)
+        tagged::<T>(QueueBuilder::default().capacity(bytes).create_ring(None)?)
     };
     let forward = ring()?; // second end -> first end
     let first_recv = Endpoint::new(forward.clone(), false, true)?;
@@ -78,7 +78,8 @@ pub fn pipe_with_capacity<T: Message>(
     ))
 }
 
-fn tagged(ring: Ring) -> Result<Ring, Error> {
+fn tagged<T: Message>(ring: Ring) -> Result<Ring, Error> {
+    set_shape::<T>(&ring);
     set_tag(&ring, TAG_PIPE);
     Ok(ring)
 }
@@ -133,7 +134,7 @@ impl<T: Message> Connection<T> {
     /// ```
     pub fn create_named(prefix: &str, duplex: bool) -> Result<Self, Error> {
         let named = || -> Result<Ring, Error> {
-            tagged(
+            tagged::<T>(
                 QueueBuilder::default()
                     .capacity(PIPE_CAPACITY)
                     .create_ring(Some(prefix))?,
@@ -279,6 +280,7 @@ impl<T: Message> Connection<T> {
         }
         for ring in send.iter().chain(&recv) {
             check_tag(ring, TAG_PIPE)?;
+            check_shape::<T>(ring)?;
         }
         let send = send.map(|r| Endpoint::new(r, true, false)).transpose()?;
         let recv = recv.map(|r| Endpoint::new(r, false, true)).transpose()?;

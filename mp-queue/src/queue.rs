@@ -18,6 +18,11 @@ use crate::message::{self, Message};
 /// Default capacity in bytes.
 pub const DEFAULT_CAPACITY: usize = 1 << 20;
 
+/// The ring's user words, as every queue kind uses them: 0 holds the tag below, 1 to 3
+/// a `JoinableQueue`'s task counts (joinable.rs), and this one the item type's shape
+/// ([`set_shape`]).
+const WORD_SHAPE: usize = 4;
+
 /// Tags in user word 0 of the ring: which flavour of queue a segment holds, so that opening
 /// a pipe's handle as a queue (or the reverse) is a clear error.
 pub(crate) const TAG_QUEUE: u32 = 0x5155_4555; // "QUEU"
@@ -292,19 +297,23 @@ impl<T: Message> Queue<T> {
     }
 
     pub(crate) fn tagged(ring: Ring, tag: u32) -> Result<Queue<T>, Error> {
+        set_shape::<T>(&ring);
         set_tag(&ring, tag);
         Self::attach(ring, tag)
     }
 
     pub(crate) fn attach(ring: Ring, tag: u32) -> Result<Queue<T>, Error> {
         check_tag(&ring, tag)?;
+        check_shape::<T>(&ring)?;
         Ok(Queue {
             ep: Endpoint::new(ring, true, true)?,
             _t: PhantomData,
         })
     }
 
-    /// Opens a queue another program created with [`QueueBuilder::create_named`].
+    /// Opens a queue another program created with [`QueueBuilder::create_named`]. An
+    /// error if the name is not a `Queue`'s, or names one of items archived with another
+    /// size or alignment than `T`'s (see the crate docs, "Messages").
     ///
     /// # Examples
     ///
@@ -316,6 +325,7 @@ impl<T: Message> Queue<T> {
     /// other.put(7)?;
     /// assert_eq!(q.get()?, 7);
     /// assert!(Queue::<u32>::open("/no-such-queue").is_err());
+    /// assert!(Queue::<(u64, u64)>::open(q.name().unwrap()).is_err()); // another item type
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open(name: &str) -> Result<Queue<T>, Error> {
@@ -905,6 +915,53 @@ pub(crate) fn check_tag(ring: &Ring, tag: u32) -> Result<(), Error> {
         tag_name(found),
         tag_name(tag)
     )))
+}
+
+/// Records the size and alignment of `T`'s archive in the ring, for [`check_shape`]. Call
+/// it before [`set_tag`], whose Release store publishes it.
+pub(crate) fn set_shape<T: Message>(ring: &Ring) {
+    ring.user_words()[WORD_SHAPE].store(shape::<T>(), Ordering::Relaxed);
+}
+
+/// Refuses to read a ring whose items were archived with another size or alignment than
+/// `T`'s: opening a queue with the wrong item type is a clear error, not a stream of
+/// `Invalid` items. Only the shape is known, so `u32` and `i32`, or `bool` and `u8`, pass
+/// for each other (validation still checks every item). A byte queue's ring records no
+/// shape (zero), and any item type may read it. Call it after [`check_tag`], whose Acquire
+/// load makes the shape visible.
+pub(crate) fn check_shape<T: Message>(ring: &Ring) -> Result<(), Error> {
+    let found = ring.user_words()[WORD_SHAPE].load(Ordering::Relaxed);
+    let want = shape::<T>();
+    if found == 0 || found == want {
+        return Ok(());
+    }
+    Err(Error::handle(format!(
+        "this shared memory holds items archived in {}, but {} is archived in {}; \
+         open it with the item type it was created with",
+        shape_text(found),
+        std::any::type_name::<T>(),
+        shape_text(want)
+    )))
+}
+
+/// The size and alignment of `T`'s archive in one word, never zero: the size (up to 2^24
+/// - 1) above 8 bits of log2 of the alignment plus one.
+fn shape<T: Message>() -> u32 {
+    let size = std::mem::size_of::<T::Archived>().min(0x00FF_FFFF) as u32;
+    let align_log2 = std::mem::align_of::<T::Archived>().trailing_zeros();
+    (size << 8) | (align_log2 + 1)
+}
+
+/// What a shape word says, or that it says nothing sensible (a corrupted word).
+fn shape_text(word: u32) -> String {
+    match word & 0xFF {
+        log2_plus_one @ 1..=32 => format!(
+            "{} bytes aligned to {}",
+            word >> 8,
+            1u64 << (log2_plus_one - 1)
+        ),
+        _ => format!("an unknown layout (shape word {word:#x})"),
+    }
 }
 
 fn tag_name(tag: u32) -> &'static str {

@@ -425,6 +425,38 @@ fn wrong_handle_kind_is_a_clear_error() {
     assert!(Queue::<u8>::open("/definitely-not-there").is_err());
 }
 
+/// Opening a queue or pipe with an item type whose archive has another size or alignment
+/// than the creator's is refused with a clear error, by name and by handle; a type of the
+/// same shape, and a byte queue's untyped ring, are accepted.
+#[test]
+fn the_wrong_item_type_is_a_clear_error() {
+    let _serial = serial();
+    let q: Queue<u64> = Queue::builder().create_named("wrong-type").unwrap();
+    let e = Queue::<String>::open(q.name().unwrap()).unwrap_err();
+    assert!(e.to_string().contains("String"), "{e}");
+    assert!(e.to_string().contains("8 bytes aligned to 8"), "{e}");
+    assert!(Queue::<(u32, u32, u32)>::from_handle(q.handle()).is_err());
+    assert!(mp_queue::SimpleQueue::<u8>::from_handle(q.handle()).is_err());
+    let same_shape: Queue<i64> = Queue::from_handle(q.handle()).unwrap();
+    same_shape.put(-1).unwrap();
+    assert_eq!(q.get().unwrap(), u64::MAX);
+
+    let j: JoinableQueue<u32> = JoinableQueue::new().unwrap();
+    assert!(JoinableQueue::<[u64; 2]>::from_handle(j.handle()).is_err());
+
+    let (a, _b) = mp_queue::pipe::<String>(true).unwrap();
+    let h = a.handle().to_string();
+    assert!(mp_queue::Connection::<u64>::from_handle(h.parse().unwrap()).is_err());
+    assert!(mp_queue::Connection::<String>::from_handle(h.parse().unwrap()).is_ok());
+
+    // A byte queue is untyped: any `Queue<T>` may read it, and it may read any queue.
+    let raw = ByteQueue::new().unwrap();
+    let typed: Queue<String> = Queue::from_handle(raw.handle()).unwrap();
+    let typed2: Queue<u64> = Queue::from_handle(raw.handle()).unwrap();
+    drop((typed, typed2));
+    assert!(ByteQueue::from_handle(q.handle()).is_ok());
+}
+
 #[test]
 fn a_misaligned_frame_header_is_an_error_not_a_panic() {
     let _serial = serial();
