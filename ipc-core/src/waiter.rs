@@ -64,6 +64,13 @@ pub(crate) struct EventCount {
 #[must_use]
 pub(crate) struct Token(u32, bool);
 
+impl Token {
+    /// The epoch when this waiter registered.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.0
+    }
+}
+
 impl EventCount {
     pub(crate) fn new() -> Self {
         EventCount {
@@ -81,6 +88,19 @@ impl EventCount {
         // waiter's re-check sees what we published before calling notify.
         if self.waiters.load(Ordering::SeqCst) != 0 {
             self.epoch.fetch_add(1, Ordering::SeqCst);
+            futex::wake(&self.epoch, n);
+        }
+    }
+
+    /// As [`notify`](Self::notify), but the epoch moves on even when nobody waits: for
+    /// waiters that ask whether a notify came at any moment since they first registered
+    /// with [`Token::epoch`], including while they were between two naps and not counted.
+    /// One more atomic operation a call.
+    pub(crate) fn notify_counted(&self, n: u32) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        // SYNC: as in `notify`: the SeqCst increment orders what the caller published
+        // before the waiter count is read.
+        if self.waiters.load(Ordering::SeqCst) != 0 {
             futex::wake(&self.epoch, n);
         }
     }
@@ -107,6 +127,13 @@ impl EventCount {
         // handshake store, against `prepare_heavy`) and sees no waiter here knows any later
         // waiter's re-check sees what it published.
         self.waiters.load(Ordering::SeqCst) != 0
+    }
+
+    /// The epoch: it moves on with every `notify` that found a waiter, and with every
+    /// [`notify_counted`](Self::notify_counted). A waiter compares it with
+    /// [`Token::epoch`] to tell whether it was notified since it registered.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.epoch.load(Ordering::SeqCst)
     }
 
     /// Registers as a waiter. The caller must re-check its condition, then call

@@ -445,6 +445,38 @@ fn test_event() {
     reap_ok([child]);
 }
 
+/// True once process `pid` sleeps in a futex wait (it has registered as a waiter).
+fn asleep_in_futex(pid: libc::pid_t) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("futex"))
+}
+
+/// Python's `Event.wait` "returns True if and only if the internal flag has been set to
+/// true, either before the wait call or after the wait starts" (threading's docs, which
+/// multiprocessing's `Event` clones): a `set` then `clear` while a process waits ends its
+/// wait, with `true`. (CPython's multiprocessing `Event` ends it too, but re-reads the
+/// flag and says `False`.) Before, the waiter slept on until the next `set`.
+#[test]
+fn a_set_then_clear_ends_the_waits_under_way() {
+    let _w = watchdog("a_set_then_clear_ends_the_waits_under_way", 60);
+    let event = Event::new().unwrap();
+    let forever = fork(|| {
+        event.wait();
+        0
+    });
+    let timed = fork(|| i32::from(!event.wait_timeout(Duration::from_secs(300))));
+    while !(asleep_in_futex(forever) && asleep_in_futex(timed)) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    event.set();
+    event.clear();
+    reap_ok([forever, timed]);
+    assert!(!event.is_set());
+    assert!(
+        !event.wait_timeout(Duration::from_millis(20)),
+        "no set since"
+    );
+}
+
 // ---- _TestBarrier ----
 
 const N: usize = 5;

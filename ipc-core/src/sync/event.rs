@@ -117,7 +117,9 @@ impl Event {
         // SYNC: SeqCst publishes the set (and prior writes) and orders it before the waiter
         // check in `notify` (event count handshake).
         self.raw.flag.store(1, Ordering::SeqCst);
-        self.raw.ec.notify(u32::MAX);
+        // Counted even with nobody asleep: a waiter between two naps must still see that
+        // a set came (see `wait_until`).
+        self.raw.ec.notify_counted(u32::MAX);
     }
 
     /// Clears the flag.
@@ -133,9 +135,10 @@ impl Event {
         self.raw.flag.store(0, Ordering::SeqCst);
     }
 
-    /// Blocks until the flag is set, as seen by this waiter: a `set` followed at once by a
-    /// `clear` may pass unseen, and the wait goes on. (Python's `Event.wait()` may wake for
-    /// such a pulse and return `False`.)
+    /// Blocks until the flag is set. A `set` while this process waits ends the wait even
+    /// if a `clear` follows at once, before this waiter runs: Python's `Event.wait`
+    /// returns "if and only if the internal flag has been set to true, either before the
+    /// wait call or after the wait starts".
     ///
     /// ```
     /// let ev = ipc_core::sync::Event::new()?;
@@ -147,8 +150,11 @@ impl Event {
         self.wait_until(None);
     }
 
-    /// Blocks until the flag is set or `timeout` passes; returns the flag (Python's
-    /// `wait(timeout)`).
+    /// Blocks until the flag is set or `timeout` passes (Python's `wait(timeout)`).
+    /// Returns true if the flag was set before the call or at any moment during it, even
+    /// if cleared again since, as `threading.Event` does; false on a timeout.
+    /// (CPython's `multiprocessing.Event` ends the wait for a `set` then `clear` too, but
+    /// reads the flag again and returns `False`, as a timeout would.)
     ///
     /// ```
     /// let ev = ipc_core::sync::Event::new()?;
@@ -159,7 +165,8 @@ impl Event {
         self.wait_until(deadline_after(timeout))
     }
 
-    /// Blocks until the flag is set or `deadline` passes; returns the flag.
+    /// Blocks until the flag is set or `deadline` passes; returns as
+    /// [`wait_timeout`](Self::wait_timeout) does.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -172,17 +179,28 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        // The epoch when this wait first registered: only `set` notifies, so an epoch
+        // moved on since means a `set` came while this process waited, even one cleared
+        // again before it woke. Kept across the `POLL`-long naps, and `set` moves the
+        // epoch on even when no waiter is counted, so a set and clear between two naps
+        // counts too.
+        let mut registered = None;
         loop {
             if self.is_set() {
                 return true;
             }
             let token = self.raw.ec.prepare();
+            let since = *registered.get_or_insert(token.epoch());
             // SYNC: SeqCst pairs with the SeqCst store in `set`.
             if self.raw.flag.load(Ordering::SeqCst) != 0 {
                 self.raw.ec.cancel(token);
                 return true;
             }
-            if self.raw.ec.wait(token, deadline) == Wake::TimedOut {
+            let woke = self.raw.ec.wait(token, deadline);
+            if self.raw.ec.epoch() != since {
+                return true;
+            }
+            if woke == Wake::TimedOut {
                 return self.is_set();
             }
         }
