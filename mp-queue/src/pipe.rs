@@ -133,10 +133,33 @@ impl<T: Message> Connection<T> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn create_named(prefix: &str, duplex: bool) -> Result<Self, Error> {
+        Self::create_named_with_capacity(prefix, duplex, PIPE_CAPACITY)
+    }
+
+    /// [`create_named`](Self::create_named) with `bytes` of shared memory per direction
+    /// instead of [`PIPE_CAPACITY`]: also the largest message (as
+    /// [`pipe_with_capacity`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use mp_queue::Connection;
+    ///
+    /// let first = Connection::<Vec<u8>>::create_named_with_capacity("doc-big", false, 8 << 20)?;
+    /// let second = Connection::<Vec<u8>>::open(&first.peer_name().unwrap())?;
+    /// second.send(vec![1; 2 << 20])?; // 2 MiB: too large for the default 1 MiB pipe
+    /// assert_eq!(first.recv()?.len(), 2 << 20);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create_named_with_capacity(
+        prefix: &str,
+        duplex: bool,
+        bytes: usize,
+    ) -> Result<Self, Error> {
         let named = || -> Result<Ring, Error> {
             tagged::<T>(
                 QueueBuilder::default()
-                    .capacity(PIPE_CAPACITY)
+                    .capacity(bytes)
                     .create_ring(Some(prefix))?,
             )
         };
