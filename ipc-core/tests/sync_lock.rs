@@ -127,6 +127,49 @@ fn try_acquire_takes_over_a_dead_holder_within_a_poll() {
     assert!(lock.try_acquire().unwrap().owner_died());
 }
 
+/// Python's polling idiom, `while not lock.acquire(timeout=0.005): ...`, against a holder
+/// killed with SIGKILL: each short wait sees the dead owner for less than POLL, so before
+/// the fix no call ever looked at its liveness and the loop ran for good. The handle's
+/// probe (as `try_acquire`'s) now lets a timed-out call look, at most once per POLL.
+#[test]
+fn short_timeouts_take_over_a_dead_holder() {
+    let _w = watchdog("short_timeouts_take_over_a_dead_holder", 30);
+    let lock = Lock::new().unwrap();
+    let held = Event::new().unwrap();
+    let pid = doomed_holder(&lock, &held);
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    kill(pid);
+    assert_eq!(reap(pid), Err(libc::SIGKILL));
+    let g = loop {
+        match lock.acquire_timeout(Duration::from_millis(2)) {
+            Ok(g) => break g,
+            Err(LockError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(g.owner_died());
+
+    let r = RLock::new().unwrap();
+    let held = Event::new().unwrap();
+    let pid = fork(|| {
+        std::mem::forget(r.acquire().unwrap());
+        held.set();
+        std::thread::sleep(Duration::from_secs(60));
+        0
+    });
+    assert!(held.wait_timeout(Duration::from_secs(10)));
+    kill(pid);
+    assert_eq!(reap(pid), Err(libc::SIGKILL));
+    let g = loop {
+        match r.acquire_timeout(Duration::from_millis(2)) {
+            Ok(g) => break g,
+            Err(LockError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(g.owner_died());
+}
+
 #[test]
 fn an_rlock_held_by_a_killed_process_is_taken_over() {
     let _w = watchdog("an_rlock_held_by_a_killed_process_is_taken_over", 30);

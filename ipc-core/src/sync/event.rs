@@ -179,20 +179,21 @@ impl Event {
     }
 
     fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        // The epoch when this wait first registered: only `set` notifies, so an epoch
-        // moved on since means a `set` came while this process waited, even one cleared
-        // again before it woke. Kept across the `POLL`-long naps, and `set` moves the
-        // epoch on even when no waiter is counted, so a set and clear between two naps
-        // counts too.
-        let mut registered = None;
+        // The epoch when this wait began: only `set` moves it on, even when no waiter is
+        // counted, so an epoch moved on since means a `set` came during the wait, even one
+        // cleared again before this process looked (between this load and the first
+        // `prepare`, or between two `POLL`-long naps).
+        // SYNC: a `set` whose epoch step this load misses moves the epoch after it, so the
+        // checks below see the moved epoch (or the flag) at the latest after one nap.
+        let since = self.raw.ec.epoch();
         loop {
             if self.is_set() {
                 return true;
             }
             let token = self.raw.ec.prepare();
-            let since = *registered.get_or_insert(token.epoch());
-            // SYNC: SeqCst pairs with the SeqCst store in `set`.
-            if self.raw.flag.load(Ordering::SeqCst) != 0 {
+            // SYNC: SeqCst pairs with the SeqCst store in `set`. A token's epoch past
+            // `since` is a set already come and maybe gone: no need to sleep on it.
+            if self.raw.flag.load(Ordering::SeqCst) != 0 || token.epoch() != since {
                 self.raw.ec.cancel(token);
                 return true;
             }

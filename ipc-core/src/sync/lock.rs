@@ -114,15 +114,22 @@ impl RawLock {
         Err(LockError::WouldBlock)
     }
 
-    /// Takes the lock for `me`, blocking until `deadline` ([`LockError::Timeout`]).
-    pub(crate) fn lock(&self, me: u64, deadline: Option<Instant>) -> Result<Took, LockError> {
-        self.lock_until(me, deadline)?.ok_or(LockError::Timeout)
+    /// Takes the lock for `me`, blocking until `deadline` ([`LockError::Timeout`]). A
+    /// call that times out looks at the owner's liveness first if `probe` allows it.
+    pub(crate) fn lock(
+        &self,
+        me: u64,
+        deadline: Option<Instant>,
+        probe: &Probe,
+    ) -> Result<Took, LockError> {
+        self.lock_until(me, deadline, Some(probe))?
+            .ok_or(LockError::Timeout)
     }
 
     /// Takes the lock for `me`, blocking as long as it takes (internal waits that must get
     /// the lock back: a condition's relock, a barrier's state).
     pub(crate) fn lock_blocking(&self, me: u64) -> Result<Took, Corrupted> {
-        self.lock_until(me, None)?
+        self.lock_until(me, None, None)?
             .ok_or_else(|| corrupted("blocking acquire returned early"))
     }
 
@@ -130,7 +137,15 @@ impl RawLock {
     ///
     /// A waiter that sees the same owner for [`POLL`] checks its liveness; a dead owner's
     /// word is replaced by `me` with one CAS from that exact word (so one waiter wins).
-    fn lock_until(&self, me: u64, deadline: Option<Instant>) -> Result<Option<Took>, Corrupted> {
+    /// A wait shorter than `POLL` never sees the owner that long, so a timed-out call
+    /// checks too if the handle's `probe` allows it: a caller polling with short timeouts
+    /// takes over a dead owner as `try_lock`'s callers do, within about a `POLL`.
+    fn lock_until(
+        &self,
+        me: u64,
+        deadline: Option<Instant>,
+        probe: Option<&Probe>,
+    ) -> Result<Option<Took>, Corrupted> {
         if self.try_cas(0, me) {
             return Ok(Some(Took::Fresh));
         }
@@ -157,6 +172,9 @@ impl RawLock {
                 _ => seen = Some((w, now)),
             }
             if deadline.is_some_and(|d| now >= d) {
+                if probe.is_some_and(Probe::due) && !owner_alive(w) && self.try_cas(w, me) {
+                    return Ok(Some(Took::OwnerDied));
+                }
                 return Ok(None);
             }
             let token = self.ec.prepare();
@@ -309,7 +327,7 @@ impl Lock {
     fn take(&self, deadline: Option<Instant>, block: bool) -> Result<LockGuard<'_>, LockError> {
         let me = my_owner_word();
         let took = if block {
-            self.raw.lock(me, deadline)?
+            self.raw.lock(me, deadline, &self.probe)?
         } else {
             self.raw.try_lock(me, &self.probe)?
         };

@@ -206,7 +206,7 @@ impl RLock {
     fn take(&self, deadline: Option<Instant>, block: bool) -> Acquired<'_> {
         let took = self.raw.acquire(|lock, me| {
             if block {
-                lock.lock(me, deadline)
+                lock.lock(me, deadline, &self.probe)
             } else {
                 lock.try_lock(me, &self.probe)
             }
