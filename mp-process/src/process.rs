@@ -582,11 +582,18 @@ impl Process {
             parent: Some(state::as_parent()),
         }));
         let parent = sys::getpid();
-        // Python flushes too: buffered output would otherwise be written twice.
-        let _ = io::stdout().flush();
+        // Rust's stdout and stderr locks are held across the fork, by this thread: a lock
+        // another thread held at the fork would stay held in the child, with no thread to
+        // release it, and the child would hang at its first print, panic message, or the
+        // flush at its exit. This thread exists in the child too, so it releases them
+        // there. Python flushes too: buffered output would otherwise be written twice.
+        let mut out = io::stdout().lock();
+        let err = io::stderr().lock();
+        let _ = out.flush();
         // SAFETY: the child only runs `body` and leaves with `_exit` (run_as_child); see
         // StartMethod for what a child of a multi-threaded parent may touch.
         let pid = unsafe { libc::fork() };
+        drop((out, err));
         if pid == 0 {
             state::S.me.set_prebuilt(me);
             child::run_as_child(self.daemon.then_some(parent), body);

@@ -298,6 +298,42 @@ fn spawn_with_a_lock_held_by_another_thread() {
     runs_while_another_thread_holds_a_lock(StartMethod::Spawn);
 }
 
+/// A fork child that had the parent's stderr (or stdout) lock copied held, by a thread it
+/// does not have, hung for good at its first write there (a panic message, an
+/// `eprintln!`), or at exit, which flushes stdout. Another thread here holds stderr half
+/// the time while children that write to it are forked; before the fix a round hung
+/// (found by a read-only review).
+#[test]
+fn fork_while_another_thread_holds_stderr() {
+    use std::io::Write;
+    use std::sync::atomic::AtomicBool;
+    let _w = watchdog("stderr held across fork", 60);
+    static STOP: AtomicBool = AtomicBool::new(false);
+    static ROUNDS: AtomicU32 = AtomicU32::new(0);
+    let writer = std::thread::spawn(|| {
+        while !STOP.load(Ordering::Relaxed) {
+            ROUNDS.fetch_add(1, Ordering::Relaxed);
+            {
+                let mut err = std::io::stderr().lock();
+                let _ = err.write_all(b"");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    });
+    while ROUNDS.load(Ordering::Relaxed) < 2 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for _ in 0..20 {
+        let p = started(Process::new(|| {
+            let _ = writeln!(std::io::stderr(), "");
+        }));
+        assert_eq!(p.join(), Some(0));
+    }
+    STOP.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}
+
 #[test]
 fn closures_need_fork() {
     let mut p = Process::builder()
