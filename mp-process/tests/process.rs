@@ -326,7 +326,7 @@ fn fork_while_another_thread_holds_stderr() {
     }
     for _ in 0..20 {
         let p = started(Process::new(|| {
-            let _ = writeln!(std::io::stderr(), "");
+            let _ = writeln!(std::io::stderr());
         }));
         assert_eq!(p.join(), Some(0));
     }
