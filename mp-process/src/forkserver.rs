@@ -12,7 +12,7 @@
 //! | parent -> server | `S`, n: u32, n target numbers: i32 | payload memfd (target -1), then the fds to install at those numbers (stdio and `pass_fd`) |
 //! | server -> parent | `P`, pid: i32 | the child's pidfd |
 //! | server -> parent | `F`, errno: i32 | (fork failed) |
-//! | server -> parent | `X`, pid: i32, raw wait status: i32 | (a child exited) |
+//! | server -> parent | `X`, pid: i32, raw wait status: i32 (-1: could not be had) | (a child exited) |
 //!
 //! Only the parent may ask: the server's end has `SO_PASSCRED`, so the kernel stamps every
 //! request with its sender's pid, and the server drops any request not from the pid that
@@ -36,7 +36,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::child;
@@ -49,8 +49,17 @@ use crate::{spawn, sys};
 pub(crate) struct Client {
     sock: OwnedFd,
     server_pid: libc::pid_t,
-    /// Exit statuses reported by the server and not yet asked for.
-    exited: HashMap<libc::pid_t, libc::c_int>,
+    /// The server's pidfd: it is killed through this, never by a pid that may have been
+    /// reused once it was reaped.
+    server: OwnedFd,
+    /// Exit statuses reported by the server and not yet asked for, by start.
+    exited: HashMap<Started, libc::c_int>,
+    /// The start of each pid not yet reported exited. The server reports a child's exit
+    /// before its pid can be given to a newer child, so an exit report for a pid belongs
+    /// to the start here: a reused pid never takes another child's status.
+    running: HashMap<libc::pid_t, u64>,
+    /// Start replies read so far.
+    starts: u64,
     dead: bool,
     /// Which server this is: a child of an earlier server that died never gets its
     /// status from this one.
@@ -58,6 +67,13 @@ pub(crate) struct Client {
 }
 
 static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// In the server: the SIGCHLD disposition it inherited, for its children.
+static SIGCHLD_INHERITED: AtomicUsize = AtomicUsize::new(libc::SIG_DFL);
+
+/// The status the server reports for a child it could not reap: no wait status is -1
+/// (it would read as "stopped"), so the client takes it for "unknown", as a lost one.
+const STATUS_LOST: libc::c_int = -1;
 
 impl Client {
     fn launch() -> Result<Client, StartError> {
@@ -74,13 +90,16 @@ impl Client {
             fds: vec![theirs.as_raw_fd()],
             ..Payload::default()
         };
-        let (pid, _pidfd) = spawn::spawn(&payload, &[theirs.as_raw_fd()])?;
+        let (pid, pidfd) = spawn::spawn(&payload, &[theirs.as_raw_fd()])?;
         drop(theirs);
         S.client_fd.store(ours.as_raw_fd(), Ordering::Relaxed);
         Ok(Client {
             sock: ours,
             server_pid: pid,
+            server: pidfd,
             exited: HashMap::new(),
+            running: HashMap::new(),
+            starts: 0,
             dead: false,
             generation: GENERATION.fetch_add(1, Ordering::Relaxed) + 1,
         })
@@ -90,7 +109,7 @@ impl Client {
     fn reap(self) {
         S.client_fd.store(-1, Ordering::Relaxed);
         drop(self.sock); // a live server sees EOF and exits
-        sys::kill_and_reap(self.server_pid);
+        sys::kill_and_reap_pidfd(self.server_pid, self.server.as_fd());
     }
 
     /// Reads one message and files it: `Ok(Some(reply))` for a start reply.
@@ -110,13 +129,27 @@ impl Client {
         let mut fds = r.fds.into_iter();
         Ok(match parse_reply(&buf[..r.len.min(buf.len())]) {
             Some(Message::Exited(pid, status)) => {
-                self.exited.insert(pid, status);
+                if let Some(start) = self.running.remove(&pid) {
+                    let which = Started {
+                        generation: self.generation,
+                        start,
+                    };
+                    self.exited.insert(which, status);
+                }
                 None
             }
-            Some(Message::Started(pid)) => match fds.next() {
-                Some(pidfd) => Some(Reply::Started(pid, pidfd)),
-                None => Some(Reply::Failed(io::Error::other("no pidfd in the reply"))),
-            },
+            Some(Message::Started(pid)) => {
+                self.starts += 1;
+                self.running.insert(pid, self.starts);
+                let which = Started {
+                    generation: self.generation,
+                    start: self.starts,
+                };
+                match fds.next() {
+                    Some(pidfd) => Some(Reply::Started(pid, pidfd, which)),
+                    None => Some(Reply::Failed(io::Error::other("no pidfd in the reply"))),
+                }
+            }
             Some(Message::ForkFailed(errno)) => {
                 Some(Reply::Failed(io::Error::from_raw_os_error(errno)))
             }
@@ -158,17 +191,25 @@ fn parse_reply(msg: &[u8]) -> Option<Message> {
 }
 
 enum Reply {
-    Started(libc::pid_t, OwnedFd),
+    Started(libc::pid_t, OwnedFd, Started),
     Failed(io::Error),
 }
 
+/// Which forkserver child a handle is: the server's generation (a child of an earlier
+/// server that died never gets its status from this one) and the start's number with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Started {
+    generation: u64,
+    start: u64,
+}
+
 /// Asks the forkserver (starting it if needed) for a child that runs `payload` with
-/// `pass` installed at the same numbers. Returns the child's pid, its pidfd and the
-/// server's generation (for [`exit_status`]).
+/// `pass` installed at the same numbers. Returns the child's pid, its pidfd and which
+/// start it was (for [`exit_status`]).
 pub(crate) fn start_child(
     payload: &Payload,
     pass: &[RawFd],
-) -> Result<(libc::pid_t, OwnedFd, u64), StartError> {
+) -> Result<(libc::pid_t, OwnedFd, Started), StartError> {
     // Checked here, not left to the send: a send that fails marks the server dead, and
     // restarting it kills every daemon child it runs. The descriptors travel with the
     // payload and the standard streams, in one message.
@@ -219,20 +260,22 @@ pub(crate) fn start_child(
     loop {
         match client.read_one().map_err(fail)? {
             None => continue,
-            Some(Reply::Started(pid, pidfd)) => return Ok((pid, pidfd, client.generation)),
+            Some(Reply::Started(pid, pidfd, which)) => return Ok((pid, pidfd, which)),
             Some(Reply::Failed(e)) => return Err(StartError::os("the forkserver's fork", e)),
         }
     }
 }
 
-/// The raw wait status of forkserver child `pid`, which has exited (its pidfd said so).
-/// `None` if the server (of that `generation`) died before reporting it.
-pub(crate) fn exit_status(pid: libc::pid_t, generation: u64) -> Option<libc::c_int> {
+/// The raw wait status of forkserver child `which`, which has exited (its pidfd said
+/// so). `None` if its server died before reporting it, or could not reap it.
+pub(crate) fn exit_status(which: Started) -> Option<libc::c_int> {
     let mut guard = state::lock(S.client.get()?);
-    let client = guard.as_mut().filter(|c| c.generation == generation)?;
+    let client = guard
+        .as_mut()
+        .filter(|c| c.generation == which.generation)?;
     loop {
-        if let Some(status) = client.exited.remove(&pid) {
-            return Some(status);
+        if let Some(status) = client.exited.remove(&which) {
+            return (status != STATUS_LOST).then_some(status);
         }
         if client.dead {
             return None;
@@ -254,6 +297,12 @@ pub(crate) fn stop() {
 pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
     // SAFETY: SIG_IGN for SIGINT changes only this process's disposition.
     unsafe { libc::signal(libc::SIGINT, libc::SIG_IGN) };
+    // A parent ignoring SIGCHLD passes that on through exec: the kernel would then reap
+    // our children itself, and their statuses would be lost. The server takes the
+    // default; each child gets back the one inherited (`child_side`), as in Python.
+    // SAFETY: changes only this process's disposition.
+    let inherited = unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    SIGCHLD_INHERITED.store(inherited, Ordering::Relaxed);
     let parent_pid = payload.parent_pid as libc::pid_t;
     // SAFETY: the parent handed this descriptor to us alone, named in our payload.
     let sock = unsafe { OwnedFd::from_raw_fd(payload.sock) };
@@ -310,7 +359,7 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
             if polls.get(2 + i).is_some_and(|p| p.revents != 0) {
                 let (pid, _) = kids.remove(i);
                 polls.remove(2 + i);
-                let status = sys::wait_blocking(pid).unwrap_or(0);
+                let status = sys::wait_blocking(pid).unwrap_or(STATUS_LOST);
                 let mut msg = vec![b'X'];
                 msg.extend_from_slice(&pid.to_le_bytes());
                 msg.extend_from_slice(&status.to_le_bytes());
@@ -401,8 +450,12 @@ const READY_LIMIT: std::time::Duration = std::time::Duration::from_secs(10);
 /// parent's; one more is the ready pipe), forget the server's, hold the rings among the
 /// parent's, tell the server, run.
 fn child_side(fds: Vec<OwnedFd>, targets: &[i32], passed: usize, server: libc::pid_t) -> ! {
-    // SAFETY: restores the default disposition the server changed.
-    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+    // SAFETY: restores the default disposition the server changed, and the SIGCHLD one
+    // it inherited (the default or ignored: exec keeps no handler).
+    unsafe {
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGCHLD, SIGCHLD_INHERITED.load(Ordering::Relaxed));
+    }
     let payload = sys::read_all_at0(fds[0].as_fd())
         .ok()
         .and_then(|b| Payload::from_bytes(&b).ok());
@@ -463,6 +516,50 @@ fn install(raw: &[RawFd], targets: &[i32]) {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    /// A pid the server reaped can be given to a newer child before anyone asked for the
+    /// first one's status. Keyed by pid, the second exit report overwrote the first: the
+    /// first handle took the second's status, and the second waited for good on a report
+    /// already taken (found by a read-only review). Keyed by start, each keeps its own.
+    #[test]
+    fn a_reused_pid_keeps_each_childs_status() {
+        let (ours, theirs) = sys::seqpacket_pair().unwrap();
+        let (stand_in, _) = sys::seqpacket_pair().unwrap(); // any descriptor, as the pidfd
+        let mut client = Client {
+            sock: ours,
+            server_pid: 0,
+            server: stand_in.try_clone().unwrap(),
+            exited: HashMap::new(),
+            running: HashMap::new(),
+            starts: 0,
+            dead: false,
+            generation: 7,
+        };
+        let started = |client: &mut Client| {
+            let fd = stand_in.as_raw_fd();
+            sys::send_with_fds(theirs.as_fd(), b"P\x2a\0\0\0", &[fd]).unwrap();
+            match client.read_one().unwrap() {
+                Some(Reply::Started(42, _, which)) => which,
+                _ => panic!("not a start reply"),
+            }
+        };
+        let exited = |client: &mut Client, status: i32| {
+            let mut m = b"X\x2a\0\0\0".to_vec();
+            m.extend_from_slice(&status.to_le_bytes());
+            sys::send_with_fds(theirs.as_fd(), &m, &[]).unwrap();
+            assert!(client.read_one().unwrap().is_none());
+        };
+        let first = started(&mut client);
+        exited(&mut client, 1 << 8);
+        let second = started(&mut client); // pid 42 again
+        exited(&mut client, 2 << 8);
+        assert_ne!(first, second);
+        assert_eq!(client.exited.remove(&second), Some(2 << 8));
+        assert_eq!(client.exited.remove(&first), Some(1 << 8));
+        assert!(client.running.is_empty());
+    }
+
     #[test]
     fn replies_parse_strictly() {
         use super::{parse_reply, Message};

@@ -28,8 +28,8 @@ pub(crate) struct Child {
     pidfd: OwnedFd,
     name: String,
     daemon: bool,
-    /// For a forkserver child, the server's generation (see `forkserver::exit_status`).
-    server: Option<u64>,
+    /// For a forkserver child, which start it was (see `forkserver::exit_status`).
+    server: Option<forkserver::Started>,
     state: Mutex<State>,
 }
 
@@ -50,7 +50,7 @@ impl Child {
         pidfd: OwnedFd,
         name: String,
         daemon: bool,
-        server: Option<u64>,
+        server: Option<forkserver::Started>,
     ) -> Arc<Child> {
         let child = Arc::new(Child {
             pid,
@@ -87,12 +87,12 @@ impl Child {
         if let State::Done(code) = *st {
             return Some(code);
         }
-        let code = if let Some(generation) = self.server {
+        let code = if let Some(which) = self.server {
             // The pidfd tells whether it exited; the server tells how, moments later.
             if !sys::is_readable(self.pidfd.as_fd()).unwrap_or(true) {
                 return None;
             }
-            forkserver::exit_status(self.pid, generation).map(sys::exit_code)
+            forkserver::exit_status(which).map(sys::exit_code)
         } else {
             match sys::try_wait(self.pid) {
                 Ok(None) => return None,
@@ -103,7 +103,7 @@ impl Child {
         };
         *st = State::Done(code);
         drop(st);
-        state::unregister(self.pid);
+        state::unregister(self);
         Some(code)
     }
 

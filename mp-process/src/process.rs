@@ -536,9 +536,8 @@ impl Process {
                 (pid, fd, None)
             }
             (Target::Entry(call), StartMethod::Forkserver) => {
-                let (pid, fd, generation) =
-                    forkserver::start_child(&self.payload(call), &self.fds)?;
-                (pid, fd, Some(generation))
+                let (pid, fd, which) = forkserver::start_child(&self.payload(call), &self.fds)?;
+                (pid, fd, Some(which))
             }
         };
         self.child = Some(Child::new(
@@ -573,7 +572,7 @@ impl Process {
     fn fork(
         &self,
         body: Box<dyn FnOnce() + Send>,
-    ) -> Result<(libc::pid_t, OwnedFd, Option<u64>), StartError> {
+    ) -> Result<(libc::pid_t, OwnedFd, Option<forkserver::Started>), StartError> {
         // Built before the fork, so that the child allocates nothing to take it on.
         let me = Box::into_raw(Box::new(Me {
             name: self.name.clone(),
@@ -862,7 +861,7 @@ impl Process {
             return Err(CloseError(Box::new(self)));
         }
         if let Some(c) = &self.child {
-            state::unregister(c.pid());
+            state::unregister(c);
         }
         Ok(())
     }

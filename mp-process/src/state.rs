@@ -180,9 +180,11 @@ pub(crate) fn register(child: Arc<Child>) {
     lock(list).push(child);
 }
 
-pub(crate) fn unregister(pid: libc::pid_t) {
+/// Forgets `child`: that one, not every child of its pid (a forkserver child's pid may
+/// have been given to a newer child once the server reaped it).
+pub(crate) fn unregister(child: &Child) {
     if let Some(list) = S.children.get() {
-        lock(list).retain(|c| c.pid() != pid);
+        lock(list).retain(|c| !std::ptr::eq(Arc::as_ptr(c), child));
     }
 }
 

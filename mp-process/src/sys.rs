@@ -101,6 +101,39 @@ pub(crate) fn kill_and_reap(pid: libc::pid_t) {
     let _ = wait_blocking(pid);
 }
 
+/// Kills (SIGKILL) and reaps the child `pidfd` refers to, with `pid` its pid. By pidfd,
+/// not pid: a child reaped already by someone else (a parent ignoring SIGCHLD, a
+/// `waitpid(-1)`) may have had its pid given to an unrelated process.
+pub(crate) fn kill_and_reap_pidfd(pid: libc::pid_t, pidfd: BorrowedFd<'_>) {
+    if pidfd_send_signal(pidfd, libc::SIGKILL).is_err() {
+        return; // reaped already (ESRCH): nothing to do, and the pid is not ours
+    }
+    // SAFETY: an all-zero siginfo_t is a valid out-value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `info` is a valid out-pointer; the pidfd is open.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        let e = errno().raw_os_error();
+        match (rc, e) {
+            (0, _) | (_, Some(libc::ECHILD)) => return,
+            (_, Some(libc::EINTR)) => {}
+            // A kernel without P_PIDFD (before 5.4): the signal reached our child, so
+            // until we reap it, its pid is still its own.
+            _ => {
+                let _ = wait_blocking(pid);
+                return;
+            }
+        }
+    }
+}
+
 fn wait_flags(pid: libc::pid_t, flags: libc::c_int) -> io::Result<Option<libc::c_int>> {
     let mut status = 0;
     loop {
