@@ -452,13 +452,25 @@ impl Barrier {
             // waiting and wakes us.
             if r.broken.load(Ordering::SeqCst) != 0 {
                 r.ec.cancel(token);
+                // A `broken` stored after our generation passed belongs to the next one:
+                // `gen` moved before it (both SeqCst), so look again and answer from the
+                // history if it did.
+                if r.gen.load(Ordering::SeqCst) != gen {
+                    continue;
+                }
                 return Err(BarrierError::Broken);
             }
             let now = Instant::now();
             let timed_out = deadline.is_some_and(|d| now >= d);
             let died = now.duration_since(checked) >= POLL && {
                 checked = now;
-                self.party_died()?
+                match self.party_died() {
+                    Ok(died) => died,
+                    Err(e) => {
+                        r.ec.cancel(token); // not left counted as a sleeper
+                        return Err(e.into());
+                    }
+                }
             };
             if timed_out || died {
                 r.ec.cancel(token);

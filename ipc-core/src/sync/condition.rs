@@ -5,10 +5,18 @@
 //! consumed, changed by CAS. A waiter registers while it holds the lock (`total += 1`) and
 //! remembers `wakeup` as `val`; it may consume a signal (`woken += 1`) only when
 //! `wakeup != val` (a signal came after it registered) and `woken != wakeup` (one is left).
-//! So a waiter never steals a signal issued before it started waiting. `notify(n)` issues
-//! `min(n, total - wakeup)` signals and wakes the sleepers, which re-check. A waiter that
-//! times out with nothing to consume leaves by `wakeup += 1, woken += 1`, which keeps
-//! `total - wakeup` the number of waiters still owed a signal.
+//! `notify(n)` issues `min(n, total - wakeup)` signals and wakes the sleepers, which
+//! re-check. A waiter that times out with nothing to consume leaves by `wakeup += 1,
+//! woken += 1`, which keeps `total - wakeup` the number of waiters still owed a signal.
+//!
+//! Known gap, as in glibc's classic design: that cancellation moves `wakeup` past the
+//! `val` of waiters that registered after an earlier signal, so one of them may take that
+//! signal before the waiter it was issued for wakes; that waiter then sleeps on until the
+//! next notify (W1 waits; `notify(1)`; X and Y wait; Y times out; X may return in W1's
+//! place). Waiters that all wait for the same predicate are not harmed (whichever wakes
+//! finds it true); waiters with different predicates should be woken with `notify_all`.
+//! The fix (cancel by `total -= 1` under the lock, or glibc 2.25's groups) needs a loom
+//! model first.
 //!
 //! A waiter that dies while waiting stays counted in `total`: a later `notify(1)` may be
 //! spent on it (the signal then lets a later waiter return early, a spurious wake-up).
@@ -618,6 +626,11 @@ impl<L: ConditionLock> Condition<L> {
 
     /// Wakes up to `n` waiters (Python's `notify(n)`). Call it holding the lock, as Python
     /// requires, so that a waiter about to sleep is not missed.
+    ///
+    /// Unlike Python, the signal is not reserved for the waiters present at the call: when
+    /// another waiter times out meanwhile, one that started waiting after the call may
+    /// take it, and a waiter present at the call sleeps on. Waiters for different
+    /// predicates should be woken with [`notify_all`](Self::notify_all).
     ///
     /// ```
     /// let c = ipc_core::sync::Condition::new()?;
