@@ -117,7 +117,8 @@ impl Child {
                 Ok(false) => return None,
                 Ok(true) => {}
                 // Cannot poll (should not happen with our own pidfd): back off and
-                // retry by reaping.
+                // retry by reaping, within the deadline.
+                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => return None,
                 Err(_) => std::thread::sleep(Duration::from_millis(1)),
             }
         }
