@@ -127,6 +127,17 @@ fn try_acquire_takes_over_a_dead_holder_within_a_poll() {
     assert!(lock.try_acquire().unwrap().owner_died());
 }
 
+/// Calls `acquire` until it gives a guard; panics on any error but a timeout.
+fn until_taken<G>(mut acquire: impl FnMut() -> Result<G, LockError>) -> G {
+    loop {
+        match acquire() {
+            Ok(g) => return g,
+            Err(LockError::Timeout) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 /// Python's polling idiom, `while not lock.acquire(timeout=0.005): ...`, against a holder
 /// killed with SIGKILL: each short wait sees the dead owner for less than POLL, so before
 /// the fix no call ever looked at its liveness and the loop ran for good. The handle's
@@ -140,13 +151,7 @@ fn short_timeouts_take_over_a_dead_holder() {
     assert!(held.wait_timeout(Duration::from_secs(10)));
     kill(pid);
     assert_eq!(reap(pid), Err(libc::SIGKILL));
-    let g = loop {
-        match lock.acquire_timeout(Duration::from_millis(2)) {
-            Ok(g) => break g,
-            Err(LockError::Timeout) => {}
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let g = until_taken(|| lock.acquire_timeout(Duration::from_millis(2)));
     assert!(g.owner_died());
 
     let r = RLock::new().unwrap();
@@ -160,13 +165,7 @@ fn short_timeouts_take_over_a_dead_holder() {
     assert!(held.wait_timeout(Duration::from_secs(10)));
     kill(pid);
     assert_eq!(reap(pid), Err(libc::SIGKILL));
-    let g = loop {
-        match r.acquire_timeout(Duration::from_millis(2)) {
-            Ok(g) => break g,
-            Err(LockError::Timeout) => {}
-            Err(e) => panic!("{e}"),
-        }
-    };
+    let g = until_taken(|| r.acquire_timeout(Duration::from_millis(2)));
     assert!(g.owner_died());
 }
 
