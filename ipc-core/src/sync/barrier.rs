@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::BarrierError;
-use super::lock::RawLock;
+use super::lock::{RawLock, Took};
 use super::{
     check_owner, kind, my_owner_word, new_segment, owner_alive, Mapped, SharedState, POLL,
 };
@@ -21,7 +21,14 @@ use crate::segment::Segment;
 use crate::waiter::{deadline_after, EventCount};
 
 const HISTORY: usize = 8;
-const BROKEN_BIT: u64 = 1 << 32;
+/// Marks a history entry whose generation ended broken.
+const BROKEN_BIT: u64 = 1 << 40;
+
+/// The history entry of generation `gen` (never 0: an all-zero entry is "none yet", so a
+/// fresh barrier's history names no generation).
+fn entry(gen: u32) -> u64 {
+    u64::from(gen) + 1
+}
 const SLOTS_OFFSET: usize = 128;
 /// Most parties a barrier accepts.
 const MAX_PARTIES: u32 = 1 << 16;
@@ -36,7 +43,7 @@ struct RawBarrier {
     gen: AtomicU32,
     /// Non-zero: the current generation is broken.
     broken: AtomicU32,
-    /// `gen | BROKEN_BIT?` of recently ended generations, at `gen % HISTORY`.
+    /// `entry(gen) | BROKEN_BIT?` of recently ended generations, at `gen % HISTORY`.
     history: [AtomicU64; HISTORY],
     ec: EventCount,
 }
@@ -199,12 +206,35 @@ impl Barrier {
 
     fn hold(&self) -> Result<Held<'_>, Corrupted> {
         let me = my_owner_word();
-        // A holder that died left single-word updates: nothing to repair.
-        self.raw.lock.lock_blocking(me)?;
-        Ok(Held {
+        let took = self.raw.lock.lock_blocking(me)?;
+        let held = Held {
             lock: &self.raw.lock,
             me,
-        })
+        };
+        if took == Took::OwnerDied {
+            self.finish_ending();
+        }
+        Ok(held)
+    }
+
+    /// Under the lock, taken over from a holder that died: finishes the end of the
+    /// current generation if that holder was killed halfway through it. Every change of
+    /// more than one word (the last arrival's pass, `reset`) writes the generation's
+    /// history entry first and moves `gen` last, so an entry for the current generation
+    /// means it had begun; single-word changes (an arrival's count, `broken`) need
+    /// nothing.
+    fn finish_ending(&self) {
+        let r = &*self.raw;
+        let gen = r.gen.load(Ordering::SeqCst);
+        let h = r.history[gen as usize % HISTORY].load(Ordering::SeqCst);
+        if h & !BROKEN_BIT != entry(gen) {
+            return;
+        }
+        r.count.store(0, Ordering::SeqCst);
+        r.broken.store(0, Ordering::SeqCst);
+        // SYNC: as in `wait_until`: the history entry is visible before the new gen.
+        r.gen.store(gen.wrapping_add(1), Ordering::SeqCst);
+        r.ec.notify(u32::MAX);
     }
 
     /// The number of parties needed to pass.
@@ -415,7 +445,7 @@ impl Barrier {
                 return Err(corrupted("barrier arrivals exceed its parties").into());
             }
             if index + 1 == self.parties {
-                r.history[gen as usize % HISTORY].store(u64::from(gen), Ordering::SeqCst);
+                r.history[gen as usize % HISTORY].store(entry(gen), Ordering::SeqCst);
                 r.count.store(0, Ordering::SeqCst);
                 // SYNC: SeqCst publishes the new generation (and the history entry before
                 // it) to waiters' SeqCst loads, and orders it before `notify`'s check.
@@ -440,7 +470,7 @@ impl Barrier {
             if r.gen.load(Ordering::SeqCst) != gen {
                 r.ec.cancel(token);
                 let h = r.history[gen as usize % HISTORY].load(Ordering::SeqCst);
-                return if h == u64::from(gen) | BROKEN_BIT {
+                return if h == entry(gen) | BROKEN_BIT {
                     Err(BarrierError::Broken)
                 } else {
                     Ok(())
@@ -547,7 +577,7 @@ impl Barrier {
         }
         let gen = r.gen.load(Ordering::SeqCst);
         if r.broken.load(Ordering::SeqCst) != 0 || r.count.load(Ordering::SeqCst) != 0 {
-            r.history[gen as usize % HISTORY].store(u64::from(gen) | BROKEN_BIT, Ordering::SeqCst);
+            r.history[gen as usize % HISTORY].store(entry(gen) | BROKEN_BIT, Ordering::SeqCst);
             r.count.store(0, Ordering::SeqCst);
             r.broken.store(0, Ordering::SeqCst);
             // SYNC: as in `wait_until`: the history entry is visible before the new gen.
@@ -560,3 +590,41 @@ impl Barrier {
 }
 
 super::segment_api!(Barrier, kind::BARRIER, "Barrier::new(2)");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{fork, reap, watchdog};
+
+    /// A process that holds the barrier's internal lock and dies halfway through a
+    /// generation's end (here a `reset`: history written, count cleared, `gen` not yet
+    /// moved) left the waiters of that generation, and every later arrival, waiting for
+    /// good: the next holder took the lock over and changed nothing. It now finishes the
+    /// transition (found by a read-only review).
+    #[test]
+    fn a_holder_dying_mid_reset_is_finished_by_the_next() {
+        let _w = watchdog("a_holder_dying_mid_reset_is_finished_by_the_next", 60);
+        let b = Barrier::new(2).unwrap();
+        let waiter = fork(|| match b.wait() {
+            Err(BarrierError::Broken) => 0,
+            _ => 1,
+        });
+        while b.n_waiting() == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A resetter that never waited (so it is no party), killed mid-update.
+        let resetter = fork(|| {
+            let r = &*b.raw;
+            r.lock.lock_blocking(my_owner_word()).unwrap();
+            let gen = r.gen.load(Ordering::SeqCst);
+            r.history[gen as usize % HISTORY].store(entry(gen) | BROKEN_BIT, Ordering::SeqCst);
+            r.count.store(0, Ordering::SeqCst);
+            0 // exits holding the lock, `gen` not moved
+        });
+        assert_eq!(reap(resetter), Ok(0));
+        // This arrival takes the lock over, finishes the reset (the waiter is let go,
+        // broken), and waits in the next generation until it sees the waiter exit.
+        assert_eq!(b.wait(), Err(BarrierError::Broken));
+        assert_eq!(reap(waiter), Ok(0));
+    }
+}
