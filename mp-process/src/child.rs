@@ -32,6 +32,9 @@ pub(crate) fn run_as_child(daemon_parent: Option<libc::pid_t>, body: impl FnOnce
         Ok(()) => 0,
         Err(_) => 1,
     };
+    // Python's child runs `util._exit_function` here: its daemon children terminated,
+    // the others joined, so the parent's `join` covers them too.
+    let _ = catch_unwind(crate::shutdown);
     sys::exit_now(code)
 }
 

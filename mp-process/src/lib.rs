@@ -153,7 +153,9 @@ pub fn __child_hook() {
 }
 
 /// Python's exit sequence: terminate (SIGTERM) the daemon children, then join every
-/// child still running, then stop the forkserver if one was started.
+/// child still running, then stop the forkserver if one was started. A child started by
+/// this crate runs it itself once its target returns or panics, as Python's does; not
+/// on [`exit`], which is Python's `os._exit`.
 ///
 /// ```
 /// use mp_process::Process;

@@ -508,6 +508,12 @@ impl Process {
         if self.child.is_some() {
             return Err(StartError::already_started());
         }
+        // Python's `start` first reaps the children that have ended (`_cleanup`), so a
+        // program that starts children and never joins them keeps no zombies (nor their
+        // pidfds) beyond the ones still unreaped since its last start.
+        for c in state::children() {
+            let _ = c.poll();
+        }
         let target = self
             .target
             .get_mut()

@@ -334,6 +334,66 @@ fn fork_while_another_thread_holds_stderr() {
     writer.join().unwrap();
 }
 
+/// Python's child, once its target returns, terminates its daemon children and joins the
+/// others (`util._exit_function`) before it exits, so the parent's `join` also covers the
+/// grandchildren. Before, the child exited at once and left them running, orphaned.
+#[test]
+fn a_child_joins_its_own_children_before_it_exits() {
+    let _w = watchdog("child joins its children", 60);
+    let done = ipc_core::sync::Event::new().unwrap();
+    let mut child = {
+        let done = done.clone();
+        Process::new(move || {
+            let mut worker = Process::new(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                done.set();
+            });
+            worker.start().unwrap();
+            // A daemon is terminated, not waited for (the watchdog would fire first).
+            let mut daemon = Process::builder()
+                .daemon(true)
+                .target(|| std::thread::sleep(Duration::from_secs(600)));
+            daemon.start().unwrap();
+            drop((worker, daemon)); // neither joined by the code
+        })
+    };
+    child.start().unwrap();
+    assert_eq!(child.join(), Some(0));
+    assert!(done.is_set(), "the child exited before its child finished");
+}
+
+/// True while `pid` is a zombie: exited, not yet reaped.
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('Z'))
+    })
+}
+
+/// Python's `start` reaps the children that have ended first (`_cleanup`): a program that
+/// starts children and drops them unjoined does not pile up zombies (and here, pidfds).
+#[test]
+fn start_reaps_the_children_that_ended() {
+    let _w = watchdog("start reaps", 60);
+    let pids: Vec<i32> = (0..5)
+        .map(|_| {
+            let mut p = Process::new(|| {});
+            p.start().unwrap();
+            p.pid().unwrap()
+        })
+        .collect();
+    // Each has ended: a zombie, or reaped already by a later `start`.
+    let ended = |p: i32| is_zombie(p) || !std::path::Path::new(&format!("/proc/{p}")).exists();
+    while !pids.iter().all(|&p| ended(p)) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let mut next = Process::new(|| {});
+    next.start().unwrap();
+    assert!(pids.iter().all(|&p| !is_zombie(p)), "left unreaped");
+    assert_eq!(next.join(), Some(0));
+}
+
 #[test]
 fn closures_need_fork() {
     let mut p = Process::builder()
