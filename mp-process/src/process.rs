@@ -387,8 +387,9 @@ impl Builder {
 /// ```
 ///
 /// Dropping a `Process` neither waits for nor kills the child: it stays listed by
-/// [`active_children`](crate::active_children) (which reaps it once it ends) and
-/// [`shutdown`](crate::shutdown) joins it.
+/// [`active_children`](crate::active_children), and [`shutdown`](crate::shutdown) (which
+/// a child runs itself when its target returns) joins it. Once it has ended, the next
+/// `active_children` or [`start`](Self::start) reaps it, as in Python.
 pub struct Process {
     name: String,
     daemon: bool,
