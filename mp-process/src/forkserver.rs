@@ -267,17 +267,34 @@ pub(crate) fn start_child(
 }
 
 /// The raw wait status of forkserver child `which`, which has exited (its pidfd said
-/// so). `None` if its server died before reporting it, or could not reap it.
-pub(crate) fn exit_status(which: Started) -> Option<libc::c_int> {
-    let mut guard = state::lock(S.client.get()?);
-    let client = guard
-        .as_mut()
-        .filter(|c| c.generation == which.generation)?;
+/// so): `Some(Some(status))`, or `Some(None)` if its server died before reporting it, or
+/// could not reap it. The report comes moments after the exit; with `block` false, `None`
+/// while it has not come yet, or while another thread holds the connection (a start
+/// waiting on the server): `is_alive` and `exitcode` never wait, as in Python.
+pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_int>> {
+    let Some(cell) = S.client.get() else {
+        return Some(None);
+    };
+    let mut guard = if block {
+        state::lock(cell)
+    } else {
+        match cell.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return None,
+        }
+    };
+    let Some(client) = guard.as_mut().filter(|c| c.generation == which.generation) else {
+        return Some(None);
+    };
     loop {
         if let Some(status) = client.exited.remove(&which) {
-            return (status != STATUS_LOST).then_some(status);
+            return Some((status != STATUS_LOST).then_some(status));
         }
         if client.dead {
+            return Some(None);
+        }
+        if !block && !sys::is_readable(client.sock.as_fd()).unwrap_or(false) {
             return None;
         }
         // A start reply cannot arrive here: starts hold this lock until theirs comes.

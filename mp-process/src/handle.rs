@@ -81,8 +81,10 @@ impl Child {
     }
 
     /// Reaps the child if it has exited, without waiting for it to exit:
-    /// `Some(exitcode)` once finished, `None` while it runs.
-    pub(crate) fn poll(&self) -> Option<Option<i32>> {
+    /// `Some(exitcode)` once finished, `None` while it runs. A forkserver child's status
+    /// comes from the server moments after its exit: `block` waits for it, else `None`
+    /// until it has come.
+    pub(crate) fn poll(&self, block: bool) -> Option<Option<i32>> {
         let mut st = state::lock(&self.state);
         if let State::Done(code) = *st {
             return Some(code);
@@ -92,7 +94,7 @@ impl Child {
             if !sys::is_readable(self.pidfd.as_fd()).unwrap_or(true) {
                 return None;
             }
-            forkserver::exit_status(which).map(sys::exit_code)
+            forkserver::exit_status(which, block)?.map(sys::exit_code)
         } else {
             match sys::try_wait(self.pid) {
                 Ok(None) => return None,
@@ -110,7 +112,7 @@ impl Child {
     /// Waits until the child exits or `deadline` passes: `Some(exitcode)` or `None`.
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> Option<Option<i32>> {
         loop {
-            if let Some(code) = self.poll() {
+            if let Some(code) = self.poll(true) {
                 return Some(code);
             }
             match sys::wait_readable(self.pidfd.as_fd(), deadline) {
@@ -125,7 +127,7 @@ impl Child {
     }
 
     pub(crate) fn is_alive(&self) -> bool {
-        self.poll().is_none()
+        self.poll(false).is_none()
     }
 
     pub(crate) fn signal(&self, sig: libc::c_int) -> io::Result<()> {
@@ -259,7 +261,7 @@ impl ActiveChild {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exitcode(&self) -> Option<i32> {
-        self.0.poll().flatten()
+        self.0.poll(false).flatten()
     }
 
     /// Waits for the child to exit; returns its exit code (`None` if its status was lost,

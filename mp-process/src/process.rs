@@ -513,7 +513,7 @@ impl Process {
         // program that starts children and never joins them keeps no zombies (nor their
         // pidfds) beyond the ones still unreaped since its last start.
         for c in state::children() {
-            let _ = c.poll();
+            let _ = c.poll(false);
         }
         let target = self
             .target
@@ -773,7 +773,7 @@ impl Process {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn exitcode(&self) -> Option<i32> {
-        self.child.as_ref().and_then(|c| c.poll().flatten())
+        self.child.as_ref().and_then(|c| c.poll(false).flatten())
     }
 
     /// Sends SIGTERM (Python's `terminate`). Nothing happens if the child already exited.
