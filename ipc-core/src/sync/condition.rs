@@ -31,7 +31,7 @@ use super::lock::{RawLock, Took};
 use super::rlock::RawRLock;
 use super::SharedState;
 use super::{kind, my_owner_word, new_segment, Lock, LockGuard, Mapped, RLock, RLockGuard};
-use crate::error::{Corrupted, OpenError};
+use crate::error::{corrupted, Corrupted, OpenError};
 use crate::futex::Wake;
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::segment::{Kind, Segment, SegmentHandle};
@@ -151,16 +151,34 @@ impl RawCondition {
         self.total.load(Ordering::Relaxed).wrapping_sub(woken)
     }
 
-    /// Sleeps until a signal is consumed (true) or `deadline` passes (false).
-    fn sleep(&self, val: u32, deadline: Option<Instant>) -> bool {
+    /// True if more signals look issued than waiters ever registered: `notify` then
+    /// issues nothing, and a waiter without a deadline would sleep for good.
+    fn counts_corrupted(&self) -> bool {
+        let wakeup = self.seq.load(Ordering::SeqCst) as u32;
+        // SYNC: Relaxed, after the SeqCst load of `seq`: a notifier read `total` under the
+        // lock before its SeqCst CAS issued signals, so this load sees at least that total,
+        // and a sound `total - wakeup` never wraps.
+        let total = self.total.load(Ordering::Relaxed);
+        total.wrapping_sub(wakeup) > i32::MAX as u32
+    }
+
+    /// Sleeps until a signal is consumed (true) or `deadline` passes (false). Looks at
+    /// the counters every `POLL` (the event count's longest nap), so corrupted ones are an
+    /// error within about that.
+    fn sleep(&self, val: u32, deadline: Option<Instant>) -> Result<bool, Corrupted> {
         loop {
             let token = self.ec.prepare();
             if self.consume(val) {
                 self.ec.cancel(token);
-                return true;
+                return Ok(true);
+            }
+            if self.counts_corrupted() {
+                self.ec.cancel(token);
+                self.leave(val);
+                return Err(corrupted("condition signal counts exceed its waiters"));
             }
             if self.ec.wait(token, deadline) == Wake::TimedOut {
-                return self.leave(val);
+                return Ok(self.leave(val));
             }
         }
     }
@@ -617,11 +635,11 @@ impl<L: ConditionLock> Condition<L> {
                 return Err(e.into());
             }
         };
-        let notified = self.raw.sleep(val, deadline);
+        let slept = self.raw.sleep(val, deadline);
         if self.lock.relock(saved)? {
             L::mark_owner_died(guard);
         }
-        Ok(notified)
+        Ok(slept?)
     }
 
     /// Wakes up to `n` waiters (Python's `notify(n)`). Call it holding the lock, as Python
@@ -663,5 +681,27 @@ impl<L: ConditionLock> Condition<L> {
     /// ```
     pub fn notify_all(&self) {
         self.raw.notify(u32::MAX);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counters corrupted so that more signals look issued than waiters ever registered
+    /// make `notify` issue nothing; a waiter with no deadline then slept for good. It now
+    /// sees the corruption within a `POLL` and gets an error, with the lock held again.
+    #[test]
+    fn corrupted_counters_are_an_error_not_a_hang() {
+        let _w = crate::testing::watchdog("corrupted_counters", 30);
+        let c = Condition::new().unwrap();
+        let mut g = c.acquire().unwrap();
+        let total = c.raw.total.load(Ordering::SeqCst);
+        c.raw
+            .seq
+            .store(pack(total.wrapping_add(5), 0), Ordering::SeqCst);
+        assert!(matches!(c.wait(&mut g), Err(AcquireError::Corrupted(_))));
+        c.notify(1); // still holding the lock: `notify` asks for it
+        drop(g);
     }
 }
