@@ -3,8 +3,7 @@
 //! "processes" flavour (real forked processes; where CPython mixes processes and threads,
 //! so do we). Python's `results` lists become counters in shared memory; `TIMEOUT1..3` and
 //! `DELTA` are shortened; timing checks assert minimums only (the machine is shared).
-//! Not ported: barrier `action` and default timeouts (no such options here), reprs,
-//! `test_wait_result`'s SIGINT part.
+//! Not ported: reprs, `test_wait_result`'s SIGINT part.
 
 use std::time::{Duration, Instant};
 
@@ -610,6 +609,71 @@ fn test_barrier_timeout() {
         0
     });
     assert_eq!(results.get(0), Some(N as u32));
+}
+
+#[test]
+fn test_default_timeout() {
+    let _w = watchdog("test_default_timeout", 60);
+    // The default applies to `wait()` with no timeout of its own, as Python's
+    // `Barrier(parties, timeout=...)`; a `wait_timeout` overrides it.
+    let barrier = Barrier::new(N as u32)
+        .unwrap()
+        .with_timeout(Duration::from_millis(100));
+    let results = Array::<u32>::zeroed(1).unwrap();
+    run_parties(|| {
+        let i = barrier.wait_timeout(Duration::from_secs(30)).unwrap();
+        if i as usize == N / 2 {
+            // One party is later than the default timeout.
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        if barrier.wait() == Err(BarrierError::Broken) {
+            bump(&results, 0);
+        }
+        0
+    });
+    assert_eq!(results.get(0), Some(N as u32));
+}
+
+#[test]
+fn test_action() {
+    let _w = watchdog("test_action", 60);
+    let results = Array::<u32>::zeroed(1).unwrap();
+    // The action runs once per pass, in the last party to arrive, before any is let go.
+    let barrier = {
+        let results = results.clone();
+        Barrier::new(N as u32)
+            .unwrap()
+            .with_action(move || bump(&results, 0))
+    };
+    run_parties(|| {
+        barrier.wait().unwrap();
+        i32::from(results.get(0) != Some(1))
+    });
+    assert_eq!(results.get(0), Some(1));
+}
+
+/// From CPython's threading tests (`test_action_exception`): an action that fails breaks
+/// the barrier; the party that ran it gets the failure (here its panic, resumed), the
+/// others `Broken`.
+#[test]
+fn test_action_panic() {
+    let _w = watchdog("test_action_panic", 60);
+    let results = Array::<u32>::zeroed(2).unwrap();
+    let barrier = Barrier::new(N as u32)
+        .unwrap()
+        .with_action(|| panic!("deliberate panic in a barrier action"));
+    run_parties(|| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| barrier.wait()));
+        match r {
+            Err(_) => bump(&results, 0),
+            Ok(Err(BarrierError::Broken)) => bump(&results, 1),
+            Ok(_) => return 1,
+        }
+        0
+    });
+    assert_eq!(results.get(0), Some(1));
+    assert_eq!(results.get(1), Some(N as u32 - 1));
+    assert!(barrier.broken());
 }
 
 #[test]

@@ -5,6 +5,7 @@
 //! is kept for the last 8 generations, so a slow waiter still learns its own outcome.
 
 use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64 as StdAtomicU64, Ordering as StdOrdering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -99,6 +100,10 @@ pub struct Barrier {
     /// This process's registration as this handle last saw it: `pid << 32 | slot`, or 0.
     /// Keyed by pid so that a forked child registers itself (as `Ring::me` does).
     registered: StdAtomicU64,
+    /// This handle's action ([`with_action`](Barrier::with_action)).
+    action: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// This handle's default timeout ([`with_timeout`](Barrier::with_timeout)).
+    timeout: Option<Duration>,
 }
 
 impl Clone for Barrier {
@@ -107,6 +112,8 @@ impl Clone for Barrier {
             raw: self.raw.clone(),
             parties: self.parties,
             registered: StdAtomicU64::new(self.registered.load(StdOrdering::Relaxed)),
+            action: self.action.clone(),
+            timeout: self.timeout,
         }
     }
 }
@@ -115,6 +122,8 @@ impl fmt::Debug for Barrier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Barrier")
             .field("parties", &self.parties)
+            .field("action", &self.action.is_some())
+            .field("timeout", &self.timeout)
             .field("n_waiting", &self.n_waiting())
             .field("broken", &self.broken())
             .finish()
@@ -189,7 +198,54 @@ impl Barrier {
             raw,
             parties,
             registered: StdAtomicU64::new(0),
+            action: None,
+            timeout: None,
         })
+    }
+
+    /// This handle with an action (Python's `Barrier(parties, action=...)`): when this
+    /// handle is the last party to arrive, it runs `action` before any party is let go.
+    /// The action belongs to the handle, not to the shared barrier: clones and forked
+    /// children keep it; a handle opened by name or handle has none until given one, so
+    /// give every process's handle the same action (Python pickles it to each). An
+    /// action that panics breaks the barrier: the other parties get
+    /// [`BarrierError::Broken`], and the panic goes on in the party that ran it.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// use ipc_core::sync::Barrier;
+    ///
+    /// let ran = Arc::new(AtomicU32::new(0));
+    /// let counter = ran.clone();
+    /// let b = Barrier::new(1)?.with_action(move || {
+    ///     counter.fetch_add(1, Ordering::SeqCst);
+    /// });
+    /// b.wait()?;
+    /// b.wait()?;
+    /// assert_eq!(ran.load(Ordering::SeqCst), 2); // once per pass
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_action(mut self, action: impl Fn() + Send + Sync + 'static) -> Barrier {
+        self.action = Some(Arc::new(action));
+        self
+    }
+
+    /// This handle with a default timeout for [`wait`](Self::wait) (Python's
+    /// `Barrier(parties, timeout=...)`); [`wait_timeout`](Self::wait_timeout) still
+    /// takes its own. Like the action, it belongs to the handle and its clones.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ipc_core::sync::{Barrier, BarrierError};
+    ///
+    /// let b = Barrier::new(2)?.with_timeout(Duration::from_millis(5));
+    /// assert_eq!(b.wait(), Err(BarrierError::Broken)); // the other party never came
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_timeout(mut self, timeout: Duration) -> Barrier {
+        self.timeout = Some(timeout);
+        self
     }
 
     fn segment(&self) -> &Segment {
@@ -394,7 +450,9 @@ impl Barrier {
         Ok(false)
     }
 
-    /// Waits for all parties; returns this party's arrival index (`0..parties`).
+    /// Waits for all parties; returns this party's arrival index (`0..parties`). Waits
+    /// at most the handle's default timeout, if it has one
+    /// ([`with_timeout`](Self::with_timeout)), as [`wait_timeout`](Self::wait_timeout).
     ///
     /// # Examples
     ///
@@ -412,7 +470,7 @@ impl Barrier {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait(&self) -> Result<u32, BarrierError> {
-        self.wait_until(None)
+        self.wait_until(self.timeout.and_then(deadline_after))
     }
 
     /// As [`wait`](Self::wait) for at most `timeout`; a timeout breaks the barrier (as in
@@ -445,6 +503,17 @@ impl Barrier {
                 return Err(corrupted("barrier arrivals exceed its parties").into());
             }
             if index + 1 == self.parties {
+                if let Some(action) = &self.action {
+                    // Under the lock, before anyone is let go, as in Python. A panic
+                    // breaks the barrier, then goes on in this party.
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| action())) {
+                        // SYNC: as in `break_gen`, under the lock, before `notify`.
+                        r.broken.store(1, Ordering::SeqCst);
+                        drop(held);
+                        r.ec.notify(u32::MAX);
+                        resume_unwind(panic);
+                    }
+                }
                 r.history[gen as usize % HISTORY].store(entry(gen), Ordering::SeqCst);
                 r.count.store(0, Ordering::SeqCst);
                 // SYNC: SeqCst publishes the new generation (and the history entry before
