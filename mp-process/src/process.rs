@@ -522,29 +522,12 @@ impl Process {
             .take()
             .ok_or_else(StartError::already_started)?;
         let method = self.method.unwrap_or_else(get_start_method);
-        let (pid, pidfd, server) = match (target, method) {
-            (Target::Closure(f), StartMethod::Fork) => self.fork(f)?,
-            (Target::Closure(f), m) => {
-                *self.target.get_mut().unwrap_or_else(|e| e.into_inner()) =
-                    Some(Target::Closure(f));
-                return Err(StartError::needs_fork(m));
-            }
-            (Target::Entry(call), StartMethod::Fork) => {
-                let check = binary_check();
-                self.fork(Box::new(move || {
-                    if let Err(e) = call.run(check) {
-                        eprintln!("mp_process: the child cannot run its entry function: {e}");
-                        sys::exit_now(1);
-                    }
-                }))?
-            }
-            (Target::Entry(call), StartMethod::Spawn) => {
-                let (pid, fd) = spawn::spawn(&self.payload(call), &self.fds)?;
-                (pid, fd, None)
-            }
-            (Target::Entry(call), StartMethod::Forkserver) => {
-                let (pid, fd, which) = forkserver::start_child(&self.payload(call), &self.fds)?;
-                (pid, fd, Some(which))
+        let (pid, pidfd, server) = match self.start_child(target, method) {
+            Ok(started) => started,
+            Err((e, target)) => {
+                // As in Python, a start that failed may be tried again.
+                *self.target.get_mut().unwrap_or_else(|e| e.into_inner()) = Some(target);
+                return Err(e);
             }
         };
         self.child = Some(Child::new(
@@ -555,6 +538,43 @@ impl Process {
             server,
         ));
         Ok(())
+    }
+
+    /// Starts the child by `method`; on failure, the error and the target back.
+    fn start_child(
+        &self,
+        target: Target,
+        method: StartMethod,
+    ) -> Result<(libc::pid_t, OwnedFd, Option<forkserver::Started>), (StartError, Target)> {
+        match (target, method) {
+            (Target::Closure(f), StartMethod::Fork) => {
+                self.fork(f).map_err(|(e, f)| (e, Target::Closure(f)))
+            }
+            (Target::Closure(f), m) => Err((StartError::needs_fork(m), Target::Closure(f))),
+            (Target::Entry(call), StartMethod::Fork) => {
+                let check = binary_check();
+                let kept = call.clone();
+                let body = Box::new(move || {
+                    if let Err(e) = call.run(check) {
+                        eprintln!("mp_process: the child cannot run its entry function: {e}");
+                        sys::exit_now(1);
+                    }
+                });
+                self.fork(body).map_err(|(e, _)| (e, Target::Entry(kept)))
+            }
+            (Target::Entry(call), StartMethod::Spawn) => {
+                match spawn::spawn(&self.payload(call.clone()), &self.fds) {
+                    Ok((pid, fd)) => Ok((pid, fd, None)),
+                    Err(e) => Err((e, Target::Entry(call))),
+                }
+            }
+            (Target::Entry(call), StartMethod::Forkserver) => {
+                match forkserver::start_child(&self.payload(call.clone()), &self.fds) {
+                    Ok((pid, fd, which)) => Ok((pid, fd, Some(which))),
+                    Err(e) => Err((e, Target::Entry(call))),
+                }
+            }
+        }
     }
 
     fn payload(&self, call: EntryCall) -> Payload {
@@ -576,10 +596,16 @@ impl Process {
         }
     }
 
+    /// Forks a child that runs `body`; on failure, the error and `body` back. (A child
+    /// forked but not watchable, without a pidfd, is killed at once; it may have begun.)
+    #[allow(clippy::type_complexity)]
     fn fork(
         &self,
         body: Box<dyn FnOnce() + Send>,
-    ) -> Result<(libc::pid_t, OwnedFd, Option<forkserver::Started>), StartError> {
+    ) -> Result<
+        (libc::pid_t, OwnedFd, Option<forkserver::Started>),
+        (StartError, Box<dyn FnOnce() + Send>),
+    > {
         // Built before the fork, so that the child allocates nothing to take it on.
         let me = Box::into_raw(Box::new(Me {
             name: self.name.clone(),
@@ -608,13 +634,13 @@ impl Process {
         // took it over.
         drop(unsafe { Box::from_raw(me) });
         if pid < 0 {
-            return Err(StartError::os("fork", sys::errno()));
+            return Err((StartError::os("fork", sys::errno()), body));
         }
         match sys::pidfd_open(pid) {
             Ok(fd) => Ok((pid, fd, None)),
             Err(e) => {
                 sys::kill_and_reap(pid);
-                Err(StartError::os("pidfd_open", e))
+                Err((StartError::os("pidfd_open", e), body))
             }
         }
     }

@@ -394,6 +394,37 @@ fn start_reaps_the_children_that_ended() {
     assert_eq!(next.join(), Some(0));
 }
 
+/// As in Python, a start that failed (here: out of file descriptors) may be tried again,
+/// by every start method; before, the target was gone and the retry said "already
+/// started". In a forked child: the descriptor limit is process-wide.
+#[test]
+fn a_failed_start_can_be_retried() {
+    let _w = watchdog("retry a failed start", 60);
+    let child = ipc_core::testing::fork(|| {
+        let mut procs = vec![Process::new(|| {})];
+        for m in [
+            StartMethod::Fork,
+            StartMethod::Spawn,
+            StartMethod::Forkserver,
+        ] {
+            procs.push(builder(m).entry(return_normally, &()).unwrap());
+        }
+        for (i, p) in procs.iter_mut().enumerate() {
+            let old = ipc_core::testing::limit_fds_to_those_open();
+            let failed = p.start().is_err();
+            ipc_core::testing::set_fd_limit(old);
+            if !failed {
+                return 10 + i as i32;
+            }
+            if p.start().is_err() || p.join() != Some(0) {
+                return 20 + i as i32;
+            }
+        }
+        0
+    });
+    assert_eq!(ipc_core::testing::reap(child), Ok(0));
+}
+
 #[test]
 fn closures_need_fork() {
     let mut p = Process::builder()
