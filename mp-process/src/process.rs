@@ -167,8 +167,16 @@ pub trait Run: Send + 'static {
     fn run(&mut self);
 }
 
+/// A closure target, run in a forked child.
+type Body = Box<dyn FnOnce() + Send>;
+
+/// What a started child is known by: its pid, its pidfd, and for a forkserver child
+/// which start it was.
+type Started = (libc::pid_t, OwnedFd, Option<forkserver::Started>);
+
+/// What a `Process` runs: a closure (fork only) or an entry function with its arguments.
 enum Target {
-    Closure(Box<dyn FnOnce() + Send>),
+    Closure(Body),
     Entry(EntryCall),
 }
 
@@ -545,7 +553,7 @@ impl Process {
         &self,
         target: Target,
         method: StartMethod,
-    ) -> Result<(libc::pid_t, OwnedFd, Option<forkserver::Started>), (StartError, Target)> {
+    ) -> Result<Started, (StartError, Target)> {
         match (target, method) {
             (Target::Closure(f), StartMethod::Fork) => {
                 self.fork(f).map_err(|(e, f)| (e, Target::Closure(f)))
@@ -598,14 +606,7 @@ impl Process {
 
     /// Forks a child that runs `body`; on failure, the error and `body` back. (A child
     /// forked but not watchable, without a pidfd, is killed at once; it may have begun.)
-    #[allow(clippy::type_complexity)]
-    fn fork(
-        &self,
-        body: Box<dyn FnOnce() + Send>,
-    ) -> Result<
-        (libc::pid_t, OwnedFd, Option<forkserver::Started>),
-        (StartError, Box<dyn FnOnce() + Send>),
-    > {
+    fn fork(&self, body: Body) -> Result<Started, (StartError, Body)> {
         // Built before the fork, so that the child allocates nothing to take it on.
         let me = Box::into_raw(Box::new(Me {
             name: self.name.clone(),
