@@ -38,6 +38,12 @@
 //! is gone (dropped, or its process dead), consumers drain the ring and then get
 //! [`PopError::Closed`].
 //!
+//! Liveness is read from `/proc` in the reader's own PID namespace. Every process sharing
+//! a segment must therefore see the others' pids as they are: not supported are named
+//! segments shared across PID namespaces (containers sharing `/dev/shm` but not their
+//! process tree), where a live owner would look dead, or like another process, and its
+//! lock or record be taken over.
+//!
 //! # Sync primitives
 //! [`sync`] has Python's process-shared `Lock`, `RLock`, `Semaphore`, `BoundedSemaphore`,
 //! `Event`, `Condition`, `Barrier`, `Value`, `Array` and `SharedMemory`, on futexes in
