@@ -293,6 +293,8 @@ impl Pool {
                 next_job: 0,
                 ema_ns: f64::INFINITY,
                 early_deaths: 0,
+                ping_due: false,
+                next_ping: 0,
             }),
             results,
             key,

@@ -85,6 +85,11 @@ pub(crate) struct State {
     /// Workers in a row that died before they took a task or gave a result: an
     /// initializer that fails, or a start that does (see `check_workers`).
     pub(crate) early_deaths: usize,
+    /// A result record matched no chunk: the busy workers are to be pinged
+    /// ([`Shared::send_pings`]).
+    pub(crate) ping_due: bool,
+    /// The index of the next ping's chunk id.
+    pub(crate) next_ping: u32,
 }
 
 pub(crate) struct Worker {
@@ -358,6 +363,9 @@ impl Shared {
             if st.running == Running::Terminated {
                 return;
             }
+            if st.ping_due {
+                self.send_pings(&mut st);
+            }
             // Python's `close`: the workers leave once the submitted work is done, joined
             // or not.
             if st.running == Running::Closed && st.jobs.is_empty() {
@@ -380,11 +388,13 @@ impl Shared {
             let now = Instant::now();
             for rec in recs {
                 let Some((chunk, status)) = task::parse_result(rec) else {
-                    continue; // not a result record: nothing to deliver
+                    st.ping_due = true; // not a result record: some answer was lost
+                    continue;
                 };
                 // Only a chunk some worker holds is settled: a corrupted or repeated id
                 // must not end a job whose real results are still coming.
                 if !Self::answered(&mut st, chunk, now, &mut later) {
+                    st.ping_due = true;
                     continue;
                 }
                 let (job_id, index) = split(chunk);
@@ -392,6 +402,9 @@ impl Shared {
                     Self::chunk_done(&mut st, job_id);
                     deliveries.push((job, index, status, &rec[RESULT_HEADER..]));
                 }
+            }
+            if st.ping_due {
+                self.send_pings(&mut st);
             }
             self.dispatch(&mut st, &mut later);
         }
@@ -452,6 +465,34 @@ impl Shared {
             took
         };
         true
+    }
+
+    /// After a result record that matched no chunk (a corrupted id, which `answered` can
+    /// only catch once the same worker answers a later chunk): a ping behind the chunks
+    /// of every worker that holds some. Its answer fails those left unanswered before it,
+    /// so a lost answer to a worker's last chunk does not leave that chunk waiting for
+    /// good. A ring that is full keeps `ping_due` set, for the next try (every `TICK`).
+    #[cold]
+    pub(crate) fn send_pings(&self, st: &mut State) {
+        let mut all = true;
+        for wi in 0..st.workers.len() {
+            let w = &st.workers[wi];
+            let Some(&(last, _)) = w.in_flight.back() else {
+                continue; // holds nothing: nothing of it can be waiting
+            };
+            if w.sent == RETIRED || split(last).0 == task::PING_JOB {
+                continue; // leaving (its death settles it), or already asked
+            }
+            let id = chunk_id(task::PING_JOB, st.next_ping);
+            match w.tasks.try_put(&task::task_header(self.key, id, 0, 0)) {
+                Ok(()) => {
+                    st.workers[wi].in_flight.push_back((id, Instant::now()));
+                    st.next_ping = (st.next_ping + 1) % u32::MAX; // u32::MAX: EXIT's
+                }
+                Err(_) => all = false,
+            }
+        }
+        st.ping_due = !all;
     }
 
     /// Fails the first `n` chunks worker `wi` holds: their answers were lost.
@@ -667,7 +708,13 @@ impl Shared {
     ///
     /// Returns whether it had taken a chunk.
     pub(crate) fn reclaim(st: &mut State, w: &Worker, later: &mut Later) -> bool {
-        let mut held: Vec<u64> = w.in_flight.iter().map(|&(id, _)| id).collect();
+        // Pings are no work: nothing to give back or fail, and not a task taken.
+        let mut held: Vec<u64> = w
+            .in_flight
+            .iter()
+            .map(|&(id, _)| id)
+            .filter(|&id| split(id).0 != task::PING_JOB)
+            .collect();
         let mut back = Vec::new();
         while let Ok(rec) = w.tasks.try_get_ref() {
             let id = task::task_chunk(&rec);
@@ -765,6 +812,8 @@ mod tests {
             next_job: 1,
             ema_ns: f64::INFINITY,
             early_deaths: 0,
+            ping_due: false,
+            next_ping: 0,
         }
     }
 
@@ -879,6 +928,53 @@ mod tests {
             got[1],
             Err(TaskError::WorkerDied { pid: 4242, .. })
         ));
+    }
+
+    /// A corrupted answer to a worker's last chunk matched nothing and no later answer
+    /// of that worker came to show it lost: the chunk waited for good. Now the worker is
+    /// pinged behind it, and the ping's answer fails it.
+    #[test]
+    fn a_lost_answer_to_a_workers_last_chunk_fails_it_after_a_ping() {
+        let (store, job) = inc_job(1);
+        let c0 = chunk_id(0, 0);
+        let tasks = ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap();
+        let busy = worker(tasks.try_clone().unwrap(), &[c0], true);
+        let shared = Shared {
+            state: Mutex::new(state(vec![busy], job, 1)),
+            results: ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap(),
+            key: 1,
+            cfg: Builder::default(),
+            method: StartMethod::Fork,
+            processes: 0,
+        };
+        let answers = ByteQueue::from_handle(shared.results.handle()).unwrap();
+        let settle = || {
+            let rec = shared.results.try_get_ref().unwrap();
+            shared.on_results(&[rec]);
+        };
+        // The answer to c0, its chunk id corrupted.
+        answers
+            .put(&task::result_header(chunk_id(7, 7), STATUS_OK))
+            .unwrap();
+        settle();
+        let ping = {
+            let rec = tasks.try_get_ref().unwrap();
+            task::task_chunk(&rec).unwrap()
+        };
+        assert_eq!(split(ping).0, task::PING_JOB);
+        assert_eq!(
+            store.done(),
+            0,
+            "c0 still waits: maybe its answer is on its way"
+        );
+        assert!(!shared.state.lock().ping_due, "sent");
+        // The worker answers the ping: c0, before it, was answered and lost.
+        answers.put(&task::result_header(ping, STATUS_OK)).unwrap();
+        settle();
+        assert_eq!(store.done(), 1);
+        let got = store.take_all_for_test();
+        assert!(matches!(&got[0], Err(TaskError::Failed(m)) if m.contains("lost")));
+        assert!(shared.state.lock().workers[0].in_flight.is_empty());
     }
 
     /// A worker answers in order: an answer to its second chunk while the first is still

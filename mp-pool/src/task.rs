@@ -18,6 +18,12 @@
 //! the rings and study them at leisure is outside the trust model, as it is for every
 //! shared-memory structure here.
 //!
+//! A ping is a task record whose chunk id has job [`PING_JOB`] (and no code: trampoline and
+//! function 0): the worker answers it at once with a bare result header. The pool sends
+//! one when a result record could not be matched to a chunk (a corrupted id): a worker
+//! answers in order, so its answer to the ping settles whether its earlier chunks were
+//! answered (see the supervisor's `answered`).
+//!
 //! A result record is a 16-byte header (chunk id, status), then an archive: for
 //! `STATUS_OK` a `Vec<Result<R, String>>` (one per item; `Err` holds a panic message),
 //! for `STATUS_FAILED` a `String`, for `STATUS_TOO_LARGE` a `(u64, u64)` (len, max).
@@ -36,6 +42,8 @@ pub(crate) const TASK_HEADER: usize = 32;
 pub(crate) const RESULT_HEADER: usize = 16;
 /// The chunk id that tells a worker to leave.
 pub(crate) const EXIT: u64 = u64::MAX;
+/// The job of a ping's chunk id (never a real job's: job ids stop short of it).
+pub(crate) const PING_JOB: u32 = u32::MAX;
 
 pub(crate) const STATUS_OK: u32 = 0;
 pub(crate) const STATUS_FAILED: u32 = 1;
@@ -256,6 +264,15 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
             // another chunk, and leave this one waiting.
             answer_lost("a task record failed its integrity check (corrupted shared memory)");
         }
+        if (chunk >> 32) as u32 == PING_JOB {
+            // Answered at once, behind the answers to every earlier chunk; not a task,
+            // so not counted towards `maxtasks`.
+            drop(rec);
+            if let Err(e) = results.put(&result_header(chunk, STATUS_OK)) {
+                answer_lost(&format!("cannot answer the pool's ping: {e}"));
+            }
+            continue;
+        }
         // SAFETY: the check word matched, so (corruption aside, which it catches, and a
         // hostile writer aside, which is out of scope: see the module docs) the pool wrote
         // this trampoline's offset: a `Trampoline` of this binary.
@@ -272,6 +289,32 @@ pub(crate) fn worker_loop(setup: WorkerSetup) {
 mod tests {
     use super::*;
     use ipc_core::testing::{fork, reap};
+
+    /// A ping is answered at once with a bare result header under its chunk id, and is
+    /// not counted as a task: with `maxtasks` 1, the worker still reads on after it.
+    #[test]
+    fn a_worker_answers_a_ping_and_does_not_count_it() {
+        let _w = ipc_core::testing::watchdog("worker_ping", 30);
+        let tasks = ByteQueue::new().unwrap();
+        let results = ByteQueue::new().unwrap();
+        let ping = (u64::from(PING_JOB) << 32) | 5;
+        tasks.put(&task_header(2, ping, 0, 0)).unwrap();
+        tasks.put(&task_header(2, EXIT, 0, 0)).unwrap(); // no check: leaves
+        let child = fork(|| {
+            worker_loop(WorkerSetup {
+                tasks: tasks.try_clone().unwrap(),
+                results: results.try_clone().unwrap(),
+                key: 2,
+                initializer: None,
+                maxtasks: 1,
+            });
+            0
+        });
+        assert_eq!(reap(child), Ok(0));
+        assert!(tasks.empty(), "it read on past the ping, to EXIT");
+        let answer = results.try_get_ref().unwrap();
+        assert_eq!(parse_result(&answer), Some((ping, STATUS_OK)));
+    }
 
     /// A worker given a record it cannot answer for truthfully (too short to be a task, or
     /// failing its check word, whose chunk id is then not to be trusted) exits with code
