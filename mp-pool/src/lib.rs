@@ -47,7 +47,9 @@
 //! - A result ring that stays corrupted (a second of errors), or a supervisor thread
 //!   that panics, ends the pool: every unfinished item fails with [`TaskError::Failed`],
 //!   rather than waiting for results that can no longer come.
-//!
+//! - A result record corrupted so that it names no chunk fails the chunk whose answer it
+//!   was, with [`TaskError::Failed`] (the busy workers are asked for a sign of life, and
+//!   a worker answers in order), rather than leaving it waiting.
 //! - An `initializer` that panics or exits makes every worker die at its start. Python
 //!   starts new ones for good, and the work waits for good; after two such deaths per
 //!   process in a row, this pool fails the work waiting for a worker with
