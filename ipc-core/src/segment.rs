@@ -31,8 +31,10 @@ const MAGIC: u64 = u64::from_le_bytes(*b"MPRS-SHM");
 /// it and wake a `POLL` late;
 /// 7: a ring's head and tail cursors lag a few records behind the records' states, and
 /// participants walk the descriptors from them; a process of version 6 would take the
-/// cursors as exact.)
-pub const LAYOUT_VERSION: u32 = 7;
+/// cursors as exact;
+/// 8: a barrier's history entries are `gen + 1` (and its broken mark moved to bit 40);
+/// a process of version 7 would read another generation's outcome.)
+pub const LAYOUT_VERSION: u32 = 8;
 const INIT_DONE: u32 = 0x0001_D04E;
 
 /// The first 64 bytes of every segment.

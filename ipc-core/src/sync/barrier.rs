@@ -22,6 +22,13 @@ use crate::segment::Segment;
 use crate::waiter::{deadline_after, EventCount};
 
 const HISTORY: usize = 8;
+std::thread_local! {
+    /// While this thread runs a barrier's action (with that barrier's lock held by this
+    /// process): the address of the barrier's state in this mapping, so that its own
+    /// calls from the action are refused, not hung. 0 otherwise.
+    static IN_ACTION: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
 /// Marks a history entry whose generation ended broken.
 const BROKEN_BIT: u64 = 1 << 40;
 
@@ -260,7 +267,12 @@ impl Barrier {
         unsafe { &*(p.add(SLOTS_OFFSET + i as usize * 8) as *const AtomicU64) }
     }
 
-    fn hold(&self) -> Result<Held<'_>, Corrupted> {
+    fn hold(&self) -> Result<Held<'_>, BarrierError> {
+        if IN_ACTION.get() == self.state_addr() {
+            // This thread runs an action, with the lock held by this process: taking it
+            // again would wait for good.
+            return Err(BarrierError::InAction);
+        }
         let me = my_owner_word();
         let took = self.raw.lock.lock_blocking(me)?;
         let held = Held {
@@ -282,8 +294,7 @@ impl Barrier {
     fn finish_ending(&self) {
         let r = &*self.raw;
         let gen = r.gen.load(Ordering::SeqCst);
-        let h = r.history[gen as usize % HISTORY].load(Ordering::SeqCst);
-        if h & !BROKEN_BIT != entry(gen) {
+        if !self.half_ended(gen) {
             return;
         }
         r.count.store(0, Ordering::SeqCst);
@@ -506,7 +517,10 @@ impl Barrier {
                 if let Some(action) = &self.action {
                     // Under the lock, before anyone is let go, as in Python. A panic
                     // breaks the barrier, then goes on in this party.
-                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| action())) {
+                    let outer = IN_ACTION.replace(self.state_addr());
+                    let ran = catch_unwind(AssertUnwindSafe(|| action()));
+                    IN_ACTION.set(outer);
+                    if let Err(panic) = ran {
                         // SYNC: as in `break_gen`, under the lock, before `notify`.
                         r.broken.store(1, Ordering::SeqCst);
                         drop(held);
@@ -561,7 +575,16 @@ impl Barrier {
             }
             let now = Instant::now();
             let timed_out = deadline.is_some_and(|d| now >= d);
-            let died = now.duration_since(checked) >= POLL && {
+            let due = now.duration_since(checked) >= POLL;
+            if due && self.half_ended(gen) {
+                // Whoever ends the generation may have died halfway: taking the lock
+                // over finishes the end (`finish_ending`), or waits for a live holder.
+                r.ec.cancel(token);
+                checked = now;
+                drop(self.hold()?);
+                continue;
+            }
+            let died = due && {
                 checked = now;
                 match self.party_died() {
                     Ok(died) => died,
@@ -581,8 +604,21 @@ impl Barrier {
         }
     }
 
+    /// Where this handle maps the shared state: the same for its clones (never 0).
+    fn state_addr(&self) -> usize {
+        &*self.raw as *const RawBarrier as usize
+    }
+
+    /// True if generation `gen`'s end has begun (its history entry is written) but `gen`
+    /// has not moved on: a holder of the lock is halfway through it, or died there.
+    fn half_ended(&self, gen: u32) -> bool {
+        let r = &*self.raw;
+        let h = r.history[gen as usize % HISTORY].load(Ordering::SeqCst);
+        h & !BROKEN_BIT == entry(gen) && r.gen.load(Ordering::SeqCst) == gen
+    }
+
     /// Breaks generation `gen` if it is still current.
-    fn break_gen(&self, gen: u32) -> Result<(), Corrupted> {
+    fn break_gen(&self, gen: u32) -> Result<(), BarrierError> {
         let held = self.hold()?;
         let r = &*self.raw;
         if r.gen.load(Ordering::SeqCst) == gen {
@@ -668,17 +704,22 @@ mod tests {
     /// A process that holds the barrier's internal lock and dies halfway through a
     /// generation's end (here a `reset`: history written, count cleared, `gen` not yet
     /// moved) left the waiters of that generation, and every later arrival, waiting for
-    /// good: the next holder took the lock over and changed nothing. It now finishes the
-    /// transition (found by a read-only review).
+    /// good: the next holder took the lock over and changed nothing, and a waiter with
+    /// no deadline and no dead party never took the lock at all. Now a waiter that finds
+    /// the end half-written takes the lock, and whoever takes it over finishes the end
+    /// (found by two read-only reviews).
     #[test]
     fn a_holder_dying_mid_reset_is_finished_by_the_next() {
         let _w = watchdog("a_holder_dying_mid_reset_is_finished_by_the_next", 60);
-        let b = Barrier::new(2).unwrap();
-        let waiter = fork(|| match b.wait() {
-            Err(BarrierError::Broken) => 0,
-            _ => 1,
-        });
-        while b.n_waiting() == 0 {
+        let b = Barrier::new(3).unwrap();
+        let waiter = || {
+            fork(|| match b.wait() {
+                Err(BarrierError::Broken) => 0,
+                _ => 1,
+            })
+        };
+        let waiters = [waiter(), waiter()];
+        while b.n_waiting() < 2 {
             std::thread::sleep(Duration::from_millis(1));
         }
         // A resetter that never waited (so it is no party), killed mid-update.
@@ -691,9 +732,41 @@ mod tests {
             0 // exits holding the lock, `gen` not moved
         });
         assert_eq!(reap(resetter), Ok(0));
-        // This arrival takes the lock over, finishes the reset (the waiter is let go,
-        // broken), and waits in the next generation until it sees the waiter exit.
-        assert_eq!(b.wait(), Err(BarrierError::Broken));
-        assert_eq!(reap(waiter), Ok(0));
+        // Nobody else arrives: the waiters finish the reset themselves, and are let go
+        // broken, as the reset meant.
+        for w in waiters {
+            assert_eq!(reap(w), Ok(0));
+        }
+        // The barrier works again after the reset.
+        let b2 = b.clone();
+        let pass = fork(move || i32::from(b2.wait().is_err()));
+        let other = fork(|| i32::from(b.wait().is_err()));
+        assert!(b.wait().is_ok());
+        assert_eq!((reap(pass), reap(other)), (Ok(0), Ok(0)));
+    }
+
+    /// An action that calls back into its own barrier ran while the barrier's lock was
+    /// held by its own process: it waited for good. It gets an error instead.
+    #[test]
+    fn an_action_calling_its_own_barrier_gets_an_error_not_a_hang() {
+        let _w = watchdog("an_action_calling_its_own_barrier", 30);
+        let b = Barrier::new(1).unwrap();
+        let inner = b.clone();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = seen.clone();
+        let b = b.with_action(move || {
+            let mut seen = record.lock().unwrap();
+            seen.push(inner.abort());
+            seen.push(inner.reset());
+            seen.push(inner.wait().map(|_| ()));
+        });
+        assert_eq!(b.wait(), Ok(0));
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 3);
+        assert!(
+            seen.iter().all(|r| *r == Err(BarrierError::InAction)),
+            "{seen:?}"
+        );
+        assert!(!b.broken());
     }
 }

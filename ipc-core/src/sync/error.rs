@@ -113,6 +113,9 @@ pub enum BarrierError {
     Broken,
     /// The shared state is corrupted.
     Corrupted(Corrupted),
+    /// Called from the barrier's own action, which runs while the barrier is locked:
+    /// `wait`, `abort` and `reset` there would wait for good (Python hangs).
+    InAction,
 }
 
 impl fmt::Display for BarrierError {
@@ -122,6 +125,11 @@ impl fmt::Display for BarrierError {
                 f,
                 "the barrier is broken (aborted, reset, timed out, or a party died); \
                  reset it to use it again"
+            ),
+            BarrierError::InAction => write!(
+                f,
+                "a barrier's action cannot wait on, abort or reset its own barrier \
+                 (it runs while the barrier is locked)"
             ),
             BarrierError::Corrupted(c) => write!(f, "{c}"),
         }
