@@ -93,6 +93,7 @@ impl Client {
         let (pid, pidfd) = spawn::spawn(&payload, &[theirs.as_raw_fd()])?;
         drop(theirs);
         S.client_fd.store(ours.as_raw_fd(), Ordering::Relaxed);
+        S.server_fd.store(pidfd.as_raw_fd(), Ordering::Relaxed);
         Ok(Client {
             sock: ours,
             server_pid: pid,
@@ -108,6 +109,7 @@ impl Client {
     /// Ends and reaps the server (our child): no zombie is left behind.
     fn reap(self) {
         S.client_fd.store(-1, Ordering::Relaxed);
+        S.server_fd.store(-1, Ordering::Relaxed);
         drop(self.sock); // a live server sees EOF and exits
         sys::kill_and_reap_pidfd(self.server_pid, self.server.as_fd());
     }

@@ -96,9 +96,9 @@ impl Child {
             }
             forkserver::exit_status(which, block)?.map(sys::exit_code)
         } else {
-            match sys::try_wait(self.pid) {
+            match sys::try_wait_pidfd(self.pid, self.pidfd.as_fd()) {
                 Ok(None) => return None,
-                Ok(Some(status)) => Some(sys::exit_code(status)),
+                Ok(Some(code)) => Some(code),
                 // ECHILD: reaped by someone else (a `waitpid(-1)` or SIGCHLD ignored).
                 Err(_) => None,
             }

@@ -23,8 +23,12 @@ use crate::{child, forkserver, spawn, sys};
 /// | `Forkserver` | a server started once forks children | entry function | between |
 ///
 /// Fork from a multi-threaded parent is hazardous: the child has one thread and every
-/// lock another thread held at the fork stays locked in it (a `Mutex`, stdout's lock,
-/// an allocator's lock in a custom allocator). Keep a fork child's work to its own data
+/// lock another thread held at the fork stays locked in it (a `Mutex`, an allocator's
+/// lock in a custom allocator). Rust's stdout and stderr locks are the exception: the
+/// forking thread takes both (stdout first) across the fork, so a child can always print.
+/// Hence, don't fork while holding stderr's lock and printing to stdout in that order on
+/// another thread, and a thread blocked writing to a full stdout or stderr pipe delays
+/// starts until it is done. Keep a fork child's work to its own data
 /// and to this workspace's shared-memory types, or use `Forkserver` (Python 3.14 made it
 /// the Linux default for this reason). Spawn and forkserver need the hook: see
 /// [`init`](crate::init).
@@ -493,7 +497,9 @@ impl Process {
         Builder::default().entry(entry, args)
     }
 
-    /// Starts the child. Once only.
+    /// Starts the child. Once only; but a start that failed may be tried again, as in
+    /// Python (a child forked whose pidfd could not be opened is killed first: it may
+    /// have begun its work).
     ///
     /// With spawn or forkserver, returns once the child has reached the hook
     /// ([`init`](crate::init)), so a missing hook is an error here
@@ -710,7 +716,9 @@ impl Process {
     }
 
     /// True from `start` until the child exits (Python's `is_alive`; reaps it once it
-    /// has exited). False before `start`.
+    /// has exited). False before `start`. A forkserver child's exit status comes from
+    /// the server moments after it exits: until it has, this says true (it never waits
+    /// for it, as `join` does).
     ///
     /// # Examples
     ///

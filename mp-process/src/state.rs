@@ -127,6 +127,8 @@ pub(crate) struct PerProcess {
     /// The forkserver client's socket, so that a forked child can close it without
     /// touching the client's lock. -1 when there is none.
     pub(crate) client_fd: AtomicI32,
+    /// The forkserver's pidfd, closed in a forked child as `client_fd` is. -1 when none.
+    pub(crate) server_fd: AtomicI32,
     /// How many children this process has named so far (`Process-N`).
     counter: AtomicU32,
 }
@@ -137,6 +139,7 @@ pub(crate) static S: PerProcess = PerProcess {
     self_id: ForkLocal::new(),
     client: ForkLocal::new(),
     client_fd: AtomicI32::new(-1),
+    server_fd: AtomicI32::new(-1),
     counter: AtomicU32::new(0),
 };
 
@@ -208,12 +211,14 @@ extern "C" fn in_child_after_fork() {
     if S.counter.load(Ordering::Relaxed) != 0 {
         S.counter.store(0, Ordering::Relaxed);
     }
-    let fd = S.client_fd.load(Ordering::Relaxed);
-    if fd >= 0 {
-        S.client_fd.store(-1, Ordering::Relaxed);
-        // SAFETY: close is async-signal-safe; the fd belongs to the parent's client,
-        // which this process will never use.
-        unsafe { libc::close(fd) };
+    for slot in [&S.client_fd, &S.server_fd] {
+        let fd = slot.load(Ordering::Relaxed);
+        if fd >= 0 {
+            slot.store(-1, Ordering::Relaxed);
+            // SAFETY: close is async-signal-safe; the fd belongs to the parent's client,
+            // which this process will never use.
+            unsafe { libc::close(fd) };
+        }
     }
 }
 

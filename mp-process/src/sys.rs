@@ -88,6 +88,46 @@ pub(crate) fn try_wait(pid: libc::pid_t) -> io::Result<Option<libc::c_int>> {
     wait_flags(pid, libc::WNOHANG)
 }
 
+/// Reaps the child `pidfd` refers to if it has exited: `Some(exitcode)` (Python's: the
+/// code, or minus the signal), `None` while it runs. By pidfd (`waitid(P_PIDFD)`), not by
+/// pid: if something else reaped the child and its pid went to another child of ours
+/// (a `std::process::Command`, say), that one's status is never taken. On a kernel
+/// without `P_PIDFD` (before 5.4), by pid.
+pub(crate) fn try_wait_pidfd(pid: libc::pid_t, pidfd: BorrowedFd<'_>) -> io::Result<Option<i32>> {
+    loop {
+        // SAFETY: an all-zero siginfo_t is a valid out-value; `si_pid` stays 0 unless a
+        // child was reaped (WNOHANG).
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `info` is a valid out-pointer; the pidfd is open.
+        let rc = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED | libc::WNOHANG,
+            )
+        };
+        if rc == 0 {
+            // SAFETY: waitid filled `info` in for SIGCHLD (or left it zeroed).
+            let (reaped, status) = unsafe { (info.si_pid(), info.si_status()) };
+            if reaped == 0 {
+                return Ok(None);
+            }
+            return Ok(Some(if info.si_code == libc::CLD_EXITED {
+                status
+            } else {
+                -status // killed or dumped: the signal
+            }));
+        }
+        let e = errno();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => {}
+            Some(libc::EINVAL) => return try_wait(pid).map(|s| s.map(exit_code)),
+            _ => return Err(e),
+        }
+    }
+}
+
 /// Blocking `waitpid(pid, 0)`, retrying on `EINTR`.
 pub(crate) fn wait_blocking(pid: libc::pid_t) -> io::Result<libc::c_int> {
     wait_flags(pid, 0).map(|s| s.unwrap_or(0))
