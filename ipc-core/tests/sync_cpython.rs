@@ -444,9 +444,15 @@ fn test_event() {
     reap_ok([child]);
 }
 
-/// True once process `pid` sleeps in a futex wait (it has registered as a waiter).
+/// True once process `pid` sleeps (state `S` in `/proc/PID/stat`): a child that does
+/// nothing but wait on an event then sleeps in its futex, registered as a waiter. (Not
+/// `/proc/PID/wchan`: some kernels and sandboxes show no symbol there.)
 fn asleep_in_futex(pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/wchan")).is_ok_and(|w| w.contains("futex"))
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| r.trim_start().starts_with('S'))
+    })
 }
 
 /// Python's `Event.wait` "returns True if and only if the internal flag has been set to
@@ -623,8 +629,11 @@ fn test_default_timeout() {
     run_parties(|| {
         let i = barrier.wait_timeout(Duration::from_secs(30)).unwrap();
         if i as usize == N / 2 {
-            // One party is later than the default timeout.
-            std::thread::sleep(Duration::from_millis(300));
+            // One party is later than the default timeout: it comes only once the
+            // others' default timeout has broken the barrier (CPython sleeps 1 s).
+            while !barrier.broken() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
         if barrier.wait() == Err(BarrierError::Broken) {
             bump(&results, 0);
