@@ -224,13 +224,39 @@ extern "C" fn in_child_after_fork() {
 
 fn install_atfork() {
     // Not a `Once`: a child forked while another thread was inside `call_once` would wait
-    // forever for a thread it does not have. A CAS elects the registering thread; the
-    // others go on without waiting. Relaxed: the flag publishes no data (pthread_atfork
-    // does its own locking).
-    static HOOK: AtomicBool = AtomicBool::new(false);
-    if !HOOK.swap(true, Ordering::Relaxed) {
-        // SAFETY: the child handler only performs atomic stores and `close`, both
-        // async-signal-safe.
-        unsafe { libc::pthread_atfork(None, None, Some(in_child_after_fork)) };
+    // forever for a thread it does not have. A CAS on the installer's pid elects the
+    // registering thread; the other threads of the process wait the few microseconds it
+    // takes (a fork before it is done would leave the child this process's children and
+    // forkserver). A child forked while its parent was registering sees the parent's pid
+    // there, not its own, and registers for itself (if the parent's registration had
+    // completed, the handler then runs twice per fork, which it tolerates).
+    static DONE: AtomicBool = AtomicBool::new(false);
+    static INSTALLER: AtomicU32 = AtomicU32::new(0);
+    // SYNC: as below; the usual path, once registered.
+    if DONE.load(Ordering::Acquire) {
+        return;
+    }
+    let me = sys::getpid() as u32;
+    loop {
+        // SYNC: Acquire pairs with the Release store below: the handler is registered.
+        if DONE.load(Ordering::Acquire) {
+            return;
+        }
+        // Relaxed: the pid only elects; DONE publishes.
+        let installer = INSTALLER.load(Ordering::Relaxed);
+        if installer == me {
+            std::thread::yield_now(); // another thread of this process registers
+            continue;
+        }
+        if INSTALLER
+            .compare_exchange(installer, me, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: the child handler only performs atomic stores and `close`, both
+            // async-signal-safe.
+            unsafe { libc::pthread_atfork(None, None, Some(in_child_after_fork)) };
+            DONE.store(true, Ordering::Release);
+            return;
+        }
     }
 }
