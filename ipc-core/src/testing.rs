@@ -148,6 +148,28 @@ pub fn kill(pid: libc::pid_t) -> bool {
     unsafe { libc::kill(pid, libc::SIGKILL) == 0 }
 }
 
+/// The state letter of process `pid` in `/proc/PID/stat` (`R` running, `S` sleeping, `Z`
+/// exited but not reaped, ...), or `None` once it is gone (reaped) or unreadable.
+///
+/// # Examples
+///
+/// ```
+/// use ipc_core::testing::{fork, proc_state, reap};
+///
+/// assert!(matches!(proc_state(std::process::id() as i32), Some('R' | 'S')));
+/// let child = fork(|| 0);
+/// while proc_state(child) != Some('Z') {
+///     std::thread::yield_now(); // exited, not yet reaped
+/// }
+/// assert_eq!(reap(child), Ok(0));
+/// assert_eq!(proc_state(child), None);
+/// ```
+pub fn proc_state(pid: libc::pid_t) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name in parentheses may hold anything: the state follows its last `)`.
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
 /// Sets this process's soft limit on open descriptors to the lowest number free now, so
 /// that no descriptor can be opened; returns the limit it replaced, for
 /// [`set_fd_limit`] to put back. Process-wide: for a test binary of its own, or a child.

@@ -448,11 +448,7 @@ fn test_event() {
 /// nothing but wait on an event then sleeps in its futex, registered as a waiter. (Not
 /// `/proc/PID/wchan`: some kernels and sandboxes show no symbol there.)
 fn asleep_in_futex(pid: libc::pid_t) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('S'))
-    })
+    ipc_core::testing::proc_state(pid) == Some('S')
 }
 
 /// Python's `Event.wait` "returns True if and only if the internal flag has been set to

@@ -818,6 +818,18 @@ mod tests {
     }
 
     /// Worker 4242, never started (so not alive), holding `chunks` in this order.
+    /// A pool's shared part around `st`, with a 64 KiB result ring and check key 1.
+    fn shared(st: State) -> Shared {
+        Shared {
+            state: Mutex::new(st),
+            results: ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap(),
+            key: 1,
+            cfg: Builder::default(),
+            method: StartMethod::Fork,
+            processes: 0,
+        }
+    }
+
     fn worker(tasks: ByteQueue, chunks: &[u64], answered: bool) -> Worker {
         let now = Instant::now();
         Worker {
@@ -885,14 +897,7 @@ mod tests {
         let (store, job) = inc_job(2);
         let (c0, c1) = (chunk_id(0, 0), chunk_id(0, 1));
         let dead = worker(ByteQueue::new().unwrap(), &[c0, c1], true);
-        let shared = Shared {
-            state: Mutex::new(state(vec![dead], job, 2)),
-            results: ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap(),
-            key: 1,
-            cfg: Builder::default(),
-            method: StartMethod::Fork,
-            processes: 0,
-        };
+        let shared = shared(state(vec![dead], job, 2));
         let live = ByteQueue::from_handle(shared.results.handle()).unwrap();
         let dying = ByteQueue::from_handle(shared.results.handle()).unwrap();
         let mut writing = live.reserve(64).unwrap(); // the live worker's record, claimed
@@ -939,14 +944,7 @@ mod tests {
         let c0 = chunk_id(0, 0);
         let tasks = ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap();
         let busy = worker(tasks.try_clone().unwrap(), &[c0], true);
-        let shared = Shared {
-            state: Mutex::new(state(vec![busy], job, 1)),
-            results: ByteQueue::with(Queue::builder().capacity(1 << 16), None).unwrap(),
-            key: 1,
-            cfg: Builder::default(),
-            method: StartMethod::Fork,
-            processes: 0,
-        };
+        let shared = shared(state(vec![busy], job, 1));
         let answers = ByteQueue::from_handle(shared.results.handle()).unwrap();
         let settle = || {
             let rec = shared.results.try_get_ref().unwrap();

@@ -290,6 +290,20 @@ mod tests {
     use super::*;
     use ipc_core::testing::{fork, reap};
 
+    /// Runs a worker (check key 2) on these rings in a forked child; its exit.
+    fn run_worker(tasks: &ByteQueue, results: &ByteQueue, maxtasks: u64) -> Result<i32, i32> {
+        reap(fork(|| {
+            worker_loop(WorkerSetup {
+                tasks: tasks.try_clone().unwrap(),
+                results: results.try_clone().unwrap(),
+                key: 2,
+                initializer: None,
+                maxtasks,
+            });
+            0
+        }))
+    }
+
     /// A ping is answered at once with a bare result header under its chunk id, and is
     /// not counted as a task: with `maxtasks` 1, the worker still reads on after it.
     #[test]
@@ -300,17 +314,7 @@ mod tests {
         let ping = (u64::from(PING_JOB) << 32) | 5;
         tasks.put(&task_header(2, ping, 0, 0)).unwrap();
         tasks.put(&task_header(2, EXIT, 0, 0)).unwrap(); // no check: leaves
-        let child = fork(|| {
-            worker_loop(WorkerSetup {
-                tasks: tasks.try_clone().unwrap(),
-                results: results.try_clone().unwrap(),
-                key: 2,
-                initializer: None,
-                maxtasks: 1,
-            });
-            0
-        });
-        assert_eq!(reap(child), Ok(0));
+        assert_eq!(run_worker(&tasks, &results, 1), Ok(0));
         assert!(tasks.empty(), "it read on past the ping, to EXIT");
         let answer = results.try_get_ref().unwrap();
         assert_eq!(parse_result(&answer), Some((ping, STATUS_OK)));
@@ -327,17 +331,7 @@ mod tests {
             let tasks = ByteQueue::new().unwrap();
             let results = ByteQueue::new().unwrap();
             tasks.put(record).unwrap();
-            let child = fork(|| {
-                worker_loop(WorkerSetup {
-                    tasks: tasks.try_clone().unwrap(),
-                    results: results.try_clone().unwrap(),
-                    key: 2,
-                    initializer: None,
-                    maxtasks: 0,
-                });
-                0
-            });
-            assert_eq!(reap(child), Ok(4));
+            assert_eq!(run_worker(&tasks, &results, 0), Ok(4));
             assert!(
                 results.empty(),
                 "nothing answered under a chunk id not trusted"

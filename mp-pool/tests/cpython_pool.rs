@@ -178,11 +178,7 @@ fn close_then_submit_is_an_error_and_join_waits() {
 /// Python's `close`: once the submitted work is done, the workers exit, without `join`.
 fn exited(pid: i32) -> bool {
     // A zombie (exited, not yet reaped: `join` reaps) or gone.
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'))
-    })
+    matches!(ipc_core::testing::proc_state(pid), Some('Z') | None)
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use ipc_core::ring::Ring;
-use ipc_core::testing::watchdog;
+use ipc_core::testing::{proc_state, watchdog};
 use mp_process::{active_children, Builder, Process, StartMethod};
 
 mp_process::hook!();
@@ -362,15 +362,6 @@ fn a_child_joins_its_own_children_before_it_exits() {
     assert!(done.is_set(), "the child exited before its child finished");
 }
 
-/// True while `pid` is a zombie: exited, not yet reaped.
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|r| r.trim_start().starts_with('Z'))
-    })
-}
-
 /// Python's `start` reaps the children that have ended first (`_cleanup`): a program that
 /// starts children and drops them unjoined does not pile up zombies (and here, pidfds).
 #[test]
@@ -384,13 +375,16 @@ fn start_reaps_the_children_that_ended() {
         })
         .collect();
     // Each has ended: a zombie, or reaped already by a later `start`.
-    let ended = |p: i32| is_zombie(p) || !std::path::Path::new(&format!("/proc/{p}")).exists();
+    let ended = |p: i32| matches!(proc_state(p), Some('Z') | None);
     while !pids.iter().all(|&p| ended(p)) {
         std::thread::sleep(Duration::from_millis(2));
     }
     let mut next = Process::new(|| {});
     next.start().unwrap();
-    assert!(pids.iter().all(|&p| !is_zombie(p)), "left unreaped");
+    assert!(
+        pids.iter().all(|&p| proc_state(p) != Some('Z')),
+        "left unreaped"
+    );
     assert_eq!(next.join(), Some(0));
 }
 
