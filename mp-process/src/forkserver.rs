@@ -10,6 +10,7 @@
 //! | direction | bytes | descriptors (`SCM_RIGHTS`) |
 //! |---|---|---|
 //! | parent -> server | `S`, n: u32, n target numbers: i32 | payload memfd (target -1), then the fds to install at those numbers (stdio and `pass_fd`) |
+//! | parent -> server | `K`, pid: i32 | (kill that child of yours: its `P` came without its pidfd; no reply) |
 //! | server -> parent | `P`, pid: i32 | the child's pidfd |
 //! | server -> parent | `F`, errno: i32 | (fork failed) |
 //! | server -> parent | `X`, pid: i32, raw wait status: i32 (-1: could not be had) | (a child exited) |
@@ -149,7 +150,18 @@ impl Client {
                 };
                 match fds.next() {
                     Some(pidfd) => Some(Reply::Started(pid, pidfd, which)),
-                    None => Some(Reply::Failed(io::Error::other("no pidfd in the reply"))),
+                    None => {
+                        // Its pidfd was dropped (this process at its descriptor limit):
+                        // a child nobody could watch, whose start fails and may be
+                        // retried. The server kills it, so it never runs beside a retry.
+                        let mut kill = vec![b'K'];
+                        kill.extend_from_slice(&pid.to_le_bytes());
+                        let _ = sys::send_with_fds(self.sock.as_fd(), &kill, &[]);
+                        Some(Reply::Failed(io::Error::other(
+                            "the child's pidfd did not arrive (out of descriptors?); \
+                             the child was killed",
+                        )))
+                    }
                 }
             }
             Some(Message::ForkFailed(errno)) => {
@@ -367,9 +379,25 @@ pub(crate) fn serve(payload: Payload, ack: OwnedFd) -> ! {
                 _ => sys::exit_now(0), // the parent closed its end
             };
             if r.sender_pid == Some(parent_pid) {
-                let reply = fork_one(&buf[..r.len], r.fds, &mut kids);
-                if sys::send_with_fds(sock.as_fd(), &reply.0, &reply.1).is_err() {
-                    sys::exit_now(1);
+                if let Some(pid) = parse_kill(&buf[..r.len]) {
+                    // Only a child not yet reaped (in `kids`): its pid is still its own.
+                    if kids.iter().any(|&(k, _)| k == pid) {
+                        // SAFETY: signals our own unreaped child.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                } else {
+                    let reply = if r.truncated {
+                        // Some of the descriptors to install were dropped (this server
+                        // at its descriptor limit): refuse the start, and go on.
+                        let mut m = vec![b'F'];
+                        m.extend_from_slice(&libc::EMFILE.to_le_bytes());
+                        (m, Vec::new())
+                    } else {
+                        fork_one(&buf[..r.len], r.fds, &mut kids)
+                    };
+                    if sys::send_with_fds(sock.as_fd(), &reply.0, &reply.1).is_err() {
+                        sys::exit_now(1);
+                    }
                 }
             }
         }
@@ -442,6 +470,14 @@ fn fork_one(
             sys::kill_and_reap(pid);
             failed(e.raw_os_error().unwrap_or(libc::EIO))
         }
+    }
+}
+
+/// The pid of a `K` request, exactly.
+fn parse_kill(msg: &[u8]) -> Option<libc::pid_t> {
+    match msg {
+        [b'K', pid @ ..] if pid.len() == 4 => Some(i32::from_le_bytes(pid.try_into().ok()?)),
+        _ => None,
     }
 }
 

@@ -367,6 +367,9 @@ pub(crate) struct Received {
     pub(crate) fds: Vec<OwnedFd>,
     /// The sender's kernel-verified pid, when the socket has `SO_PASSCRED`.
     pub(crate) sender_pid: Option<libc::pid_t>,
+    /// Some descriptors sent with it were dropped (`MSG_CTRUNC`: this process at its
+    /// descriptor limit); the bytes are whole.
+    pub(crate) truncated: bool,
 }
 
 /// Receives one message into `buf`, with its descriptors and credentials.
@@ -397,6 +400,7 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<
         len: n,
         fds: Vec::new(),
         sender_pid: None,
+        truncated: false,
     };
     // SAFETY: `msg` was filled in by recvmsg; CMSG_FIRSTHDR/NXTHDR walk the control
     // buffer within msg_controllen as the kernel wrote it.
@@ -427,9 +431,7 @@ pub(crate) fn recv_with_fds(sock: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<
         // SAFETY: walks to the next header or null, within the buffer.
         cmsg = unsafe { libc::CMSG_NXTHDR(&msg, cmsg) };
     }
-    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
-        return Err(io::Error::other("control data truncated"));
-    }
+    out.truncated = msg.msg_flags & libc::MSG_CTRUNC != 0;
     Ok(out)
 }
 

@@ -419,6 +419,52 @@ fn a_failed_start_can_be_retried() {
     assert_eq!(ipc_core::testing::reap(child), Ok(0));
 }
 
+/// Sleeps a little, then creates the file at `path`.
+fn touch_later(path: String) {
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::write(path, b"ran").unwrap();
+}
+
+/// A forkserver start whose reply came without the child's pidfd (this process at its
+/// descriptor limit) failed, but left the child running, unwatched: retried, its target
+/// would run twice. The server now kills it.
+#[test]
+fn a_forkserver_child_whose_pidfd_is_lost_is_killed() {
+    let _w = watchdog("lost pidfd", 60);
+    let dir = std::env::temp_dir().join(format!("mp-lost-pidfd-{}", std::process::id()));
+    let _ = std::fs::remove_file(&dir);
+    let marker = dir.to_str().unwrap().to_owned();
+    let child = ipc_core::testing::fork(|| {
+        let fs = || builder(StartMethod::Forkserver);
+        // The server up first, so that the start below needs two descriptors: the
+        // payload's memfd, then the reply's pidfd.
+        let mut warm = fs().entry(return_normally, &()).unwrap();
+        warm.start().unwrap();
+        warm.join();
+        // SAFETY: dup of stdin, closed at once: its number is the lowest one free.
+        let free = unsafe { libc::dup(0) };
+        unsafe { libc::close(free) };
+        let old = ipc_core::testing::set_fd_limit(free as libc::rlim_t + 1);
+        let mut p = fs().entry(touch_later, &marker).unwrap();
+        let failed = p.start().is_err();
+        ipc_core::testing::set_fd_limit(old);
+        if !failed {
+            return 10;
+        }
+        std::thread::sleep(Duration::from_millis(600));
+        if std::path::Path::new(&marker).exists() {
+            return 11; // the unwatched child ran on
+        }
+        if p.start().is_err() || p.join() != Some(0) {
+            return 12;
+        }
+        i32::from(!std::path::Path::new(&marker).exists())
+    });
+    let r = ipc_core::testing::reap(child);
+    let _ = std::fs::remove_file(&dir);
+    assert_eq!(r, Ok(0));
+}
+
 #[test]
 fn closures_need_fork() {
     let mut p = Process::builder()
