@@ -443,6 +443,7 @@ fn a_forkserver_child_whose_pidfd_is_lost_is_killed() {
         warm.join();
         // SAFETY: dup of stdin, closed at once: its number is the lowest one free.
         let free = unsafe { libc::dup(0) };
+        // SAFETY: the descriptor just duplicated, owned here.
         unsafe { libc::close(free) };
         let old = ipc_core::testing::set_fd_limit(free as libc::rlim_t + 1);
         let mut p = fs().entry(touch_later, &marker).unwrap();
