@@ -282,7 +282,8 @@ pub(crate) fn start_child(
 
 /// The raw wait status of forkserver child `which`, which has exited (its pidfd said
 /// so): `Some(Some(status))`, or `Some(None)` if its server died before reporting it, or
-/// could not reap it. The report comes moments after the exit; with `block` false, `None`
+/// could not reap it. The status stays filed, for every caller, until the child's
+/// handle is dropped ([`forget_status`]). The report comes moments after the exit; with `block` false, `None`
 /// while it has not come yet, or while another thread holds the connection (a start
 /// waiting on the server): `is_alive` and `exitcode` never wait, as in Python.
 pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_int>> {
@@ -302,7 +303,7 @@ pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_
         return Some(None);
     };
     loop {
-        if let Some(status) = client.exited.remove(&which) {
+        if let Some(&status) = client.exited.get(&which) {
             return Some((status != STATUS_LOST).then_some(status));
         }
         if client.dead {
@@ -313,6 +314,20 @@ pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_
         }
         // A start reply cannot arrive here: starts hold this lock until theirs comes.
         let _ = client.read_one();
+    }
+}
+
+/// Forgets the filed exit status of forkserver child `which` (its handle is dropped).
+/// Never waits: if another thread holds the connection, the entry stays (a few bytes).
+pub(crate) fn forget_status(which: Started) {
+    let Some(cell) = S.client.get() else { return };
+    let mut guard = match cell.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => return,
+    };
+    if let Some(client) = guard.as_mut() {
+        client.exited.remove(&which);
     }
 }
 

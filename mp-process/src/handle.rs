@@ -44,6 +44,14 @@ impl fmt::Debug for Child {
     }
 }
 
+impl Drop for Child {
+    fn drop(&mut self) {
+        if let Some(which) = self.server {
+            forkserver::forget_status(which); // filed for its callers until now
+        }
+    }
+}
+
 impl Child {
     pub(crate) fn new(
         pid: libc::pid_t,
@@ -91,11 +99,19 @@ impl Child {
         }
         let code = if let Some(which) = self.server {
             // The pidfd tells whether it exited; the server tells how, moments later.
+            // Not under the state lock: a `join` waiting on the server must not hold up
+            // `is_alive` or `kill` on this child. The status stays filed until this
+            // handle is dropped, so every caller finds it.
+            drop(st);
             if !sys::is_readable(self.pidfd.as_fd()).unwrap_or(true) {
                 return None;
             }
-            forkserver::exit_status(which, block)?.map(sys::exit_code)
+            let code = forkserver::exit_status(which, block)?.map(sys::exit_code);
+            st = state::lock(&self.state);
+            code
         } else {
+            // Under the state lock: one reaper, so no caller is told the status is lost
+            // because another took it.
             match sys::try_wait_pidfd(self.pid, self.pidfd.as_fd()) {
                 Ok(None) => return None,
                 Ok(Some(code)) => Some(code),
@@ -103,6 +119,9 @@ impl Child {
                 Err(_) => None,
             }
         };
+        if let State::Done(code) = *st {
+            return Some(code); // another caller got there first
+        }
         *st = State::Done(code);
         drop(st);
         state::unregister(self);

@@ -466,6 +466,36 @@ fn a_forkserver_child_whose_pidfd_is_lost_is_killed() {
     assert_eq!(r, Ok(0));
 }
 
+fn exit_after_a_moment(code: i32) {
+    std::thread::sleep(Duration::from_millis(100));
+    std::process::exit(code);
+}
+
+/// Several threads joining one forkserver child, and others asking `is_alive` meanwhile,
+/// all get its status: it is read from the server once and stays filed for every caller.
+#[test]
+fn concurrent_joins_of_a_forkserver_child_all_get_its_status() {
+    let _w = watchdog("concurrent joins", 60);
+    let p = started(
+        builder(StartMethod::Forkserver)
+            .entry(exit_after_a_moment, &5)
+            .unwrap(),
+    );
+    std::thread::scope(|s| {
+        let joins: Vec<_> = (0..3).map(|_| s.spawn(|| p.join())).collect();
+        let polls = s.spawn(|| {
+            while p.is_alive() {
+                std::thread::yield_now();
+            }
+            p.exitcode()
+        });
+        for j in joins {
+            assert_eq!(j.join().unwrap(), Some(5));
+        }
+        assert_eq!(polls.join().unwrap(), Some(5));
+    });
+}
+
 #[test]
 fn closures_need_fork() {
     let mut p = Process::builder()
