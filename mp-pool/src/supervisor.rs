@@ -817,7 +817,6 @@ mod tests {
         }
     }
 
-    /// Worker 4242, never started (so not alive), holding `chunks` in this order.
     /// A pool's shared part around `st`, with a 64 KiB result ring and check key 1.
     fn shared(st: State) -> Shared {
         Shared {
@@ -830,6 +829,7 @@ mod tests {
         }
     }
 
+    /// Worker 4242, never started (so not alive), holding `chunks` in this order.
     fn worker(tasks: ByteQueue, chunks: &[u64], answered: bool) -> Worker {
         let now = Instant::now();
         Worker {

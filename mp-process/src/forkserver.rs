@@ -117,6 +117,11 @@ impl Client {
 
     /// Reads one message and files it: `Ok(Some(reply))` for a start reply.
     fn read_one(&mut self) -> io::Result<Option<Reply>> {
+        if let Some(later) = S.forget_later.get() {
+            for which in std::mem::take(&mut *state::lock(later)) {
+                self.exited.remove(&which);
+            }
+        }
         let mut buf = [0u8; 64];
         let r = match sys::recv_with_fds(self.sock.as_fd(), &mut buf) {
             Ok(r) if r.len > 0 => r,
@@ -153,7 +158,9 @@ impl Client {
                     None => {
                         // Its pidfd was dropped (this process at its descriptor limit):
                         // a child nobody could watch, whose start fails and may be
-                        // retried. The server kills it, so it never runs beside a retry.
+                        // retried. The server kills it, so it never runs beside a retry;
+                        // its exit report then files nothing.
+                        self.running.remove(&pid);
                         let mut kill = vec![b'K'];
                         kill.extend_from_slice(&pid.to_le_bytes());
                         let _ = sys::send_with_fds(self.sock.as_fd(), &kill, &[]);
@@ -318,16 +325,18 @@ pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_
 }
 
 /// Forgets the filed exit status of forkserver child `which` (its handle is dropped).
-/// Never waits: if another thread holds the connection, the entry stays (a few bytes).
+/// Never waits for the connection: if another thread holds it, the status is forgotten
+/// by the next reader of the connection ([`Client::read_one`]).
 pub(crate) fn forget_status(which: Started) {
     let Some(cell) = S.client.get() else { return };
-    let mut guard = match cell.try_lock() {
-        Ok(g) => g,
-        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-        Err(std::sync::TryLockError::WouldBlock) => return,
-    };
-    if let Some(client) = guard.as_mut() {
-        client.exited.remove(&which);
+    match cell.try_lock() {
+        Ok(mut guard) => {
+            if let Some(client) = guard.as_mut() {
+                client.exited.remove(&which);
+            }
+        }
+        // Its lock is only ever held for a push or a drain, never while waiting.
+        Err(_) => state::lock(S.forget_later.get_or_init(Mutex::default)).push(which),
     }
 }
 

@@ -124,6 +124,9 @@ pub(crate) struct PerProcess {
     self_id: ForkLocal<Option<ProcessId>>,
     /// The connection to our forkserver.
     pub(crate) client: ForkLocal<Mutex<Option<Client>>>,
+    /// Forkserver children's statuses to forget once the connection is free
+    /// (`forkserver::forget_status`).
+    pub(crate) forget_later: ForkLocal<Mutex<Vec<crate::forkserver::Started>>>,
     /// The forkserver client's socket, so that a forked child can close it without
     /// touching the client's lock. -1 when there is none.
     pub(crate) client_fd: AtomicI32,
@@ -138,6 +141,7 @@ pub(crate) static S: PerProcess = PerProcess {
     children: ForkLocal::new(),
     self_id: ForkLocal::new(),
     client: ForkLocal::new(),
+    forget_later: ForkLocal::new(),
     client_fd: AtomicI32::new(-1),
     server_fd: AtomicI32::new(-1),
     counter: AtomicU32::new(0),
@@ -208,6 +212,7 @@ extern "C" fn in_child_after_fork() {
     S.children.forget();
     S.self_id.forget();
     S.client.forget();
+    S.forget_later.forget();
     if S.counter.load(Ordering::Relaxed) != 0 {
         S.counter.store(0, Ordering::Relaxed);
     }

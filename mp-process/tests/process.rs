@@ -471,8 +471,10 @@ fn exit_after_a_moment(code: i32) {
     std::process::exit(code);
 }
 
-/// Several threads joining one forkserver child, and others asking `is_alive` meanwhile,
-/// all get its status: it is read from the server once and stays filed for every caller.
+/// Several threads joining one forkserver child, and another asking `is_alive`
+/// meanwhile, all get its status. Callers now wait for the server's report without the
+/// child's state lock, so they may all be waiting at once: the report is read once and
+/// stays filed for every caller (taken by the first, the others would wait for good).
 #[test]
 fn concurrent_joins_of_a_forkserver_child_all_get_its_status() {
     let _w = watchdog("concurrent joins", 60);

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::error::BarrierError;
-use super::lock::{RawLock, Took};
+use super::lock::RawLock;
 use super::{
     check_owner, kind, my_owner_word, new_segment, owner_alive, Mapped, SharedState, POLL,
 };
@@ -23,11 +23,17 @@ use crate::waiter::{deadline_after, EventCount};
 
 const HISTORY: usize = 8;
 std::thread_local! {
-    /// While this thread runs a barrier's action (with that barrier's lock held by this
-    /// process): the address of the barrier's state in this mapping, so that its own
-    /// calls from the action are refused, not hung. 0 otherwise.
-    static IN_ACTION: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    /// The barriers whose actions this thread is running, innermost last (an action may
+    /// wait on another barrier and be its last arrival): each with its lock held by this
+    /// process, so that their own calls from an action are refused, not hung. Kept with
+    /// the pid, so that a child forked inside an action waits as any process does.
+    static IN_ACTION: std::cell::RefCell<Vec<(u32, BarrierId)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
+
+/// Which barrier a handle is, the same for every mapping of it in a process: its
+/// segment's file (device, inode), or this mapping's address if `fstat` failed.
+type BarrierId = (u64, u64);
 
 /// Marks a history entry whose generation ended broken.
 const BROKEN_BIT: u64 = 1 << 40;
@@ -111,6 +117,8 @@ pub struct Barrier {
     action: Option<Arc<dyn Fn() + Send + Sync>>,
     /// This handle's default timeout ([`with_timeout`](Barrier::with_timeout)).
     timeout: Option<Duration>,
+    /// Which barrier this is, for refusing an action's calls to its own barrier.
+    id: BarrierId,
 }
 
 impl Clone for Barrier {
@@ -121,6 +129,7 @@ impl Clone for Barrier {
             registered: StdAtomicU64::new(self.registered.load(StdOrdering::Relaxed)),
             action: self.action.clone(),
             timeout: self.timeout,
+            id: self.id,
         }
     }
 }
@@ -201,12 +210,17 @@ impl Barrier {
                 need,
             });
         }
+        let id = match crate::segment::fstat(raw.segment().fd()) {
+            Ok(st) => (st.st_dev, st.st_ino),
+            Err(_) => (u64::MAX, &*raw as *const RawBarrier as u64),
+        };
         Ok(Barrier {
             raw,
             parties,
             registered: StdAtomicU64::new(0),
             action: None,
             timeout: None,
+            id,
         })
     }
 
@@ -268,25 +282,26 @@ impl Barrier {
     }
 
     fn hold(&self) -> Result<Held<'_>, BarrierError> {
-        if IN_ACTION.get() == self.state_addr() {
+        let me = (current_pid(), self.id);
+        if IN_ACTION.with_borrow(|running| running.contains(&me)) {
             // This thread runs an action, with the lock held by this process: taking it
             // again would wait for good.
             return Err(BarrierError::InAction);
         }
         let me = my_owner_word();
-        let took = self.raw.lock.lock_blocking(me)?;
+        self.raw.lock.lock_blocking(me)?;
         let held = Held {
             lock: &self.raw.lock,
             me,
         };
-        if took == Took::OwnerDied {
-            self.finish_ending();
-        }
+        // With the lock held, no live holder is halfway through an end: one found so was
+        // abandoned by a holder that died (or written by corruption). Two loads.
+        self.finish_ending();
         Ok(held)
     }
 
-    /// Under the lock, taken over from a holder that died: finishes the end of the
-    /// current generation if that holder was killed halfway through it. Every change of
+    /// Under the lock: finishes the end of the current generation if a holder that died
+    /// left it halfway. Every change of
     /// more than one word (the last arrival's pass, `reset`) writes the generation's
     /// history entry first and moves `gen` last, so an entry for the current generation
     /// means it had begun; single-word changes (an arrival's count, `broken`) need
@@ -517,9 +532,9 @@ impl Barrier {
                 if let Some(action) = &self.action {
                     // Under the lock, before anyone is let go, as in Python. A panic
                     // breaks the barrier, then goes on in this party.
-                    let outer = IN_ACTION.replace(self.state_addr());
+                    IN_ACTION.with_borrow_mut(|running| running.push((current_pid(), self.id)));
                     let ran = catch_unwind(AssertUnwindSafe(|| action()));
-                    IN_ACTION.set(outer);
+                    IN_ACTION.with_borrow_mut(|running| running.pop());
                     if let Err(panic) = ran {
                         // SYNC: as in `break_gen`, under the lock, before `notify`.
                         r.broken.store(1, Ordering::SeqCst);
@@ -577,10 +592,11 @@ impl Barrier {
             let timed_out = deadline.is_some_and(|d| now >= d);
             let due = now.duration_since(checked) >= POLL;
             if due && self.half_ended(gen) {
-                // Whoever ends the generation may have died halfway: taking the lock
-                // over finishes the end (`finish_ending`), or waits for a live holder.
+                // Whoever ends the generation may have died halfway: holding the lock
+                // finishes the end (`hold` runs `finish_ending`), once a live holder is
+                // done. `checked` is left as it was: if `gen` has still not moved, the
+                // liveness check below runs on the next turn.
                 r.ec.cancel(token);
-                checked = now;
                 drop(self.hold()?);
                 continue;
             }
@@ -602,11 +618,6 @@ impl Barrier {
             // At most POLL: the parties' liveness is due again by then.
             let _ = r.ec.nap(token, deadline);
         }
-    }
-
-    /// Where this handle maps the shared state: the same for its clones (never 0).
-    fn state_addr(&self) -> usize {
-        &*self.raw as *const RawBarrier as usize
     }
 
     /// True if generation `gen`'s end has begun (its history entry is written) but `gen`
@@ -737,7 +748,9 @@ mod tests {
         for w in waiters {
             assert_eq!(reap(w), Ok(0));
         }
-        // The barrier works again after the reset.
+        // The barrier works again after the reset (a `reset` of ours forgets the exited
+        // waiters' registrations, which would otherwise break the next pass).
+        b.reset().unwrap();
         let b2 = b.clone();
         let pass = fork(move || i32::from(b2.wait().is_err()));
         let other = fork(|| i32::from(b.wait().is_err()));
@@ -752,6 +765,7 @@ mod tests {
         let _w = watchdog("an_action_calling_its_own_barrier", 30);
         let b = Barrier::new(1).unwrap();
         let inner = b.clone();
+        let mapped_again = Barrier::from_handle(b.handle()).unwrap(); // another address
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let record = seen.clone();
         let b = b.with_action(move || {
@@ -759,10 +773,11 @@ mod tests {
             seen.push(inner.abort());
             seen.push(inner.reset());
             seen.push(inner.wait().map(|_| ()));
+            seen.push(mapped_again.abort());
         });
         assert_eq!(b.wait(), Ok(0));
         let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 3);
+        assert_eq!(seen.len(), 4);
         assert!(
             seen.iter().all(|r| *r == Err(BarrierError::InAction)),
             "{seen:?}"
