@@ -275,6 +275,7 @@ impl PresenceLock {
 
     /// Holds `other`'s description from now on, in place of (and releasing) this one's.
     pub(crate) fn replace(&self, other: PresenceLock) {
+        // SYNC: as `release`: the swap makes one owner of each fd, the old and the new.
         let old = self.fd.swap(other.into_raw(), Ordering::SeqCst);
         if old >= 0 {
             // SAFETY: `old` was this lock's own fd, which the swap took out of it.

@@ -133,6 +133,8 @@ impl EventCount {
     /// [`notify_counted`](Self::notify_counted). A waiter compares it with
     /// [`Token::epoch`] to tell whether it was notified since it registered.
     pub(crate) fn epoch(&self) -> u32 {
+        // SYNC: pairs with the SeqCst increments in `notify` and `notify_counted`, which
+        // follow the notifier's publishing store: an epoch seen moved shows that store.
         self.epoch.load(Ordering::SeqCst)
     }
 

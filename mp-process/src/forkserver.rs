@@ -300,11 +300,7 @@ pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_
     let mut guard = if block {
         state::lock(cell)
     } else {
-        match cell.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return None,
-        }
+        state::try_lock(cell)?
     };
     let Some(client) = guard.as_mut().filter(|c| c.generation == which.generation) else {
         return Some(None);
@@ -329,14 +325,14 @@ pub(crate) fn exit_status(which: Started, block: bool) -> Option<Option<libc::c_
 /// by the next reader of the connection ([`Client::read_one`]).
 pub(crate) fn forget_status(which: Started) {
     let Some(cell) = S.client.get() else { return };
-    match cell.try_lock() {
-        Ok(mut guard) => {
+    match state::try_lock(cell) {
+        Some(mut guard) => {
             if let Some(client) = guard.as_mut() {
                 client.exited.remove(&which);
             }
         }
         // Its lock is only ever held for a push or a drain, never while waiting.
-        Err(_) => state::lock(S.forget_later.get_or_init(Mutex::default)).push(which),
+        None => state::lock(S.forget_later.get_or_init(Mutex::default)).push(which),
     }
 }
 

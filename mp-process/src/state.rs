@@ -202,6 +202,16 @@ pub(crate) fn children() -> Vec<Arc<Child>> {
         .unwrap_or_default()
 }
 
+/// Takes the lock if it is free now, ignoring poison as [`lock`] does; `None` if another
+/// thread holds it.
+pub(crate) fn try_lock<T>(m: &Mutex<T>) -> Option<std::sync::MutexGuard<'_, T>> {
+    match m.try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    }
+}
+
 /// Locks, ignoring poison: the protected data are plain lists that a panic cannot leave
 /// half-updated.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -260,6 +270,8 @@ fn install_atfork() {
             // SAFETY: the child handler only performs atomic stores and `close`, both
             // async-signal-safe.
             unsafe { libc::pthread_atfork(None, None, Some(in_child_after_fork)) };
+            // SYNC: pairs with the Acquire loads above: whoever sees it, forks after the
+            // registration.
             DONE.store(true, Ordering::Release);
             return;
         }

@@ -624,6 +624,8 @@ impl Barrier {
     /// has not moved on: a holder of the lock is halfway through it, or died there.
     fn half_ended(&self, gen: u32) -> bool {
         let r = &*self.raw;
+        // SYNC: pairs with the SeqCst stores of the history entry and then `gen` in an
+        // ending: an entry seen here with `gen` unmoved is an ending begun, not finished.
         let h = r.history[gen as usize % HISTORY].load(Ordering::SeqCst);
         h & !BROKEN_BIT == entry(gen) && r.gen.load(Ordering::SeqCst) == gen
     }
